@@ -1,0 +1,9 @@
+"""Imports every capability's tables so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from mingbai.auth import models as _auth  # noqa: F401
+from mingbai.catalog import models as _catalog  # noqa: F401
+from mingbai.db import Base
+from mingbai.messaging import models as _messaging  # noqa: F401
+from mingbai.subscriptions import models as _subscriptions  # noqa: F401
+
+metadata = Base.metadata

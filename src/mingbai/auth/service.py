@@ -1,0 +1,93 @@
+"""API keys: create (shown once), authenticate, revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import insert, select, update
+
+from mingbai.auth.models import ApiKey
+from mingbai.catalog.service import get_sp
+from mingbai.db import Ctx
+from mingbai.errors import InvalidInput, NotFound
+from mingbai.ids import new_id
+
+
+class Role(StrEnum):
+    SP = "sp"
+    AGENT = "agent"  # 10086 hotline
+    HALL = "hall"  # business-hall clerk
+    OPERATOR = "operator"  # catalog and platform administration
+    SMSC = "smsc"  # the SMS centre's interception / MO hook
+
+
+STAFF_CHANNEL = {Role.AGENT: "hotline", Role.HALL: "hall", Role.OPERATOR: "hotline"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: int
+    role: Role
+    label: str
+    sp_code: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"sp:{self.sp_code}" if self.role is Role.SP else f"{self.role.value}:{self.label}"
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, key: str | None = None) -> str:
+    """Create a key and return it; only its hash is kept."""
+    try:
+        role_ = Role(role)
+    except ValueError:
+        raise InvalidInput(f"role must be one of {', '.join(r.value for r in Role)}") from None
+    if role_ is Role.SP:
+        if not sp_code:
+            raise InvalidInput("an SP key names its SP")
+        get_sp(ctx, sp_code)
+    elif sp_code:
+        raise InvalidInput("only SP keys are bound to an SP")
+    if not 1 <= len(label) <= 64:
+        raise InvalidInput("label must be 1–64 characters")
+    key = key or "mb_" + secrets.token_urlsafe(32)
+    ctx.session.execute(
+        insert(ApiKey),
+        {
+            "id": new_id(),
+            "key_hash": _hash(key),
+            "prefix": key[:10],
+            "role": role_.value,
+            "sp_code": sp_code,
+            "label": label,
+            "created_at": ctx.now(),
+            "revoked_at": None,
+        },
+    )
+    return key
+
+
+def authenticate(ctx: Ctx, key: str) -> Principal | None:
+    row = ctx.session.scalars(select(ApiKey).where(ApiKey.key_hash == _hash(key))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(row.id, Role(row.role), row.label, row.sp_code)
+
+
+def revoke_key(ctx: Ctx, key_id: int) -> None:
+    result = ctx.session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=ctx.now())
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"no active key {key_id}")
+
+
+def list_keys(ctx: Ctx) -> list[ApiKey]:
+    return list(ctx.session.scalars(select(ApiKey).order_by(ApiKey.id)))

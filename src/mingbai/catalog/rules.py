@@ -1,0 +1,186 @@
+"""Pure catalog rules: vocabularies, price wording and the import document's shape."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mingbai.errors import InvalidInput
+from mingbai.msisdn import normalize_msisdn
+
+Billing = Literal["monthly", "per_use", "free"]
+ServiceType = Literal["sms", "mms", "wap", "kjava", "pda", "animation", "voice", "other"]
+Brand = Literal["gotone", "mzone", "easyown", "other"]
+Status = Literal["active", "suspended"]
+
+SERVICE_TYPE_ZH: dict[str, str] = {
+    "sms": "短信",
+    "mms": "彩信",
+    "wap": "WAP",
+    "kjava": "百宝箱",
+    "pda": "PDA",
+    "animation": "手机动画",
+    "voice": "语音",
+    "other": "",
+}
+BRAND_ZH: dict[str, str] = {"gotone": "全球通", "mzone": "动感地带", "easyown": "神州行", "other": "其他"}
+_BRAND_ALIASES = {v: k for k, v in BRAND_ZH.items()} | {"m-zone": "mzone", "go tone": "gotone"}
+
+_CODE = re.compile(r"[A-Za-z0-9_\-]{1,32}")
+_PHONE = re.compile(r"[0-9\-]{3,20}")
+
+
+def yuan(fen: int) -> str:
+    """Fen to the way a reminder says it: 3000 → "30", 250 → "2.5", 5 → "0.05"."""
+    whole, part = divmod(fen, 100)
+    if part == 0:
+        return str(whole)
+    return f"{whole}.{part:02d}".rstrip("0")
+
+
+def price_text(billing: str, price_fen: int) -> str:
+    """信息费30元/月 — the wording R4's templates use."""
+    if billing == "free" or price_fen == 0:
+        return "免费"
+    unit = "月" if billing == "monthly" else "条"
+    return f"信息费{yuan(price_fen)}元/{unit}"
+
+
+def service_label(sp_name: str, service_name: str, service_type: str) -> str:
+    """新浪提供的头条新闻短信业务 — how every reminder names a service."""
+    return f"{sp_name}提供的{service_name}{SERVICE_TYPE_ZH.get(service_type, '')}业务"
+
+
+def reminder_label(sp_name: str, service_name: str, service_type: str, billing: str, price_fen: int) -> str:
+    """One line of the monthly reminder list, precomputed so the reminder pass stays set-based."""
+    return f"{service_label(sp_name, service_name, service_type)},{price_text(billing, price_fen)}"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SpIn(_In):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=64)
+    hotline: str = Field(min_length=3, max_length=20)
+    contact: str | None = Field(default=None, max_length=64)
+    access_number: str | None = Field(default=None, max_length=21)
+    status: Status = "active"
+    credit_points: int = Field(default=100, ge=0, le=1000)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not _CODE.fullmatch(v):
+            raise ValueError("letters, digits, '-' or '_' only")
+        return v
+
+    @field_validator("hotline")
+    @classmethod
+    def _hotline(cls, v: str) -> str:
+        if not _PHONE.fullmatch(v):
+            raise ValueError("a phone number: digits and '-'")
+        return v
+
+    @field_validator("access_number")
+    @classmethod
+    def _access(cls, v: str | None) -> str | None:
+        if v is not None and not v.isdigit():
+            raise ValueError("digits only")
+        return v
+
+
+class ServiceIn(_In):
+    code: str = Field(min_length=1, max_length=32)
+    sp: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=64)
+    type: ServiceType = "sms"
+    billing: Billing
+    price_fen: int = Field(ge=0, le=100_000)
+    description: str | None = Field(default=None, max_length=500)
+    attributes: dict[str, Any] | None = None
+    scope: Literal["national", "local"] = "national"
+    status: Status = "active"
+    mo_keyword: str | None = Field(default=None, max_length=20)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not _CODE.fullmatch(v):
+            raise ValueError("letters, digits, '-' or '_' only")
+        return v
+
+    @field_validator("mo_keyword")
+    @classmethod
+    def _keyword(cls, v: str | None) -> str | None:
+        return v.upper() if v else None
+
+
+class SubscriberIn(_In):
+    msisdn: str
+    brand: Brand = "other"
+    province: str = Field(min_length=1, max_length=16)
+    city: str | None = Field(default=None, max_length=32)
+    package: str | None = Field(default=None, max_length=64)
+    status: Literal["active", "suspended", "closed"] = "active"
+
+    @field_validator("msisdn")
+    @classmethod
+    def _msisdn(cls, v: str) -> str:
+        return normalize_msisdn(v)
+
+    @field_validator("brand", mode="before")
+    @classmethod
+    def _brand(cls, v: object) -> object:
+        if isinstance(v, str):
+            key = v.strip().lower()
+            return _BRAND_ALIASES.get(v.strip(), _BRAND_ALIASES.get(key, key))
+        return v
+
+
+class CatalogDocument(BaseModel):
+    sps: list[SpIn]
+    services: list[ServiceIn]
+    subscribers: list[SubscriberIn]
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
+
+
+def parse_catalog_document(doc: object) -> CatalogDocument:
+    """Validate a whole import document; the first bad record is reported with its position.
+
+    Positions read like ``services[3].price_fen`` so an operator can find the record.
+    Duplicate codes inside one document are errors too: the import is all or nothing.
+    """
+    if not isinstance(doc, dict):
+        raise InvalidInput("catalog document must be a JSON object with sps, services, subscribers")
+    unknown = set(doc) - {"sps", "services", "subscribers"}
+    if unknown:
+        raise InvalidInput(f"unknown top-level keys: {', '.join(sorted(unknown))}")
+    out: dict[str, list[Any]] = {"sps": [], "services": [], "subscribers": []}
+    models: dict[str, type[_In]] = {"sps": SpIn, "services": ServiceIn, "subscribers": SubscriberIn}
+    for key, model in models.items():
+        records = doc.get(key, [])
+        if not isinstance(records, list):
+            raise InvalidInput(f"{key} must be a list")
+        seen: dict[str, int] = {}
+        for i, record in enumerate(records):
+            try:
+                item = model.model_validate(record)
+            except ValidationError as exc:
+                raise InvalidInput(f"{key}[{i}]: {_first_error(exc)}", code="bad_record") from None
+            except InvalidInput as exc:
+                raise InvalidInput(f"{key}[{i}].msisdn: {exc.message}", code="bad_record") from None
+            ident = str(getattr(item, "code", None) or getattr(item, "msisdn", ""))
+            if ident in seen:
+                raise InvalidInput(f"{key}[{i}]: duplicate of {key}[{seen[ident]}] ({ident})", code="bad_record")
+            seen[ident] = i
+            out[key].append(item)
+    return CatalogDocument(sps=out["sps"], services=out["services"], subscribers=out["subscribers"])

@@ -1,0 +1,1 @@
+"""The ``mingbai`` command line (Typer + Rich)."""

@@ -1,0 +1,75 @@
+"""What every CLI command shares: the platform built from global options, output helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mingbai.clock import Clock, FixedClock, SystemClock, parse_instant
+from mingbai.config import Settings
+from mingbai.errors import MingbaiError
+from mingbai.jsonable import jsonable
+from mingbai.platform import Platform
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class Options:
+    db: str | None = None
+    at: str | None = None
+    _platform: Platform | None = None
+
+    def clock(self) -> Clock:
+        at = self.at or os.environ.get("MINGBAI_NOW")
+        return FixedClock(parse_instant(at)) if at else SystemClock()
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.db)
+
+    def platform(self) -> Platform:
+        if self._platform is None:
+            self._platform = Platform(self.settings(), clock=self.clock())
+        return self._platform
+
+
+def opts(ctx: typer.Context) -> Options:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Options)
+    return obj
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Expected failures print their reason and exit 1; they are never a traceback."""
+    try:
+        yield
+    except MingbaiError as exc:
+        err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        err_console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(1) from None
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(jsonable(value), ensure_ascii=False, indent=2) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*["" if v is None else str(v) for v in r])
+    console.print(table)

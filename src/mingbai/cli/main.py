@@ -1,0 +1,377 @@
+"""``mingbai``: run, administer and simulate the platform from a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.jsonable import jsonable
+
+app = typer.Typer(
+    help="Mingbai (明白): subscribers pay only for what they knowingly ordered.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
+catalog_app = typer.Typer(help="SPs, services and subscribers (R1).", no_args_is_help=True)
+sms_app = typer.Typer(help="SMS in and out.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys for SPs and staff.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(seed_app, name="seed")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(sms_app, name="sms")
+app.add_typer(key_app, name="apikey")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database URL (default: $MINGBAI_DATABASE_URL, else the SQLite file var/mingbai.db)."
+        ),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Fix the clock, ISO-8601 (default: $MINGBAI_NOW, else the system clock).")
+    ] = None,
+) -> None:
+    ctx.obj = Options(db=db, at=at)
+
+
+# -- db / seed -----------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the schema to the newest version (every capability's head)."""
+    from mingbai.migrate import current, upgrade
+
+    with friendly_errors():
+        url = opts(ctx).settings().database_url
+        upgrade(url)
+        console.print(f"schema at {', '.join(current(url))}")
+
+
+@seed_app.command("demo")
+def seed_demo(ctx: typer.Context) -> None:
+    """Demo SPs, services, subscribers and demo-only API keys."""
+    from mingbai.demo import seed_demo as seed
+
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        report, keys = seed(uow)
+    console.print(f"demo catalog: {report.sps} SPs, {report.services} services, {report.subscribers} subscribers")
+    for label, key in keys:
+        console.print(f"  API key {label}: {key}")
+
+
+# -- catalog ---------------------------------------------------------------------------------
+
+
+@catalog_app.command("import")
+def catalog_import(ctx: typer.Context, file: Path, json_out: JsonOpt = False) -> None:
+    """Import a catalog JSON file (docs/catalog-import.md); all or nothing."""
+    from mingbai.catalog.service import import_catalog
+
+    with friendly_errors():
+        try:
+            raw = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read {file}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{file} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        with opts(ctx).platform().uow() as uow:
+            report = import_catalog(uow, raw)
+    if json_out:
+        print_json(report)
+    else:
+        console.print(f"imported {report.sps} SPs, {report.services} services, {report.subscribers} subscribers")
+
+
+@catalog_app.command("list")
+def catalog_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """SPs and services."""
+    from mingbai.catalog.service import list_services, list_sps
+
+    with opts(ctx).platform().uow() as uow:
+        sps = [
+            {"code": s.code, "name": s.name, "hotline": s.hotline, "status": s.status, "access_number": s.access_number}
+            for s in list_sps(uow)
+        ]
+        services = [
+            {
+                "code": s.code,
+                "sp": s.sp_code,
+                "name": s.name,
+                "type": s.type,
+                "billing": s.billing,
+                "price_fen": s.price_fen,
+                "status": s.status,
+                "mo_keyword": s.mo_keyword,
+            }
+            for s in list_services(uow)
+        ]
+    if json_out:
+        print_json({"sps": sps, "services": services})
+        return
+    print_table("SPs", ["code", "name", "hotline", "status", "access_number"], [list(s.values()) for s in sps])
+    print_table(
+        "Services",
+        ["code", "sp", "name", "type", "billing", "price_fen", "status", "keyword"],
+        [list(s.values()) for s in services],
+    )
+
+
+@catalog_app.command("suspend")
+def catalog_suspend(
+    ctx: typer.Context,
+    code: str,
+    service: bool = typer.Option(False, "--service"),
+    resume: bool = typer.Option(False, "--resume"),
+) -> None:
+    """Suspend (or --resume) an SP, or with --service a service: no new orders or confirmations."""
+    from mingbai.catalog.service import set_service_status, set_sp_status
+
+    status = "active" if resume else "suspended"
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        (set_service_status if service else set_sp_status)(uow, code, status)
+    console.print(f"{'service' if service else 'SP'} {code}: {status}")
+
+
+# -- orders, SMS, subscriptions -------------------------------------------------------------------
+
+
+@app.command("order")
+def order(
+    ctx: typer.Context,
+    msisdn: Annotated[str, typer.Option("--msisdn")],
+    service: Annotated[str, typer.Option("--service")],
+    channel: Annotated[str, typer.Option("--channel", help="sp|sms|web|wap|hotline|hall|terminal")],
+    gifter: Annotated[str | None, typer.Option("--gifter", help="MSISDN of who gives the service")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Place an order; it stays pending until the subscriber replies the code sent by SMS."""
+    from mingbai.subscriptions.service import place_order
+
+    platform = opts(ctx).platform()
+    with friendly_errors():
+        with platform.uow() as uow:
+            placed = place_order(
+                uow,
+                msisdn=msisdn,
+                service_code=service,
+                channel=channel,
+                actor=f"cli:{os.environ.get('USER', 'operator')}",
+                gifter=gifter,
+            )
+        sent = platform.deliver(msisdn=placed.msisdn)
+    sms = [{"to": s.to, "from": s.sender, "text": s.text} for s in sent]
+    if json_out:
+        print_json({"order": jsonable(placed), "sms": sms})
+        return
+    console.print(
+        f"order {placed.order_id}: {placed.service_code} for {placed.msisdn}, {placed.status}, "
+        f"code valid until {placed.expires_at.isoformat()}"
+    )
+    for s in sms:
+        console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}")
+
+
+@sms_app.command("send")
+def sms_send(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The SMS text, e.g. 0000")],
+    sender: Annotated[str, typer.Option("--from", help="Subscriber MSISDN")],
+    to: Annotated[str, typer.Option("--to", help="Destination, e.g. 10086")] = "10086",
+    json_out: JsonOpt = False,
+) -> None:
+    """Inject a mobile-originated SMS and print every SMS Mingbai sent in reply."""
+    with friendly_errors():
+        result = opts(ctx).platform().receive_sms(sender, to, text)
+    replies = [{"to": s.to, "from": s.sender, "text": s.text} for s in result.replies]
+    if json_out:
+        print_json(replies)
+        return
+    for r in replies:
+        console.print(f"{r['from']} → {r['to']}: {r['text']}")
+    if not replies:
+        console.print("(no reply)")
+
+
+@app.command("tick")
+def tick(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Do everything due up to now: expire codes, send due reminders. Safe to run twice."""
+    report = opts(ctx).platform().tick()
+    if json_out:
+        print_json(report)
+    else:
+        console.print(
+            f"expired orders: {report.expired_orders}, monthly reminders written: "
+            f"{report.monthly_reminders}, SMS sent: {report.sent}"
+        )
+
+
+@app.command("subscriptions")
+def subscriptions(
+    ctx: typer.Context,
+    msisdn: Annotated[str, typer.Option("--msisdn")],
+    active: Annotated[bool, typer.Option("--active", help="Only active ones.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """A subscriber's subscriptions (all of them, newest last)."""
+    from mingbai.subscriptions.service import list_subscriptions
+
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        subs = list_subscriptions(uow, msisdn=msisdn, active_only=active)
+    if json_out:
+        print_json(subs)
+        return
+    print_table(
+        f"Subscriptions of {msisdn}",
+        ["service", "SP", "status", "channel", "price_fen", "confirmed_at", "first_charge_on", "unsubscribed_at"],
+        [
+            [
+                s.service_code,
+                s.sp_name,
+                s.status,
+                s.channel,
+                s.price_fen,
+                s.confirmed_at.isoformat(),
+                s.first_charge_on,
+                s.unsubscribed_at,
+            ]
+            for s in subs
+        ],
+    )
+
+
+@app.command("history")
+def history(ctx: typer.Context, msisdn: Annotated[str, typer.Option("--msisdn")], json_out: JsonOpt = False) -> None:
+    """A subscriber's change history over the last year (every event)."""
+    from mingbai.subscriptions.service import history as hist
+
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        events = hist(uow, msisdn=msisdn)
+    if json_out:
+        print_json(events)
+        return
+    print_table(
+        f"History of {msisdn}",
+        ["at", "kind", "service", "actor", "channel"],
+        [[e.at.isoformat(), e.kind, e.service_code, e.actor, e.channel] for e in events],
+    )
+
+
+@app.command("unsubscribe")
+def unsubscribe(
+    ctx: typer.Context,
+    msisdn: Annotated[str, typer.Option("--msisdn")],
+    service: Annotated[str | None, typer.Option("--service", help="Service code; omit for all.")] = None,
+    channel: Annotated[str, typer.Option("--channel")] = "hotline",
+    json_out: JsonOpt = False,
+) -> None:
+    """Unsubscribe on the subscriber's behalf (one service, or all)."""
+    from mingbai.subscriptions.service import unsubscribe as unsub
+
+    platform = opts(ctx).platform()
+    with friendly_errors():
+        with platform.uow() as uow:
+            ended = unsub(
+                uow,
+                msisdn=msisdn,
+                channel=channel,
+                service_code=service,
+                actor=f"cli:{os.environ.get('USER', 'operator')}",
+            )
+        platform.deliver(msisdn=msisdn)
+    if json_out:
+        print_json(ended)
+    else:
+        console.print(f"unsubscribed: {', '.join(e.service_code for e in ended) or 'nothing active'}")
+
+
+# -- API keys ----------------------------------------------------------------------------------
+
+
+@key_app.command("create")
+def key_create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option("--role", help="sp|agent|hall|operator|smsc")],
+    label: Annotated[str, typer.Option("--label")],
+    sp: Annotated[str | None, typer.Option("--sp", help="SP code, for role sp")] = None,
+) -> None:
+    """Create an API key; it is printed once and only its hash is stored."""
+    from mingbai.auth.service import create_key
+
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        key = create_key(uow, role=role, label=label, sp_code=sp)
+    console.print(key)
+
+
+@key_app.command("list")
+def key_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    from mingbai.auth.service import list_keys
+
+    with opts(ctx).platform().uow() as uow:
+        rows = [
+            {
+                "id": k.id,
+                "prefix": k.prefix,
+                "role": k.role,
+                "sp": k.sp_code,
+                "label": k.label,
+                "revoked": k.revoked_at is not None,
+            }
+            for k in list_keys(uow)
+        ]
+    if json_out:
+        print_json(rows)
+    else:
+        print_table("API keys", ["id", "prefix", "role", "sp", "label", "revoked"], [list(r.values()) for r in rows])
+
+
+@key_app.command("revoke")
+def key_revoke(ctx: typer.Context, key_id: int) -> None:
+    from mingbai.auth.service import revoke_key
+
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        revoke_key(uow, key_id)
+    console.print(f"revoked {key_id}")
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers")] = 1,
+) -> None:
+    """Run the HTTP API, consoles, handset page and the scheduler."""
+    import uvicorn
+
+    o = opts(ctx)
+    os.environ["MINGBAI_DATABASE_URL"] = o.settings().database_url
+    if o.at:
+        os.environ["MINGBAI_NOW"] = o.at
+    uvicorn.run(
+        "mingbai.web.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

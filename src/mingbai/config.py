@@ -1,0 +1,52 @@
+"""Settings, read once from the environment when a platform is built (never at import)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SQLITE_PATH = Path("var") / "mingbai.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    #: how long a secondary-confirmation code may be answered (R2)
+    code_ttl_minutes: int = 30
+    #: wrong replies a subscriber may send before pending orders are cancelled (R2)
+    max_code_attempts: int = 5
+    #: digits in a confirmation code
+    code_digits: int = 6
+    #: a "0000" menu may be answered by number for this long
+    menu_ttl_minutes: int = 60
+    #: the operator's service number that sends every reminder (R4)
+    service_number: str = "10086"
+    #: seconds between scheduler passes in ``mingbai serve``
+    tick_seconds: int = 5
+    #: key for confirmation-code MACs; empty means: use the key stored in the database
+    code_secret: str = ""
+
+    @classmethod
+    def from_env(cls, database_url: str | None = None) -> Settings:
+        return cls(
+            database_url=database_url or os.environ.get("MINGBAI_DATABASE_URL") or default_database_url(),
+            code_ttl_minutes=_int_env("MINGBAI_CODE_TTL_MINUTES", 30),
+            max_code_attempts=_int_env("MINGBAI_MAX_CODE_ATTEMPTS", 5),
+            tick_seconds=_int_env("MINGBAI_TICK_SECONDS", 5),
+            code_secret=os.environ.get("MINGBAI_CODE_SECRET", ""),
+        )

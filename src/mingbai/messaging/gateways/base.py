@@ -1,0 +1,22 @@
+"""The gateway interface every SMS path implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    #: the gateway's (SMSC's) message id, for matching delivery receipts
+    ref: str
+    #: True when the gateway already knows the handset has it (loopback), else a receipt will tell
+    delivered: bool
+
+
+class Gateway(Protocol):
+    name: str
+
+    def submit(self, *, sender: str, recipient: str, parts: list[str], outbox_id: int) -> SubmitResult:
+        """Hand one MT (already cut into parts) to the network."""
+        ...

@@ -1,0 +1,37 @@
+"""Schema migrations (Alembic), run programmatically by ``mingbai db upgrade``.
+
+Each capability may add its own Alembic branch; ``upgrade`` takes every head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from mingbai.db import make_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "heads") -> None:
+    make_engine(url).dispose()  # creates the SQLite file's folder when needed
+    command.upgrade(alembic_config(url), revision)
+
+
+def current(url: str) -> list[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    engine.dispose()
+    return list(heads)

@@ -1,0 +1,130 @@
+"""The assembled platform: settings, clock, database, SMS gateway and MO routing.
+
+Adapters (CLI, HTTP, scheduler) build one :class:`Platform` and call its use cases; each
+call is one unit of work that commits or rolls back as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from mingbai.clock import Clock, SystemClock
+from mingbai.config import Settings
+from mingbai.db import Ctx, Database, make_engine
+from mingbai.errors import InvalidInput, MingbaiError
+from mingbai.messaging import service as messaging
+from mingbai.messaging.gateways import Gateway, LoopbackGateway
+from mingbai.messaging.router import Mo, MoRouter
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
+from mingbai.subscriptions import reminders
+from mingbai.subscriptions.sms import handle_10086, handle_sp_number
+
+log = logging.getLogger(__name__)
+
+#: SMS text is free input from any handset; keep what a phone can send, drop control noise
+_CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)}
+
+
+@dataclass(frozen=True)
+class MoResult:
+    mo_id: int
+    handled_as: str
+    replies: list[messaging.SentSms]
+
+
+@dataclass(frozen=True)
+class TickReport:
+    expired_orders: int
+    monthly_reminders: int
+    sent: int
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def build_router() -> MoRouter:
+    router = MoRouter()
+    router.route("10086", handle_10086)
+    router.fallback(handle_sp_number)
+    return router
+
+
+class Platform:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        gateway: Gateway | None = None,
+        database: Database | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.db = database or Database(make_engine(settings.database_url))
+        self.gateway: Gateway = gateway or LoopbackGateway()
+        self.router = build_router()
+
+    @property
+    def handset_enabled(self) -> bool:
+        """The demo handset may impersonate any subscriber, so it exists only with the
+        in-process gateway, never when real SMS flow."""
+        return isinstance(self.gateway, LoopbackGateway)
+
+    @contextmanager
+    def uow(self) -> Iterator[Ctx]:
+        with self.db.session() as session:
+            yield Ctx(session=session, clock=self.clock, settings=self.settings)
+
+    def receive_sms(self, sender: str, recipient: str, text: str, *, deliver: bool = True) -> MoResult:
+        """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails."""
+        msisdn = normalize_msisdn(sender)
+        recipient = recipient.strip()
+        if not recipient.isdigit() or not 3 <= len(recipient) <= 21:
+            raise InvalidInput("recipient must be a service number of 3–21 digits, e.g. 10086", code="bad_recipient")
+        clean = text.translate(_CONTROL)
+        with self.uow() as ctx:
+            mo_id = messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean)
+            mo = Mo(msisdn, recipient, clean, mo_id)
+            try:
+                with ctx.session.begin_nested():
+                    label = self.router.dispatch(ctx, mo)
+            except MingbaiError as exc:
+                label = "error"
+                messaging.enqueue(
+                    ctx,
+                    msisdn=msisdn,
+                    kind="reply",
+                    mo_id=mo_id,
+                    text=f"您的请求未能受理({exc.code})。查询已订购业务请发送0000到10086。中国移动",
+                )
+            except Exception:
+                log.exception("MO %s from %s to %s failed", mo_id, mask_msisdn(msisdn), recipient)
+                label = "failed"
+                messaging.enqueue(
+                    ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text="系统繁忙,您的短信已记录,请稍后再试。中国移动"
+                )
+            messaging.mark_mo(ctx, msisdn=msisdn, mo_id=mo_id, handled_as=label)
+        replies = self.deliver(msisdn=msisdn) if deliver else []
+        return MoResult(mo_id, label, replies)
+
+    def deliver(self, *, msisdn: str | None = None, batch: int = 500) -> list[messaging.SentSms]:
+        """Hand every due MT to the gateway (optionally only one subscriber's)."""
+        sent: list[messaging.SentSms] = []
+        while True:
+            with self.uow() as ctx:
+                got = messaging.dispatch_due(ctx, self.gateway, limit=batch, msisdn=msisdn)
+            sent.extend(got)
+            if len({s.outbox_id for s in got}) < batch:
+                return sent
+
+    def tick(self) -> TickReport:
+        """Everything due up to now; safe to run twice (every step is idempotent)."""
+        with self.uow() as ctx:
+            expired = reminders.expire_due(ctx)
+        written = 0
+        with self.uow() as ctx:
+            if reminders.monthly_reminder_due(ctx.now()):
+                written = reminders.send_monthly_reminders(ctx).written
+        sent = self.deliver()
+        return TickReport(expired, written, len({s.outbox_id for s in sent}))

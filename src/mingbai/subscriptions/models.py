@@ -1,0 +1,124 @@
+"""Subscription tables. Every one carries the MSISDN as the first column of its key, so a
+distributed PostgreSQL (Citus) can shard them all by subscriber without a rewrite."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mingbai.db import Base, Id, UtcDateTime
+
+
+class Order(Base):
+    """订购请求: pending until the subscriber replies the code (二次确认)."""
+
+    __tablename__ = "sub_order"
+    __table_args__ = (
+        Index("ix_sub_order_pending", "msisdn", "status"),
+        Index("ix_sub_order_id", "id"),
+        Index("uq_sub_order_external_ref", "msisdn", "sp_code", "external_ref", unique=True),
+        Index(
+            "ix_sub_order_expiry",
+            "expires_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_code: Mapped[str] = mapped_column(String(32))
+    sp_code: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    gifter: Mapped[str | None] = mapped_column(String(15))
+    #: pending → confirmed | expired | failed
+    status: Mapped[str] = mapped_column(String(16))
+    #: the price quoted in the confirmation SMS, which is the price the subscriber agreed to
+    price_fen: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    code_mac: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    mo_id: Mapped[int | None] = mapped_column(Id)
+
+
+class Subscription(Base):
+    """订购关系: exists only because a confirmation created it."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        # one active subscription per subscriber and service, enforced by the database
+        Index(
+            "uq_subscription_active",
+            "msisdn",
+            "service_code",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+        Index("ix_subscription_confirmed_at", "confirmed_at"),
+        Index("ix_subscription_sp", "sp_code", "status"),
+    )
+
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_code: Mapped[str] = mapped_column(String(32))
+    sp_code: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[int] = mapped_column(Id)
+    channel: Mapped[str] = mapped_column(String(16))
+    gifter: Mapped[str | None] = mapped_column(String(15))
+    #: active → unsubscribed
+    status: Mapped[str] = mapped_column(String(16))
+    billing: Mapped[str] = mapped_column(String(16))
+    price_fen: Mapped[int] = mapped_column(Integer)
+    trial: Mapped[bool] = mapped_column(Boolean)
+    first_charge_on: Mapped[date | None] = mapped_column(Date)
+    ordered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    confirmed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unsubscribe_channel: Mapped[str | None] = mapped_column(String(16))
+
+
+class SubscriptionEvent(Base):
+    """Append-only history of every order and subscription change (who, channel, when, what).
+
+    The database refuses UPDATE and DELETE on this table (triggers in the migration)."""
+
+    __tablename__ = "subscription_event"
+    __table_args__ = (Index("ix_subscription_event_time", "msisdn", "at"),)
+
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    service_code: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(Id)
+    subscription_id: Mapped[int | None] = mapped_column(Id)
+    actor: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class UnsubscribeMenu(Base):
+    """The numbered list last sent in reply to "0000", so "1 3" means what the phone showed."""
+
+    __tablename__ = "unsubscribe_menu"
+
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    subscription_ids: Mapped[list[int]] = mapped_column(JSON)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PlatformKey(Base):
+    """Server-side keys kept in the database when none is configured (e.g. the code MAC key)."""
+
+    __tablename__ = "platform_key"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

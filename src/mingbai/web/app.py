@@ -1,0 +1,95 @@
+"""The FastAPI application: API routers, the handset, error mapping and the scheduler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from mingbai import __version__
+from mingbai.catalog.api import router as catalog_router
+from mingbai.clock import FixedClock, SystemClock, parse_instant
+from mingbai.config import Settings
+from mingbai.errors import MingbaiError
+from mingbai.messaging.api import router as sms_router
+from mingbai.platform import Platform
+from mingbai.subscriptions.api import router as subscriptions_router
+from mingbai.web.handset import router as handset_router
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Runs ``Platform.tick`` every few seconds in a background thread (``mingbai serve``)."""
+
+    def __init__(self, platform: Platform, every: float) -> None:
+        self.platform = platform
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mingbai-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.platform.tick()
+            except Exception:  # keep ticking; the next pass retries what failed
+                log.exception("scheduler tick failed")
+
+
+def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sched = Scheduler(platform, platform.settings.tick_seconds) if scheduler else None
+        if sched:
+            sched.start()
+        yield
+        if sched:
+            sched.stop()
+
+    app = FastAPI(
+        title="Mingbai 明白",
+        version=__version__,
+        description="Transparent consumption for value-added services: confirmed orders, free trials, "
+        "reminders, unified query & unsubscribe. Authenticate with the X-API-Key header.",
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+
+    @app.exception_handler(MingbaiError)
+    async def _mingbai_error(_: Request, exc: MingbaiError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status_code)
+
+    app.include_router(subscriptions_router)
+    app.include_router(catalog_router)
+    app.include_router(sms_router)
+    app.include_router(handset_router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (``mingbai serve``): settings from the environment."""
+    import os
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    at = os.environ.get("MINGBAI_NOW")
+    clock = FixedClock(parse_instant(at)) if at else SystemClock()
+    return create_app(Platform(Settings.from_env(), clock=clock), scheduler=True)

@@ -1,0 +1,59 @@
+"""Dependencies every route uses: the platform, a unit of work, and the caller's role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from mingbai.auth.service import Principal, Role, authenticate
+from mingbai.db import Ctx
+from mingbai.errors import Forbidden, MingbaiError
+from mingbai.platform import Platform
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Per-SP or staff API key")
+
+
+class Unauthorized(MingbaiError):
+    status_code = 401
+    code = "unauthorized"
+
+
+def get_platform(request: Request) -> Platform:
+    platform = request.app.state.platform
+    assert isinstance(platform, Platform)
+    return platform
+
+
+def get_ctx(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[Ctx]:
+    """One unit of work per request: committed if the route returns, rolled back if it raises."""
+    with platform.uow() as ctx:
+        yield ctx
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """Declare which roles may call a route; the role matrix is readable from the route list."""
+    allowed = frozenset(roles)
+
+    def dependency(
+        platform: Annotated[Platform, Depends(get_platform)],
+        key: Annotated[str | None, Security(api_key_header)] = None,
+    ) -> Principal:
+        if not key:
+            raise Unauthorized("send your API key in the X-API-Key header")
+        with platform.uow() as ctx:
+            principal = authenticate(ctx, key)
+        if principal is None:
+            raise Unauthorized("unknown or revoked API key")
+        if principal.role not in allowed:
+            raise Forbidden(f"role {principal.role.value} may not do this")
+        return principal
+
+    dependency.__name__ = "require_" + "_".join(sorted(r.value for r in allowed))
+    dependency.allowed_roles = allowed  # type: ignore[attr-defined]
+    return dependency
+
+
+CtxDep = Annotated[Ctx, Depends(get_ctx)]

@@ -1,0 +1,125 @@
+"""Fixtures: every integration test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is found at $MINGBAI_TEST_PG_URL (default: the machine's 127.0.0.1:5432/test).
+When it is absent its tests skip, unless MINGBAI_REQUIRE_PG=1 (CI), which makes absence an error.
+Each pytest-xdist worker gets its own schema, migrated once with Alembic and truncated per test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from mingbai.clock import SHANGHAI, FixedClock
+from mingbai.config import Settings
+from mingbai.db import Database, make_engine
+from mingbai.demo import DEMO_CATALOG
+from mingbai.catalog.service import import_catalog
+from mingbai.messaging.gateways import LoopbackGateway
+from mingbai.migrate import upgrade
+from mingbai.platform import Platform
+
+PG_URL = os.environ.get("MINGBAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("MINGBAI_REQUIRE_PG") == "1"
+
+#: a quiet Friday in April, 10:00 Shanghai: away from every trial and reminder boundary
+DEFAULT_NOW = datetime(2026, 4, 10, 10, 0, tzinfo=SHANGHAI)
+
+
+def _pg_available() -> bool:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+_PG_OK: bool | None = None
+
+
+def pg_ok() -> bool:
+    global _PG_OK
+    if _PG_OK is None:
+        _PG_OK = _pg_available()
+        if not _PG_OK and REQUIRE_PG:
+            pytest.exit(f"PostgreSQL required (MINGBAI_REQUIRE_PG=1) but not reachable at {PG_URL}", returncode=3)
+    return _PG_OK
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> str:
+    if not pg_ok():
+        pytest.skip("PostgreSQL not reachable")
+    schema = f"t_{_worker()}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    upgrade(url)
+    return url
+
+
+def _truncate_pg(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+        ))]
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        if request.node.get_closest_marker("pg_only"):
+            pytest.skip("PostgreSQL-only test")
+        path = tmp_path / "mingbai.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_schema_url")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(DEFAULT_NOW)
+
+
+@pytest.fixture
+def gateway() -> LoopbackGateway:
+    return LoopbackGateway()
+
+
+@pytest.fixture
+def platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
+    settings = Settings(database_url=db_url, code_secret="test-secret", tick_seconds=1)
+    p = Platform(settings, clock=clock, gateway=gateway, database=Database(make_engine(db_url)))
+    with p.uow() as ctx:
+        import_catalog(ctx, DEMO_CATALOG)
+    yield p
+    p.db.engine.dispose()

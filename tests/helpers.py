@@ -1,0 +1,42 @@
+"""Small helpers shared by tests: read the code a subscriber received, and so on."""
+
+from __future__ import annotations
+
+import re
+
+from mingbai.messaging.gateways import LoopbackGateway
+from mingbai.platform import Platform
+from mingbai.subscriptions.service import PlacedOrder, place_order
+
+ALICE = "13800138000"
+BOB = "13900139000"
+
+
+def code_from(text: str) -> str:
+    m = re.search(r"验证码(\d{6})", text)
+    assert m, f"no code in {text!r}"
+    return m.group(1)
+
+
+def last_text(gateway: LoopbackGateway, msisdn: str) -> str:
+    for d in reversed(gateway.delivered):
+        if d.recipient == msisdn:
+            return "".join(d.parts)
+    raise AssertionError(f"nothing delivered to {msisdn}")
+
+
+def order(platform: Platform, msisdn: str = ALICE, service: str = "SINA-NEWS", channel: str = "sp",
+          **kw: object) -> tuple[PlacedOrder, str]:
+    """Place an order and return it with the code the subscriber received."""
+    with platform.uow() as ctx:
+        placed = place_order(ctx, msisdn=msisdn, service_code=service, channel=channel, actor="test", **kw)  # type: ignore[arg-type]
+    sent = platform.deliver(msisdn=msisdn)
+    return placed, code_from(sent[-1].text)
+
+
+def subscribe(platform: Platform, msisdn: str = ALICE, service: str = "SINA-NEWS") -> str:
+    """Order and confirm; returns the confirmation reply text."""
+    _, code = order(platform, msisdn, service)
+    result = platform.receive_sms(msisdn, "10086", code)
+    assert result.handled_as == "code_confirmed", result
+    return result.replies[-1].text
