@@ -56,7 +56,11 @@ def pg_ok() -> bool:
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # checkouts side by side (git worktrees, CI clones) share the database: keep schemas apart
+    import hashlib
+
+    tree = hashlib.sha1(str(Path(__file__).resolve().parent).encode()).hexdigest()[:6]
+    return f"{tree}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 @pytest.fixture(scope="session")
