@@ -31,7 +31,7 @@ class Role(StrEnum):
 STAFF_CHANNEL = {Role.AGENT: "hotline", Role.HALL: "hall", Role.OPERATOR: "hotline", Role.SUPERVISOR: "hotline"}
 
 #: roles an API key may carry; subscribers sign in on the portal with an SMS code instead
-KEY_ROLES = frozenset({Role.SP, Role.AGENT, Role.HALL, Role.OPERATOR, Role.SMSC, Role.SUPERVISOR, Role.AUDITOR})
+KEY_ROLES = frozenset({Role.SP, Role.AGENT, Role.HALL, Role.OPERATOR, Role.SMSC})
 
 
 @dataclass(frozen=True)
