@@ -42,7 +42,14 @@ def search(request: Request, platform: PlatformDep, user: FrontLine, msisdn: str
 
 
 def _subscriber_page(
-    request: Request, platform: PlatformDep, user: WebUser, msisdn: str, *, error: str | None = None, status: int = 200
+    request: Request,
+    platform: PlatformDep,
+    user: WebUser,
+    msisdn: str,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
 ) -> Response:
     number = normalize_msisdn(msisdn)
     source = charge_source()
@@ -68,6 +75,8 @@ def _subscriber_page(
         "charging_ready": source is not None,
         "error": error,
     }
+    if notice:
+        context["notice"] = notice
     if request.headers.get("HX-Request") and request.method == "POST":
         return render(request, "agent/_subscriptions.html", user, context, status_code=status)
     return render(request, "agent/subscriber.html", user, context, status_code=status)
@@ -100,8 +109,7 @@ def unsubscribe(
     platform.deliver(msisdn=number)
     done = "unsubscribed" if ended else "nothing_to_unsubscribe"
     if request.headers.get("HX-Request"):
-        request.scope["query_string"] = f"done={done}".encode()
-        return _subscriber_page(request, platform, user, number)
+        return _subscriber_page(request, platform, user, number, notice=i18n.translator(lang_of(request))("done." + done))
     return see_other(f"/agent/subscribers/{number}?done={done}")
 
 

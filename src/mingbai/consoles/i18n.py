@@ -132,6 +132,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "f.status": ("状态", "Status"),
     "f.channel": ("订购渠道", "Order channel"),
     "f.history": ("变更历史", "Change history"),
+    "f.history_count": ("{n} 条记录", "{n} entries"),
     "f.hotline": ("SP 客服电话", "SP hotline"),
     "f.contact": ("联系人", "Contact"),
     "f.gifter": ("赠送人", "Gifted by"),

@@ -11,10 +11,11 @@ from fastapi.responses import Response
 
 from mingbai.auth.service import Role
 from mingbai.clock import local_date, period_of
+from mingbai.consoles import i18n
 from mingbai.consoles.charges import charge_source
 from mingbai.consoles.security import csrf_protect
 from mingbai.consoles.views import subscription_cards
-from mingbai.consoles.web import PlatformDep, WebUser, render, see_other, signed_in
+from mingbai.consoles.web import PlatformDep, WebUser, lang_of, render, see_other, signed_in
 from mingbai.errors import NotFound
 from mingbai.subscriptions import service as subs
 
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/me", include_in_schema=False, dependencies=[Depends(
 Subscriber = Annotated[WebUser, Depends(signed_in(Role.SUBSCRIBER))]
 
 
-def _home(request: Request, platform: PlatformDep, user: Subscriber) -> Response:
+def _home(request: Request, platform: PlatformDep, user: WebUser, notice: str | None = None) -> Response:
     source = charge_source()
     with platform.uow() as ctx:
         cards = subscription_cards(ctx, user.msisdn)
@@ -37,6 +38,8 @@ def _home(request: Request, platform: PlatformDep, user: Subscriber) -> Response
         "charges": charges,
         "bill": bill,
     }
+    if notice:
+        context["notice"] = notice
     name = "me/_subscriptions.html" if request.headers.get("HX-Request") and request.method == "POST" else "me/home.html"
     return render(request, name, user, context)
 
@@ -79,6 +82,5 @@ def unsubscribe(
                 raise NotFound(f"no subscription {subscription_id}")
     done = "unsubscribed" if ended else "nothing_to_unsubscribe"
     if request.headers.get("HX-Request"):
-        request.scope["query_string"] = f"done={done}".encode()
-        return _home(request, platform, user)
+        return _home(request, platform, user, notice=i18n.translator(lang_of(request))("done." + done))
     return see_other(f"/me?done={done}")
