@@ -85,7 +85,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'mingbai.db'}"
     upgrade(url)
     clock = FixedClock(DEFAULT_NOW)
-    platform = Platform(Settings(database_url=url, code_secret="browser"), clock=clock, database=Database(make_engine(url)))
+    settings = Settings(database_url=url, code_secret="browser")
+    platform = Platform(settings, clock=clock, database=Database(make_engine(url)))
     with platform.uow() as ctx:
         seed_demo(ctx)
         seed_demo_accounts(ctx)

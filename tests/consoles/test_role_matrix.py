@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mingbai.accounts.service import start_staff_session, start_subscriber_session, get_user
+from mingbai.accounts.service import get_user, start_staff_session, start_subscriber_session
 from mingbai.auth.models import ApiKey
 from mingbai.auth.service import Role
 from mingbai.subscriptions.service import list_subscriptions

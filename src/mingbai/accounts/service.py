@@ -7,6 +7,7 @@ though nothing else changes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -50,10 +51,8 @@ def _dummy_verify(password: str) -> None:
     global _DUMMY_HASH
     if _DUMMY_HASH is None:
         _DUMMY_HASH = hasher.hash(secrets.token_hex(16))
-    try:
+    with contextlib.suppress(VerificationError):
         hasher.verify(_DUMMY_HASH, password)
-    except VerificationError:
-        pass
 
 
 # -- staff accounts ---------------------------------------------------------------------------
@@ -145,8 +144,10 @@ def _end_user_sessions(ctx: Ctx, user_id: int) -> None:
 
 def _failures(ctx: Ctx, subject: str, address: str) -> tuple[int, int]:
     since = ctx.now() - rules.LOCKOUT_WINDOW
-    base = select(func.count()).select_from(SignInAttempt).where(
-        SignInAttempt.at >= since, SignInAttempt.success.is_(False), SignInAttempt.method != "sms_request"
+    base = (
+        select(func.count())
+        .select_from(SignInAttempt)
+        .where(SignInAttempt.at >= since, SignInAttempt.success.is_(False), SignInAttempt.method != "sms_request")
     )
     by_subject = ctx.session.scalar(base.where(SignInAttempt.subject == subject)) or 0
     by_address = ctx.session.scalar(base.where(SignInAttempt.address == address)) or 0
@@ -285,7 +286,9 @@ def request_login_code(ctx: Ctx, *, msisdn: str, address: str) -> str:
         return "unknown"
     recent = list(
         ctx.session.scalars(
-            select(LoginCode.created_at).where(LoginCode.msisdn == msisdn, LoginCode.created_at > now - timedelta(hours=1))
+            select(LoginCode.created_at).where(
+                LoginCode.msisdn == msisdn, LoginCode.created_at > now - timedelta(hours=1)
+            )
         )
     )
     if not rules.may_send_login_code(recent, now):

@@ -58,7 +58,11 @@ def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] 
     if json_out:
         print_json(rows)
     else:
-        print_table("Console users", ["username", "name", "role", "sp", "status", "last sign-in"], [list(r.values()) for r in rows])
+        print_table(
+            "Console users",
+            ["username", "name", "role", "sp", "status", "last sign-in"],
+            [list(r.values()) for r in rows],
+        )
 
 
 @app.command("password")

@@ -109,7 +109,9 @@ def unsubscribe(
     platform.deliver(msisdn=number)
     done = "unsubscribed" if ended else "nothing_to_unsubscribe"
     if request.headers.get("HX-Request"):
-        return _subscriber_page(request, platform, user, number, notice=i18n.translator(lang_of(request))("done." + done))
+        return _subscriber_page(
+            request, platform, user, number, notice=i18n.translator(lang_of(request))("done." + done)
+        )
     return see_other(f"/agent/subscribers/{number}?done={done}")
 
 

@@ -133,7 +133,9 @@ def dashboard(ctx: Ctx, start: date, end: date) -> Dashboard:
     start = max(start, end - timedelta(days=MAX_DAYS - 1))
     lo, hi = local_midnight(start), local_midnight(end + timedelta(days=1))
     days = {d: DayFigures(d) for d in days_between(start, end)}
-    sps = {code: SpFigures(code, name) for code, name in ctx.session.execute(select(Sp.code, Sp.name).order_by(Sp.code))}
+    sps = {
+        code: SpFigures(code, name) for code, name in ctx.session.execute(select(Sp.code, Sp.name).order_by(Sp.code))
+    }
     orders_by_sp: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
     index = {d: i for i, d in enumerate(days)}
 
@@ -237,6 +239,9 @@ def sp_services(ctx: Ctx, sp_code: str, since: date) -> list[ServiceFigures]:
 def sp_orders(ctx: Ctx, sp_code: str, *, limit: int = 50) -> list[Order]:
     return list(
         ctx.session.scalars(
-            select(Order).where(Order.sp_code == sp_code).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+            select(Order)
+            .where(Order.sp_code == sp_code)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(limit)
         )
     )

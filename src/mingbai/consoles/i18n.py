@@ -15,7 +15,10 @@ LANGS = ("zh-CN", "en")
 #: key → (zh-CN, English)
 MESSAGES: dict[str, tuple[str, str]] = {
     "app.name": ("明白", "Mingbai"),
-    "app.footer": ("明白 · 明明白白消费 · 中国移动增值业务透明消费平台", "Mingbai · transparent consumption of value-added services"),
+    "app.footer": (
+        "明白 · 明明白白消费 · 中国移动增值业务透明消费平台",
+        "Mingbai · transparent consumption of value-added services",
+    ),
     "a11y.skip": ("跳到正文", "Skip to content"),
     "lang.switch": ("English", "中文"),
     "nav.label": ("主导航", "Main navigation"),
@@ -89,7 +92,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.unknown_service": ("没有该业务。", "No such service."),
     "error.unknown_order": ("没有该订单。", "No such order."),
     "error.already_subscribed": ("客户已订购该业务。", "The subscriber already has this service."),
-    "error.pending_exists": ("该业务已有订购在等待客户确认。", "An order for this service is already waiting for confirmation."),
+    "error.pending_exists": (
+        "该业务已有订购在等待客户确认。",
+        "An order for this service is already waiting for confirmation.",
+    ),
     "error.sp_suspended": ("该 SP 已暂停受理新订购。", "This SP is suspended and takes no new orders."),
     "error.service_suspended": ("该业务已暂停受理。", "This service is suspended."),
     "error.subscriber_inactive": ("该号码当前状态不能订购。", "This number cannot order now."),
@@ -99,11 +105,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "agent.title": ("坐席查询", "Agent console"),
     "agent.find_label": ("客户手机号码", "Subscriber's mobile number"),
     "agent.find": ("查询", "Find"),
-    "agent.find_hint": ("查询后显示全部订购关系(15项信息)与一年内变更记录。", "Shows every subscription (15 fields) and a year of changes."),
+    "agent.find_hint": (
+        "查询后显示全部订购关系(15项信息)与一年内变更记录。",
+        "Shows every subscription (15 fields) and a year of changes.",
+    ),
     "agent.not_found": ("没有该号码的客户。", "No subscriber with that number."),
     "agent.subscriber": ("客户", "Subscriber"),
     "agent.new_search": ("重新查询", "New search"),
-    "agent.masked_note": ("个人信息已模糊化显示。查看完整信息需金库审批。", "Personal data is masked; seeing it in full needs a vault approval."),
+    "agent.masked_note": (
+        "个人信息已模糊化显示。查看完整信息需金库审批。",
+        "Personal data is masked; seeing it in full needs a vault approval.",
+    ),
     "agent.subscriptions": ("订购关系", "Subscriptions"),
     "agent.active_count": ("项在用", "active"),
     "agent.unsubscribe": ("退订", "Unsubscribe"),
@@ -149,7 +161,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sub.area": ("归属地", "Home area"),
     "sub.status": ("号码状态", "Line status"),
     "charges.title": ("扣费与账单", "Charges and bills"),
-    "charges.not_yet": ("计费功能上线后,这里显示扣费明细与账单。", "Charges and bills appear here once charging is running."),
+    "charges.not_yet": (
+        "计费功能上线后,这里显示扣费明细与账单。",
+        "Charges and bills appear here once charging is running.",
+    ),
     "charges.none": ("近期没有扣费。", "No recent charges."),
     "h.at": ("时间", "Time"),
     "h.event": ("事件", "Event"),
@@ -163,7 +178,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "h.actions": ("操作", "Actions"),
     # subscriber portal
     "me.title": ("我的业务", "My services"),
-    "me.intro": ("这里列出您订购的全部增值业务,可随时退订,退订立即生效。", "Every value-added service you have, and one click to stop it."),
+    "me.intro": (
+        "这里列出您订购的全部增值业务,可随时退订,退订立即生效。",
+        "Every value-added service you have, and one click to stop it.",
+    ),
     "me.active": ("在用业务", "Active"),
     "me.unsubscribe": ("退订", "Unsubscribe"),
     "me.unsubscribe_all": ("全部退订", "Unsubscribe all"),

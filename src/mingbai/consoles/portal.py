@@ -40,7 +40,9 @@ def _home(request: Request, platform: PlatformDep, user: WebUser, notice: str | 
     }
     if notice:
         context["notice"] = notice
-    name = "me/_subscriptions.html" if request.headers.get("HX-Request") and request.method == "POST" else "me/home.html"
+    name = (
+        "me/_subscriptions.html" if request.headers.get("HX-Request") and request.method == "POST" else "me/home.html"
+    )
     return render(request, name, user, context)
 
 

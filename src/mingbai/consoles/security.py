@@ -44,9 +44,7 @@ def is_https(request: Request) -> bool:
 
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
     """Every cookie we set: HttpOnly, SameSite=Lax, Secure whenever the page came over https."""
-    response.set_cookie(
-        name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=is_https(request)
-    )
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=is_https(request))
 
 
 def _binding(request: Request) -> str:

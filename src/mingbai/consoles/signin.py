@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from mingbai.accounts.service import end_session, request_login_code, sign_in_code, sign_in_password
-from mingbai.msisdn import normalize_msisdn
 from mingbai.consoles import i18n
 from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_protect, set_cookie
 from mingbai.consoles.web import (
@@ -24,6 +23,7 @@ from mingbai.consoles.web import (
     see_other,
     signed_in,
 )
+from mingbai.msisdn import normalize_msisdn
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 

@@ -32,15 +32,23 @@ def subscription_cards(ctx: Ctx, msisdn: str, *, active_only: bool = False) -> l
     """Every subscription (oldest first) with the events of its order and of itself, one year back."""
     views = subs.list_subscriptions(ctx, msisdn=msisdn, active_only=active_only)
     events = subs.history(ctx, msisdn=msisdn)
-    order_of = dict(
-        ctx.session.execute(
-            select(Subscription.id, Subscription.order_id).where(Subscription.msisdn == views[0].msisdn)
-        ).all()
-    ) if views else {}
+    order_of = (
+        dict(
+            ctx.session.execute(
+                select(Subscription.id, Subscription.order_id).where(Subscription.msisdn == views[0].msisdn)
+            ).all()
+        )
+        if views
+        else {}
+    )
     return [
         SubscriptionCard(
             s,
-            [e for e in events if e.subscription_id == s.id or (e.subscription_id is None and e.order_id == order_of[s.id])],
+            [
+                e
+                for e in events
+                if e.subscription_id == s.id or (e.subscription_id is None and e.order_id == order_of[s.id])
+            ],
         )
         for s in views
     ]

@@ -50,11 +50,11 @@ HOME = {
 #: navigation: (path, message key, roles that see it)
 NAV: list[tuple[str, str, frozenset[Role]]] = [
     ("/agent", "nav.agent", frozenset(FRONT_LINE)),
-    ("/ops/catalog", "nav.catalog", frozenset(OVERSIGHT)),
     ("/ops", "nav.dashboard", frozenset(OVERSIGHT)),
+    ("/ops/catalog", "nav.catalog", frozenset(OVERSIGHT)),
     ("/security/sign-ins", "nav.sign_ins", frozenset({Role.SECURITY, Role.AUDITOR})),
-    ("/sp/keys", "nav.sp_keys", frozenset({Role.SP})),
     ("/sp", "nav.sp", frozenset({Role.SP})),
+    ("/sp/keys", "nav.sp_keys", frozenset({Role.SP})),
     ("/me", "nav.me", frozenset({Role.SUBSCRIBER})),
 ]
 
