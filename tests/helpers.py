@@ -25,8 +25,9 @@ def last_text(gateway: LoopbackGateway, msisdn: str) -> str:
     raise AssertionError(f"nothing delivered to {msisdn}")
 
 
-def order(platform: Platform, msisdn: str = ALICE, service: str = "SINA-NEWS", channel: str = "sp",
-          **kw: object) -> tuple[PlacedOrder, str]:
+def order(
+    platform: Platform, msisdn: str = ALICE, service: str = "SINA-NEWS", channel: str = "sp", **kw: object
+) -> tuple[PlacedOrder, str]:
     """Place an order and return it with the code the subscriber received."""
     with platform.uow() as ctx:
         placed = place_order(ctx, msisdn=msisdn, service_code=service, channel=channel, actor="test", **kw)  # type: ignore[arg-type]

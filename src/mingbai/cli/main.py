@@ -44,6 +44,14 @@ def _root(
         str | None, typer.Option("--at", help="Fix the clock, ISO-8601 (default: $MINGBAI_NOW, else the system clock).")
     ] = None,
 ) -> None:
+    from mingbai.clock import parse_instant
+
+    for value, name in ((at, "--at"), (None if at else os.environ.get("MINGBAI_NOW"), "MINGBAI_NOW")):
+        if value:
+            try:
+                parse_instant(value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=name) from None
     ctx.obj = Options(db=db, at=at)
 
 
