@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from mingbai.auth.service import create_key
 from mingbai.web.app import create_app
-from tests.helpers import ALICE, code_from
+from tests.helpers import ALICE, code_from, last_delivered
 
 
 @pytest.fixture
@@ -52,8 +52,7 @@ def test_sp_order_flow_and_isolation(client, platform):
     r = client.post("/api/v1/orders", json={"msisdn": ALICE, "service_code": "SINA-NEWS"}, headers=h("qq"))
     assert r.status_code == 404 and r.json()["error"] == "unknown_service"
     # confirm by SMS through the SMSC hook
-    sent = platform.deliver(msisdn=ALICE)
-    code = code_from([s for s in sent if s.kind == "confirmation_request"][-1].text)
+    code = code_from(last_delivered(platform, ALICE))
     r = client.post("/api/v1/sms/mo", json={"from": ALICE, "to": "10086", "text": code}, headers=h("smsc"))
     assert r.status_code == 200 and r.json()["handled_as"] == "code_confirmed"
     assert r.json()["replies"][0]["from"] == "10086"
@@ -72,7 +71,7 @@ def test_idempotent_external_ref(client):
 
 def test_agent_query_and_unsubscribe(client, platform):
     client.post("/api/v1/subscribers/13800138000/orders", json={"service_code": "QQ-TONES"}, headers=h("a1"))
-    code = code_from(platform.deliver(msisdn=ALICE)[-1].text)
+    code = code_from(last_delivered(platform, ALICE))
     platform.receive_sms(ALICE, "10086", code)
     subs = client.get(f"/api/v1/subscribers/{ALICE}/subscriptions", headers=h("a1")).json()
     (s,) = subs

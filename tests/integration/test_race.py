@@ -30,7 +30,7 @@ def _race(subscriber_side: Platform, scheduler_side: Platform, agent_side: Platf
     errors: list[BaseException] = []
 
     def confirm() -> None:
-        subscriber_side.receive_sms(ALICE, "10086", code, deliver=False)
+        subscriber_side.receive_sms(ALICE, "10086", code)
 
     def expire() -> None:
         with scheduler_side.uow() as ctx:

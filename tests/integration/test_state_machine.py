@@ -18,7 +18,7 @@ from sqlalchemy import text
 from mingbai.errors import MingbaiError
 from mingbai.platform import Platform
 from mingbai.subscriptions.service import place_order
-from tests.helpers import code_from
+from tests.helpers import code_from, last_delivered
 
 SUBSCRIBERS = ["13800138000", "13900139000"]
 SERVICES = ["SINA-NEWS", "QQ-TONES", "QQ-GAME", "SOHU-TRAFFIC"]
@@ -41,8 +41,7 @@ def run_machine(platform: Platform, clock, max_examples: int) -> None:
                     place_order(ctx, msisdn=m, service_code=s, channel=ch, actor="machine")
             except MingbaiError:
                 return
-            sent = platform.deliver(msisdn=m)
-            self.codes[m].append(code_from(sent[-1].text))
+            self.codes[m].append(code_from(last_delivered(platform, m)))
 
         @rule(m=st.sampled_from(SUBSCRIBERS), data=st.data())
         def reply_known_code(self, m: str, data: st.DataObject) -> None:
