@@ -60,6 +60,12 @@ def test_sp_order_flow_and_isolation(client, platform):
     subs = client.get("/api/v1/subscriptions", params={"msisdn": ALICE}, headers=h("sina")).json()
     assert [s["service_code"] for s in subs] == ["SINA-NEWS"] and subs[0]["first_charge_on"] == "2026-05-01"
     assert client.get("/api/v1/subscriptions", params={"msisdn": ALICE}, headers=h("qq")).json() == []
+    # an SP ends only its own: TENCENT touching SINA's service changes nothing
+    body = {"msisdn": ALICE, "service_code": "SINA-NEWS"}
+    assert client.post("/api/v1/subscriptions/unsubscribe", json=body, headers=h("qq")).json() == []
+    ended = client.post("/api/v1/subscriptions/unsubscribe", json=body, headers=h("sina")).json()
+    assert [e["service_code"] for e in ended] == ["SINA-NEWS"]
+    assert "退订" in last_delivered(platform, ALICE)
 
 
 def test_idempotent_external_ref(client):
@@ -108,6 +114,7 @@ ROUTES = [
     ("post", "/api/v1/orders", {"msisdn": ALICE, "service_code": "SINA-NEWS"}, {"sina", "qq"}),
     ("get", "/api/v1/subscriptions?msisdn=13800138000", None, {"sina", "qq"}),
     ("get", "/api/v1/services", None, {"sina", "qq"}),
+    ("post", "/api/v1/subscriptions/unsubscribe", {"msisdn": ALICE, "service_code": "SINA-NEWS"}, {"sina", "qq"}),
     ("get", f"/api/v1/subscribers/{ALICE}/subscriptions", None, {"a1", "h1", "o1"}),
     ("get", f"/api/v1/subscribers/{ALICE}/history", None, {"a1", "h1", "o1"}),
     ("post", f"/api/v1/subscribers/{ALICE}/unsubscribe", {"all": True}, {"a1", "h1", "o1"}),
