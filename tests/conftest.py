@@ -88,9 +88,14 @@ def pg_schema_url() -> str:
 def _truncate_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
-        ))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
     engine.dispose()

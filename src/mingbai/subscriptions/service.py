@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, insert, select, update
 
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import reminder_label
-from mingbai.db import Ctx, insert_ignore, upsert
+from mingbai.db import Ctx, insert_ignore, table_of, upsert
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.service import enqueue
@@ -63,7 +63,7 @@ def record_event(
 ) -> None:
     """The one way a subscription or order change is written down (append-only)."""
     ctx.session.execute(
-        insert(SubscriptionEvent),
+        insert(table_of(SubscriptionEvent)),
         {
             "msisdn": msisdn,
             "id": new_id(),
@@ -129,15 +129,16 @@ def catalog_entry(ctx: Ctx, service_code: str) -> CatalogEntry:
     return CatalogEntry(ServiceFacts(code, name, type_, billing, price, sp_name, hotline), sp_code, status, sp_status)
 
 
-def lock_subscriber(ctx: Ctx, msisdn: str) -> Subscriber:
-    """Load and lock the subscriber row; every change to one subscriber goes through here."""
-    stmt = select(Subscriber).where(Subscriber.msisdn == msisdn)
+def lock_subscriber(ctx: Ctx, msisdn: str) -> str:
+    """Lock the subscriber's row and return its status; every change to one subscriber goes
+    through here, so concurrent SMS, API calls and the scheduler serialise per MSISDN."""
+    stmt = select(Subscriber.status).where(Subscriber.msisdn == msisdn)
     if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
-    sub = ctx.session.scalars(stmt).first()
-    if sub is None:
+    status = ctx.session.execute(stmt).scalar()
+    if status is None:
         raise NotFound(f"no subscriber {msisdn[:3]}****{msisdn[-4:]}", code="unknown_subscriber")
-    return sub
+    return status
 
 
 # -- orders ------------------------------------------------------------------------------
@@ -184,8 +185,7 @@ def place_order(
             raise InvalidInput("a gift order names someone other than the recipient as gifter", code="bad_gifter")
     if external_ref is not None and not (1 <= len(external_ref) <= 64):
         raise InvalidInput("external_ref must be 1–64 characters", code="bad_external_ref")
-    subscriber = lock_subscriber(ctx, msisdn)
-    if subscriber.status != "active":
+    if lock_subscriber(ctx, msisdn) != "active":
         raise Conflict("subscriber is not active; no order can be placed", code="subscriber_inactive")
     entry = catalog_entry(ctx, service_code)
     if sp_code is not None and entry.sp_code != sp_code:
@@ -207,26 +207,24 @@ def place_order(
             if existing.service_code != service_code:
                 raise Conflict("external_ref was already used for another service", code="external_ref_reused")
             return _placed(existing, created=False)
-    if ctx.session.scalar(
+    active, pending = ctx.session.execute(
         select(
             exists().where(
                 Subscription.msisdn == msisdn,
                 Subscription.service_code == service_code,
                 Subscription.status == "active",
-            )
-        )
-    ):
-        raise Conflict(f"already subscribed to {service_code}", code="already_subscribed")
-    if ctx.session.scalar(
-        select(
+            ),
             exists().where(
                 Order.msisdn == msisdn,
                 Order.service_code == service_code,
                 Order.status == "pending",
                 Order.expires_at > now,
-            )
+            ),
         )
-    ):
+    ).one()
+    if active:
+        raise Conflict(f"already subscribed to {service_code}", code="already_subscribed")
+    if pending:
         raise Conflict(
             f"an order for {service_code} is already waiting for the subscriber's confirmation",
             code="pending_exists",
@@ -250,7 +248,7 @@ def place_order(
         "actor": actor,
         "mo_id": mo_id,
     }
-    ctx.session.execute(insert(Order), row)
+    ctx.session.execute(insert(table_of(Order)), row)
     record_event(
         ctx,
         msisdn=msisdn,
@@ -443,7 +441,7 @@ def _confirm(ctx: Ctx, order: Order, mo_id: int | None) -> CodeOutcome:
     in_trial = billing == "monthly" and first_order
     sub_id = new_id()
     ctx.session.execute(
-        insert(Subscription),
+        insert(table_of(Subscription)),
         {
             "msisdn": msisdn,
             "id": sub_id,
