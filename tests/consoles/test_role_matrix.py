@@ -68,6 +68,7 @@ API_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/orders"): frozenset({R.SP}),
     ("GET", "/api/v1/orders/{order_id}"): frozenset({R.SP}),
     ("GET", "/api/v1/subscriptions"): frozenset({R.SP}),
+    ("POST", "/api/v1/subscriptions/unsubscribe"): frozenset({R.SP}),
     ("GET", "/api/v1/services"): frozenset({R.SP}),
     ("GET", "/api/v1/subscribers/{msisdn}/subscriptions"): API_STAFF,
     ("GET", "/api/v1/subscribers/{msisdn}/history"): API_STAFF,
