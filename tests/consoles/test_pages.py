@@ -277,3 +277,13 @@ def test_session_for_a_user_whose_role_changed_follows_the_new_role(app, platfor
 
     c = TestClient(app, cookies={"mb_session": token})
     assert c.get("/agent").status_code == 403 and c.get("/ops").status_code == 200
+
+
+def test_malformed_forms_get_an_error_page_not_json(app):
+    c = sign_in(app, "agent")
+    r = post_form(c, "/agent", f"/agent/subscribers/{ALICE}/unsubscribe", {"subscription_id": "not-a-number"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html") and "表单填写有误" in r.text
+    from fastapi.testclient import TestClient
+
+    api = TestClient(app).post("/api/v1/orders", json={}, headers={"X-API-Key": "key-sp-sina"})
+    assert api.status_code == 422 and api.headers["content-type"] == "application/json"

@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mingbai.errors import MingbaiError
+from mingbai.errors import InvalidInput, MingbaiError
 
 #: paths whose errors are pages, not JSON
 PAGE_PREFIXES = ("/login", "/logout", "/console", "/lang", "/agent", "/me", "/sp", "/ops", "/security")
@@ -63,3 +65,18 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(MingbaiError, errors)
+
+    previous_invalid = cast(
+        Callable[[Request, Exception], Awaitable[Response]] | None,
+        app.exception_handlers.get(RequestValidationError),
+    )
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        """A malformed form or query on a page gets a page that says so, not JSON."""
+        if _is_page(request.url.path):
+            return await errors(request, InvalidInput("the form was not filled in correctly"))
+        if previous_invalid is not None:
+            return await previous_invalid(request, exc)
+        return await request_validation_exception_handler(request, cast(RequestValidationError, exc))
+
+    app.add_exception_handler(RequestValidationError, invalid)

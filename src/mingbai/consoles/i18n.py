@@ -100,6 +100,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.service_suspended": ("该业务已暂停受理。", "This service is suspended."),
     "error.subscriber_inactive": ("该号码当前状态不能订购。", "This number cannot order now."),
     "error.bad_msisdn": ("请输入11位手机号码。", "Enter an 11-digit mobile number."),
+    "error.invalid_input": ("表单填写有误,请检查后重试。", "The form was not filled in correctly."),
     "error.bad_date": ("日期格式应为 YYYY-MM-DD。", "Dates look like YYYY-MM-DD."),
     # agent console
     "agent.title": ("坐席查询", "Agent console"),
