@@ -287,3 +287,12 @@ def test_malformed_forms_get_an_error_page_not_json(app):
 
     api = TestClient(app).post("/api/v1/orders", json={}, headers={"X-API-Key": "key-sp-sina"})
     assert api.status_code == 422 and api.headers["content-type"] == "application/json"
+
+
+def test_handset_links_to_the_consoles_and_login_offers_both_sign_ins(client):
+    handset = client.get("/").text
+    assert 'href="/login"' in handset and 'href="/me"' in handset
+    login = client.get("/login").text
+    assert 'action="/login/sms/request"' in login and 'action="/login/staff"' in login
+    assert '<label for="msisdn">' in login and '<label for="password">' in login
+    assert 'autocomplete="current-password"' in login
