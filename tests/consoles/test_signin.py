@@ -234,3 +234,21 @@ def test_passwords_are_stored_as_argon2_hashes(platform, app):
         user = ctx.session.scalar(select(StaffUser).where(StaffUser.username == "agent"))
     assert user is not None and user.password_hash.startswith("$argon2id$")
     assert "mingbai-agent" not in user.password_hash
+
+
+def test_tick_purges_dead_sessions_and_spent_codes_but_keeps_the_log(app, platform, clock):
+    from mingbai.accounts.models import LoginCode, WebSession
+
+    live = sign_in(app, "agent")
+    sign_in_subscriber(app, platform, ALICE)
+    gone = sign_in(app, "hall")
+    gone.post("/logout", data={"csrf_token": csrf_of(gone.get("/agent").text)})
+    assert platform.tick().extra["console_sessions_purged"] == 0  # nothing is a day old yet
+    clock.advance(timedelta(hours=25))
+    live.get("/agent")  # expired by now (idle), so this ends it
+    assert platform.tick().extra["console_sessions_purged"] == 4  # 3 sessions and the used code
+    with platform.uow() as ctx:
+        assert ctx.session.scalars(select(WebSession)).all() == []
+        assert ctx.session.scalars(select(LoginCode)).all() == []
+        assert len(ctx.session.scalars(select(SignInAttempt)).all()) == 4  # the log stays
+    assert platform.tick().extra["console_sessions_purged"] == 0

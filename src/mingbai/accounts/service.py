@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from mingbai.accounts import rules
 from mingbai.accounts.models import LoginCode, SignInAttempt, StaffUser, SubscriberProfile, WebSession
@@ -398,6 +398,23 @@ def end_session(ctx: Ctx, token: str) -> None:
         .where(WebSession.id == _token_hash(token), WebSession.ended_at.is_(None))
         .values(ended_at=ctx.now())
     )
+
+
+def purge_stale(ctx: Ctx) -> int:
+    """Delete sessions that ended or expired more than a day ago and spent sign-in codes
+    (the sign-in log stays: it is the security record). Idempotent; run by ``Platform.tick``."""
+    now = ctx.now()
+    keep = timedelta(days=1)
+    oldest_alive = now - max(rules.STAFF_SESSION.absolute, rules.SUBSCRIBER_SESSION.absolute) - keep
+    sessions = ctx.session.execute(
+        delete(WebSession).where(
+            (WebSession.ended_at < now - keep)
+            | (WebSession.last_seen_at < now - rules.STAFF_SESSION.idle - keep)
+            | (WebSession.created_at < oldest_alive)
+        )
+    )
+    codes = ctx.session.execute(delete(LoginCode).where(LoginCode.created_at < now - keep))
+    return int(sessions.rowcount or 0) + int(codes.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # -- keys ---------------------------------------------------------------------------------------
