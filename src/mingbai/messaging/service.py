@@ -71,8 +71,8 @@ def enqueue(
         "mo_id": mo_id,
     }
     if dedupe_key is None:
-        ctx.session.execute(insert(table_of(OutboundSms)), row)
-    elif not insert_ignore(ctx.session, OutboundSms.__table__, [row], ["msisdn", "dedupe_key"]):
+        ctx.conn.execute(insert(table_of(OutboundSms)), row)
+    elif not insert_ignore(ctx.conn, OutboundSms.__table__, [row], ["msisdn", "dedupe_key"]):
         return None
     ctx.enqueued.append(Outgoing(msisdn, row_id, row["sender"], text, kind, segmentation, row["due_at"]))
     return row_id
@@ -100,7 +100,7 @@ def deliver_enqueued(ctx: Ctx, gateway: Gateway) -> None:
             continue
         parts = parts_for(o.text, o.segmentation)
         result = gateway.submit(sender=o.sender, recipient=o.msisdn, parts=parts, outbox_id=o.id)
-        ctx.session.execute(
+        ctx.conn.execute(
             update(OutboundSms)
             .where(OutboundSms.msisdn == o.msisdn, OutboundSms.id == o.id)
             .values(
@@ -115,7 +115,7 @@ def deliver_enqueued(ctx: Ctx, gateway: Gateway) -> None:
 def record_mo(ctx: Ctx, *, msisdn: str, recipient: str, text: str, handled_as: str, mo_id: int | None = None) -> int:
     """Keep an MO as evidence of what the subscriber actually sent (R8 "active use")."""
     mo_id = mo_id or new_id()
-    ctx.session.execute(
+    ctx.conn.execute(
         insert(table_of(MoMessage)),
         {
             "msisdn": msisdn,
