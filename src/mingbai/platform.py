@@ -75,12 +75,14 @@ class Platform:
 
     @contextmanager
     def uow(self) -> Iterator[Ctx]:
-        """One transaction. With an in-process gateway, the MTs it wrote are delivered in it."""
+        """One transaction. With an in-process gateway, the MTs it writes are delivered in it."""
         with self.db.session() as session:
-            ctx = Ctx(session=session, clock=self.clock, settings=self.settings)
-            yield ctx
-            if self.gateway.inline and ctx.enqueued:
-                messaging.deliver_enqueued(ctx, self.gateway)
+            yield Ctx(
+                session=session,
+                clock=self.clock,
+                settings=self.settings,
+                inline_gateway=self.gateway if self.gateway.inline else None,
+            )
 
     def receive_sms(self, sender: str, recipient: str, text: str) -> MoResult:
         """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails.
