@@ -213,6 +213,10 @@ def test_agent_finds_a_subscriber_and_unsubscribes_one_service(server, browser):
     with server["platform"].uow() as ctx:
         tones = [s for s in list_subscriptions(ctx, msisdn=ALICE) if s.service_code == "QQ-TONES"]
     assert tones[-1].status == "unsubscribed" and tones[-1].unsubscribe_channel == "hotline"
+    p.width = 360  # a clerk's tablet in portrait, or a phone: still usable
+    p.page.set_viewport_size({"width": 360, "height": 780})
+    p.shot("agent-subscriber-360")
+    p.no_sideways_scroll()
     p.close()
 
 
