@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from mingbai.accounts import service as accounts
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
@@ -137,5 +138,7 @@ class Platform:
         with self.uow() as ctx:
             if reminders.monthly_reminder_due(ctx.now()):
                 written = reminders.send_monthly_reminders(ctx).written
+        with self.uow() as ctx:
+            purged = accounts.purge_stale(ctx)
         sent = self.deliver()
-        return TickReport(expired, written, len({s.outbox_id for s in sent}))
+        return TickReport(expired, written, len({s.outbox_id for s in sent}), {"console_sessions_purged": purged})

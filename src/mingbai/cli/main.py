@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
 from mingbai.jsonable import jsonable
 
@@ -27,6 +28,7 @@ app.add_typer(seed_app, name="seed")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sms_app, name="sms")
 app.add_typer(key_app, name="apikey")
+app.add_typer(accounts_cli.app, name="user")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -72,13 +74,17 @@ def db_upgrade(ctx: typer.Context) -> None:
 @seed_app.command("demo")
 def seed_demo(ctx: typer.Context) -> None:
     """Demo SPs, services, subscribers and demo-only API keys."""
+    from mingbai.accounts.demo import seed_demo_accounts
     from mingbai.demo import seed_demo as seed
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         report, keys = seed(uow)
+        users = seed_demo_accounts(uow)
     console.print(f"demo catalog: {report.sps} SPs, {report.services} services, {report.subscribers} subscribers")
     for label, key in keys:
         console.print(f"  API key {label}: {key}")
+    for username, role, password in users:
+        console.print(f"  console user {username} ({role}): password {password}")
 
 
 # -- catalog ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from mingbai import __version__
 from mingbai.catalog.api import router as catalog_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
+from mingbai.consoles import install as install_consoles
 from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
 from mingbai.platform import Platform
@@ -76,6 +77,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(sms_router)
     app.include_router(handset_router)
+    install_consoles(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", include_in_schema=False)
