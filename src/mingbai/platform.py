@@ -7,7 +7,7 @@ call is one unit of work that commits or rolls back as a whole.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -16,7 +16,7 @@ from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
 from mingbai.errors import InvalidInput, MingbaiError
 from mingbai.messaging import service as messaging
-from mingbai.messaging.gateways import Gateway, LoopbackGateway
+from mingbai.messaging.gateways import Gateway, LoopbackGateway, PullingGateway
 from mingbai.messaging.router import Mo, MoRouter
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.subscriptions import reminders
@@ -56,13 +56,13 @@ class Platform:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        gateway: Gateway | None = None,
+        gateway: Gateway | PullingGateway | None = None,
         database: Database | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.db = database or Database(make_engine(settings.database_url))
-        self.gateway: Gateway = gateway or LoopbackGateway()
+        self.gateway: Gateway | PullingGateway = gateway or LoopbackGateway()
         self.router = build_router()
 
     @property
@@ -76,8 +76,19 @@ class Platform:
         with self.db.session() as session:
             yield Ctx(session=session, clock=self.clock, settings=self.settings)
 
-    def receive_sms(self, sender: str, recipient: str, text: str, *, deliver: bool = True) -> MoResult:
-        """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails."""
+    def receive_sms(
+        self,
+        sender: str,
+        recipient: str,
+        text: str,
+        *,
+        deliver: bool = True,
+        within: Callable[[Ctx], None] | None = None,
+    ) -> MoResult:
+        """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails.
+
+        ``within`` runs in the same transaction (the SMPP gateway drops the stored parts of a
+        concatenated MO there, so an MO is never handled twice nor lost)."""
         msisdn = normalize_msisdn(sender)
         recipient = recipient.strip()
         if not recipient.isdigit() or not 3 <= len(recipient) <= 21:
@@ -105,15 +116,23 @@ class Platform:
                     ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text="系统繁忙,您的短信已记录,请稍后再试。中国移动"
                 )
             messaging.mark_mo(ctx, msisdn=msisdn, mo_id=mo_id, handled_as=label)
+            if within is not None:
+                within(ctx)
         replies = self.deliver(msisdn=msisdn) if deliver else []
         return MoResult(mo_id, label, replies)
 
     def deliver(self, *, msisdn: str | None = None, batch: int = 500) -> list[messaging.SentSms]:
-        """Hand every due MT to the gateway (optionally only one subscriber's)."""
+        """Hand every due MT to the gateway (optionally only one subscriber's).
+
+        A pulling gateway (SMPP) sends on its own: it is only nudged, and nothing is returned."""
+        gateway = self.gateway
+        if isinstance(gateway, PullingGateway):
+            gateway.nudge()
+            return []
         sent: list[messaging.SentSms] = []
         while True:
             with self.uow() as ctx:
-                got = messaging.dispatch_due(ctx, self.gateway, limit=batch, msisdn=msisdn)
+                got = messaging.dispatch_due(ctx, gateway, limit=batch, msisdn=msisdn)
             sent.extend(got)
             if len({s.outbox_id for s in got}) < batch:
                 return sent
