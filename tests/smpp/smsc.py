@@ -260,6 +260,24 @@ class FakeSmsc:
                 raise RuntimeError(f"MO part refused: {resp.command_status:#x}")
 
     # -- what happened
+    def messages(self, destination: str) -> list[str]:
+        """What the handset shows: concatenated parts joined, in order of arrival."""
+        with self._lock:
+            subs = [s for s in self.submitted if s.destination == destination]
+        order: list[str | tuple[int, int]] = []
+        groups: dict[tuple[int, int], dict[int, str]] = {}
+        for s in subs:
+            c = s.concat
+            if c is None:
+                order.append(s.text)
+                continue
+            key = (c[0], c[1])
+            if key not in groups:
+                groups[key] = {}
+                order.append(key)
+            groups[key][c[2]] = s.text
+        return [m if isinstance(m, str) else "".join(groups[m][i] for i in sorted(groups[m])) for m in order]
+
     def duplicates(self) -> int:
         with self._lock:
             return sum(n - 1 for n in self.counts.values() if n > 1)

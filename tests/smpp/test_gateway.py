@@ -18,3 +18,79 @@ def test_mt_goes_out_in_ucs2_and_receipt_marks_it_delivered(rig: SmppRig, smsc: 
     assert sub.destination == ALICE and sub.source == "10086"
     assert sub.data_coding == 8 and sub.text == "您好,这是明白平台的测试短信。"
     assert row.gateway_ref == sub.message_id and row.parts == 1 and row.done_at is not None
+
+
+def test_receipt_states_map_to_outbox_states(rig: SmppRig, smsc: FakeSmsc) -> None:
+    states = {"13800138001": "DELIVRD", "13800138002": "UNDELIV", "13800138003": "EXPIRED", "13800138004": "REJECTD"}
+    smsc.policy.receipt = lambda s: states[s.destination]
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        for msisdn in states:
+            messaging.enqueue(ctx, msisdn=msisdn, text="提醒", kind="test")
+    rig.platform.deliver()
+    rows = rig.wait_states({"delivered", "undeliverable", "expired"})
+    got = {r.msisdn: (r.status, r.error) for r in rows}
+    assert got["13800138001"] == ("delivered", None)
+    assert got["13800138002"][0] == "undeliverable" and got["13800138002"][1].startswith("UNDELIV")
+    assert got["13800138003"][0] == "expired"
+    assert got["13800138004"][0] == "undeliverable" and got["13800138004"][1].startswith("REJECTD")
+
+
+def test_long_text_goes_as_udh_parts_with_one_reference(rig: SmppRig, smsc: FakeSmsc) -> None:
+    text = "中国移动温馨提示:" + "您已定制以下梦网业务,信息费5元/月;" * 8
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        messaging.enqueue(ctx, msisdn=ALICE, text=text, kind="test")
+    rig.platform.deliver()
+    (row,) = rig.wait_states({"delivered"})
+    parts = sorted(smsc.submitted, key=lambda s: s.concat[2])  # type: ignore[index]
+    assert len(parts) == row.parts > 1
+    assert {p.concat[0] for p in parts} == {parts[0].concat[0]}  # type: ignore[index]
+    assert [p.concat[1:] for p in parts] == [(len(parts), i) for i in range(1, len(parts) + 1)]  # type: ignore[index]
+    assert all(len(p.payload) <= 140 for p in parts)
+    assert "".join(p.text for p in parts) == text
+
+
+def test_numbered_text_goes_as_separate_sms(rig: SmppRig, smsc: FakeSmsc) -> None:
+    text = "中国移动温馨提示:您本月已定制以下梦网业务:" + "1.新浪提供的头条新闻短信业务,信息费5元/月;" * 4
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        messaging.enqueue(ctx, msisdn=ALICE, text=text, kind="test", segmentation="numbered")
+    rig.platform.deliver()
+    (row,) = rig.wait_states({"delivered"})
+    assert row.parts == len(smsc.submitted) > 1
+    assert all(s.concat is None and s.esm_class == 0 for s in smsc.submitted)
+    n = len(smsc.submitted)
+    assert sorted(s.text[: len(f"({n}/{n})")] for s in smsc.submitted) == [f"({i}/{n})" for i in range(1, n + 1)]
+
+
+def test_mo_reaches_the_router_and_the_reply_goes_back_over_smpp(rig: SmppRig, smsc: FakeSmsc) -> None:
+    rig.wait_bound()
+    smsc.send_mo(ALICE, "10086", "0000")
+    rows = rig.wait_states({"delivered"}, msisdn=ALICE)
+    assert "您目前没有订购任何梦网业务" in rows[-1].text
+    assert any(s.destination == ALICE and "没有订购" in s.text for s in smsc.submitted)
+
+
+def test_order_confirmed_by_sms_over_smpp_end_to_end(rig: SmppRig, smsc: FakeSmsc) -> None:
+    from mingbai.subscriptions.service import place_order
+
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        place_order(ctx, msisdn=BOB, service_code="SINA-NEWS", channel="sp", actor="test")
+    rig.platform.deliver()
+    rig.wait_states({"delivered"}, msisdn=BOB)
+    code = code_from(smsc.messages(BOB)[0])
+    smsc.send_mo(BOB, "10086", code)
+    rows = rig.wait_states({"delivered"}, msisdn=BOB)
+    assert any("您已定制试用新浪的头条新闻业务" in r.text for r in rows)
+
+
+def test_concatenated_mo_is_reassembled_from_udh_parts(rig: SmppRig, smsc: FakeSmsc) -> None:
+    rig.wait_bound()
+    long_text = "我想查询一下我的业务" * 10  # nonsense to the router: it answers with help
+    smsc.send_mo(ALICE, "10086", long_text, parts=3)
+    rig.wait_states({"delivered"}, msisdn=ALICE)
+    with rig.platform.uow() as ctx:
+        mos = messaging.conversation(ctx, ALICE)
+    assert [m.text for m in mos if m.direction == "mo"] == [long_text]

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 
 from mingbai.db import Ctx, insert_ignore, upsert
 from mingbai.ids import new_id, reserve_ids
@@ -198,6 +198,8 @@ def apply_events(ctx: Ctx, events: Sequence[Event], *, doubt_wait: timedelta) ->
     return report
 
 
+#: a literal list: executemany cannot expand an IN list per row
+_STILL_OPEN = text("sms_outbox.status IN (%s)" % ", ".join(f"'{s}'" for s in OPEN_STATES))
 _KEY = and_(TT.c.msisdn == bindparam("k_msisdn"), TT.c.id == bindparam("k_id"))
 
 
@@ -341,7 +343,7 @@ def _apply_receipts(ctx: Ctx, receipts: list[Receipt], now: datetime, report: Ap
     if single_updates:
         ctx.session.execute(
             update(TT)
-            .where(_KEY, TT.c.status.not_in(FINAL_STATES))
+            .where(_KEY, _STILL_OPEN)
             .values(status=bindparam("v_status"), error=bindparam("v_error"), done_at=now, doubt_until=None),
             single_updates,
         )
