@@ -3,6 +3,7 @@ real SMPP engine bound to it, running in a background thread."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 
@@ -66,7 +67,7 @@ class SmppRig:
     def restart(self, **changes: object) -> None:
         self.stop()
         if changes:
-            self.config = smpp_config(self.config.port, **{**self.config.__dict__, **changes})
+            self.config = dataclasses.replace(self.config, **changes)  # type: ignore[arg-type]
         self.gateway = SmppGateway(self.config, poll_s=0.02)
         self.platform.gateway = self.gateway
         self.gateway.start_in_thread(self.platform)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
+
 from mingbai.messaging import service as messaging
 from tests.helpers import ALICE, BOB, code_from
-from tests.smpp.conftest import SmppRig
+from tests.smpp.conftest import SmppRig, wait_until
 from tests.smpp.smsc import FakeSmsc
 
 
@@ -94,3 +98,69 @@ def test_concatenated_mo_is_reassembled_from_udh_parts(rig: SmppRig, smsc: FakeS
     with rig.platform.uow() as ctx:
         mos = messaging.conversation(ctx, ALICE)
     assert [m.text for m in mos if m.direction == "mo"] == [long_text]
+
+
+def test_throttling_slows_the_gateway_down_and_loses_nothing(rig: SmppRig, smsc: FakeSmsc) -> None:
+    smsc.policy.answer = lambda s, n: 0x58 if n % 3 == 0 and n < 60 else 0  # ESME_RTHROTTLED
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        for i in range(40):
+            messaging.enqueue(ctx, msisdn=f"1380013{i:04d}", text=f"第{i}条", kind="test")
+    rig.platform.deliver()
+    rows = rig.wait_states({"delivered"}, timeout=30)
+    assert len(rows) == 40 and smsc.duplicates() == 0
+    assert smsc.total_submits > 40  # the throttled ones were sent again
+    assert rig.gateway._governor.current < rig.config.rate  # and the ceiling came down
+
+
+def test_permanent_refusal_marks_the_row_rejected(rig: SmppRig, smsc: FakeSmsc) -> None:
+    smsc.policy.answer = lambda s, n: 0x0B if s.destination.endswith("9") else 0  # ESME_RINVDSTADR
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        messaging.enqueue(ctx, msisdn="13800138009", text="x", kind="test")
+        messaging.enqueue(ctx, msisdn="13800138008", text="y", kind="test")
+    rig.platform.deliver()
+    rows = {r.msisdn: r for r in rig.wait_states({"delivered", "rejected"})}
+    assert rows["13800138009"].status == "rejected" and rows["13800138009"].error == "ESME_RINVDSTADR"
+    assert rows["13800138008"].status == "delivered"
+
+
+def test_rate_limit_paces_submits(rig: SmppRig, smsc: FakeSmsc) -> None:
+    rig.restart(rate=40.0)
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        for i in range(60):
+            messaging.enqueue(ctx, msisdn=f"1390013{i:04d}", text="限速", kind="test")
+    rig.platform.deliver()
+    rig.wait_states({"delivered"}, timeout=30)
+    times = sorted(s.at for s in smsc.submitted)
+    span = times[-1] - times[0]
+    assert 59 / span == pytest.approx(40.0, rel=0.2), span
+
+
+def test_reconnects_when_the_smsc_drops_the_session(rig: SmppRig, smsc: FakeSmsc) -> None:
+    rig.wait_bound()
+    smsc.kick()
+    wait_until(lambda: rig.gateway.status.binds >= 2 and rig.gateway.status.bound, 15, "no rebind")
+    with rig.platform.uow() as ctx:
+        messaging.enqueue(ctx, msisdn=ALICE, text="重连后", kind="test")
+    rig.platform.deliver()
+    rig.wait_states({"delivered"})
+
+
+def test_receipts_after_a_restart_still_match_by_stored_smsc_id(rig: SmppRig, smsc: FakeSmsc) -> None:
+    smsc.policy.receipt_delay = 1.5
+    rig.wait_bound()
+    with rig.platform.uow() as ctx:
+        for i in range(10):
+            messaging.enqueue(ctx, msisdn=f"1370013{i:04d}", text="重启", kind="test")
+    rig.platform.deliver()
+    rig.wait_states({"submitted"})
+    rig.restart()  # a new run; the SMSC keeps the receipts until it binds again
+    rows = rig.wait_states({"delivered"}, timeout=20)
+    assert len(rows) == 10 and smsc.duplicates() == 0 and smsc.total_submits == 10
+    assert rig.gateway.status.binds == 1  # the new run bound once
+    with rig.platform.uow() as ctx:
+        from mingbai.messaging.outbox import outbox_stats
+
+        assert outbox_stats(ctx, since=ctx.now() - timedelta(days=1)).orphan_receipts == 0

@@ -592,6 +592,7 @@ class SmppGateway:
         self._events = asyncio.Queue()
         await self._take_lease()
         if self._stop.is_set():
+            await self._release_lease()
             return
         lost = await self._db(
             lambda ctx: outbox.reconcile_lost_runs(ctx, run_id=self.run_id, doubt_wait=self._doubt_wait)
@@ -623,13 +624,16 @@ class SmppGateway:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                await self._db(lambda ctx: outbox.release_lease(ctx, name=self.lease_name, holder=self.run_id))
-            except Exception:
-                log.exception("could not release the gateway lease")
+            await self._release_lease()
             m.BOUND.labels(self.name).set(0)
             self.status.bound = False
             self.status.lease = False
+
+    async def _release_lease(self) -> None:
+        try:
+            await self._db(lambda ctx: outbox.release_lease(ctx, name=self.lease_name, holder=self.run_id))
+        except Exception:
+            log.exception("could not release the gateway lease")
 
     def request_stop(self) -> None:
         loop, stop = self._loop, self._stop
@@ -643,6 +647,7 @@ class SmppGateway:
 
         def main() -> None:
             async def go() -> None:
+                self._loop = asyncio.get_running_loop()
                 self._stop = asyncio.Event()
                 started.set()
                 await self.run(self._stop)
