@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from mingbai.campaigns import service as campaigns
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
@@ -145,5 +146,7 @@ class Platform:
         with self.uow() as ctx:
             if reminders.monthly_reminder_due(ctx.now()):
                 written = reminders.send_monthly_reminders(ctx).written
+        with self.uow() as ctx:
+            released = campaigns.release_due(ctx)
         sent = self.deliver()
-        return TickReport(expired, written, len({s.outbox_id for s in sent}))
+        return TickReport(expired, written, len({s.outbox_id for s in sent}), {"campaign_released": released})

@@ -133,3 +133,14 @@ def test_operator_stats(platform) -> None:  # type: ignore[no-untyped-def]
         s = outbox.outbox_stats(ctx, since=ctx.now() - timedelta(days=1))
     assert s.counts["delivered"] == 1 and s.counts["queued"] == 1 and s.delivery_rate == 1.0
     assert s.oldest_open is not None and s.oldest_open.msisdn == "139****9000" and s.oldest_open.age_seconds == 180
+
+
+def test_a_receipt_that_overtakes_its_submit_answer_still_counts(platform) -> None:  # type: ignore[no-untyped-def]
+    with platform.uow() as ctx:
+        rid = messaging.enqueue(ctx, msisdn=ALICE, text="a", kind="t")
+        outbox.claim_due(ctx, run_id="r", limit=1)
+    with platform.uow() as ctx:
+        assert outbox.apply_events(ctx, [outbox.Receipt("E1", ALICE, "DELIVRD")], doubt_wait=WAIT).orphans == 1
+    with platform.uow() as ctx:
+        outbox.apply_events(ctx, [outbox.RowOutcome(ALICE, rid, "submitted", 1, gateway_ref="E1")], doubt_wait=WAIT)
+    assert _row(platform, ALICE, rid).status == "delivered"

@@ -193,6 +193,17 @@ def apply_events(ctx: Ctx, events: Sequence[Event], *, doubt_wait: timedelta) ->
         )
     if outcomes:
         _apply_outcomes(ctx, outcomes, now, doubt_wait, report)
+    # a receipt can overtake the answer to its submit (the SMSC writes both; nothing orders
+    # them): it was kept as an orphan, and now that the id is known it counts
+    new_ids = [p.smsc_id for p in parts] + [o.gateway_ref for o in outcomes if o.kind == "submitted" and o.gateway_ref]
+    if new_ids:
+        early = ctx.session.execute(
+            delete(SmsReceiptOrphan)
+            .where(SmsReceiptOrphan.smsc_id.in_(new_ids))
+            .returning(SmsReceiptOrphan.smsc_id, SmsReceiptOrphan.msisdn, SmsReceiptOrphan.stat, SmsReceiptOrphan.err)
+        ).all()
+        if early:
+            receipts = [Receipt(e.smsc_id, e.msisdn, e.stat, e.err) for e in early] + receipts
     if receipts:
         _apply_receipts(ctx, receipts, now, report)
     return report

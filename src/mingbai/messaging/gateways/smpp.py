@@ -557,6 +557,8 @@ class SmppGateway:
         self._thread: threading.Thread | None = None
         self._quiet: tuple[dt_time, dt_time] | None = None
         self._draining = False
+        self._lease_lock = threading.Lock()
+        self._lease_closed = False
         self._retries: set[asyncio.Task[None]] = set()
         self._doubt_wait = timedelta(seconds=config.doubt_wait_s)
         self.on_bound: Callable[[], None] | None = None
@@ -630,10 +632,23 @@ class SmppGateway:
             self.status.lease = False
 
     async def _release_lease(self) -> None:
+        def release(ctx: Ctx) -> None:
+            with self._lease_lock:  # a renewal racing the release must not take the lease back
+                self._lease_closed = True
+                outbox.release_lease(ctx, name=self.lease_name, holder=self.run_id)
+
         try:
-            await self._db(lambda ctx: outbox.release_lease(ctx, name=self.lease_name, holder=self.run_id))
+            await self._db(release)
         except Exception:
             log.exception("could not release the gateway lease")
+
+    def _renew_lease(self, ctx: Ctx) -> bool:
+        with self._lease_lock:
+            if self._lease_closed:
+                return True
+            return outbox.acquire_lease(
+                ctx, name=self.lease_name, holder=self.run_id, ttl=timedelta(seconds=self.config.lease_ttl_s)
+            )
 
     def request_stop(self) -> None:
         loop, stop = self._loop, self._stop
@@ -668,12 +683,9 @@ class SmppGateway:
     # -- lease
     async def _take_lease(self) -> None:
         assert self._stop is not None
-        ttl = timedelta(seconds=self.config.lease_ttl_s)
         waited = False
         while not self._stop.is_set():
-            got = await self._db(
-                lambda ctx: outbox.acquire_lease(ctx, name=self.lease_name, holder=self.run_id, ttl=ttl)
-            )
+            got = await self._db(self._renew_lease)
             if got:
                 self.status.lease = True
                 return
@@ -933,15 +945,12 @@ class SmppGateway:
     # -- housekeeping: the lease, doubts whose wait is over, concatenated MOs that never completed
     async def _housekeeping(self) -> None:
         assert self._stop is not None
-        ttl = timedelta(seconds=self.config.lease_ttl_s)
         every = max(0.2, min(1.0, self.config.lease_ttl_s / 3))
         last_mo = 0.0
         while not self._stop.is_set():
             await self._sleep(every)
             try:
-                held = await self._db(
-                    lambda ctx: outbox.acquire_lease(ctx, name=self.lease_name, holder=self.run_id, ttl=ttl)
-                )
+                held = await self._db(self._renew_lease)
                 if not held:
                     log.error("lost the outbox lease to another run; stopping")
                     self.status.lease = False
