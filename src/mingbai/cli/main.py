@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
+from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.messaging import sms_gateway
 from mingbai.jsonable import jsonable
 
 app = typer.Typer(
@@ -27,6 +29,8 @@ app.add_typer(seed_app, name="seed")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sms_app, name="sms")
 app.add_typer(key_app, name="apikey")
+app.add_typer(campaign_app, name="campaign")
+app.command("sms-gateway")(sms_gateway)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
