@@ -38,18 +38,45 @@ def test_pacing_skips_quiet_hours_and_never_bursts() -> None:
     quiet = parse_quiet_hours("21:00-08:00")
     start = datetime(2026, 4, 10, 20, 59, 59, tzinfo=SHANGHAI)
     s = rules.next_slots(
-        now=start, cursor=None, starts_at=start, ends_at=start + timedelta(days=1), rate=10,
-        quiet=quiet, horizon=timedelta(seconds=2), remaining=1000,
+        now=start,
+        cursor=None,
+        starts_at=start,
+        ends_at=start + timedelta(days=1),
+        rate=10,
+        quiet=quiet,
+        horizon=timedelta(seconds=2),
+        remaining=1000,
     )
     assert s is not None and s.count == 10  # only the last second before 21:00
     night = datetime(2026, 4, 10, 23, 0, tzinfo=SHANGHAI)
-    assert rules.next_slots(now=night, cursor=s.cursor, starts_at=start, ends_at=start + timedelta(days=1),
-                            rate=10, quiet=quiet, horizon=timedelta(seconds=2), remaining=1000) is None
+    assert (
+        rules.next_slots(
+            now=night,
+            cursor=s.cursor,
+            starts_at=start,
+            ends_at=start + timedelta(days=1),
+            rate=10,
+            quiet=quiet,
+            horizon=timedelta(seconds=2),
+            remaining=1000,
+        )
+        is None
+    )
     morning = datetime(2026, 4, 11, 8, 0, tzinfo=SHANGHAI)
-    m = rules.next_slots(now=morning, cursor=s.cursor, starts_at=start, ends_at=start + timedelta(days=1),
-                         rate=10, quiet=quiet, horizon=timedelta(seconds=2), remaining=1000)
+    m = rules.next_slots(
+        now=morning,
+        cursor=s.cursor,
+        starts_at=start,
+        ends_at=start + timedelta(days=1),
+        rate=10,
+        quiet=quiet,
+        horizon=timedelta(seconds=2),
+        remaining=1000,
+    )
     assert m is not None and m.first == morning and m.count == 20  # no catch-up burst for the night
-    assert rules.sending_seconds(start, start + timedelta(days=1), quiet) == pytest.approx(13 * 3600)  # 1 s before 21:00 + 08:00–20:59:59
+    assert rules.sending_seconds(start, start + timedelta(days=1), quiet) == pytest.approx(
+        13 * 3600
+    )  # 1 s before 21:00 + 08:00–20:59:59
 
 
 def test_campaign_plans_batches_and_sends_one_sms_per_subscriber_per_batch(platform, clock) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +90,9 @@ def test_campaign_plans_batches_and_sends_one_sms_per_subscriber_per_batch(platf
         )
     start = clock.now()
     with platform.uow() as ctx:
-        plan = plan_campaign(ctx, name="存量提醒", starts_at=start, ends_at=start + timedelta(days=2), rate_per_s=5, actor="t")
+        plan = plan_campaign(
+            ctx, name="存量提醒", starts_at=start, ends_at=start + timedelta(days=2), rate_per_s=5, actor="t"
+        )
         start_campaign(ctx, plan.id)
     # ALICE (gotone): SINA-NEWS sms recent → 20; SINA-WEATHER sms recent → 20; QQ-TONES wap old → 19
     # CAROL (easyown): SINA-NEWS sms recent → 4; QQ-TONES wap recent → 2
@@ -73,11 +102,17 @@ def test_campaign_plans_batches_and_sends_one_sms_per_subscriber_per_batch(platf
             release_due(ctx)
         clock.advance(timedelta(seconds=1))
     with platform.uow() as ctx:
-        rows = list(ctx.session.execute(select(OutboundSms).where(OutboundSms.kind == "campaign").order_by(OutboundSms.due_at)).scalars())
+        rows = list(
+            ctx.session.execute(
+                select(OutboundSms).where(OutboundSms.kind == "campaign").order_by(OutboundSms.due_at)
+            ).scalars()
+        )
         progress = campaign_progress(ctx, plan.id)
     assert [(r.msisdn, r.dedupe_key) for r in rows] == [
-        (CAROL, f"campaign:{plan.id}:2"), (CAROL, f"campaign:{plan.id}:4"),
-        (ALICE, f"campaign:{plan.id}:19"), (ALICE, f"campaign:{plan.id}:20"),
+        (CAROL, f"campaign:{plan.id}:2"),
+        (CAROL, f"campaign:{plan.id}:4"),
+        (ALICE, f"campaign:{plan.id}:19"),
+        (ALICE, f"campaign:{plan.id}:20"),
     ]
     alice_20 = rows[3].text
     assert "1.新浪提供的头条新闻短信业务,信息费5元/月;2.新浪提供的" in alice_20 and "QQ" not in alice_20
@@ -98,7 +133,9 @@ def test_sensitive_subscribers_get_one_sms_with_everything_in_batch_1(platform, 
     for svc in ("SINA-NEWS", "SINA-WEATHER", "QQ-TONES", "QQ-GAME", "SOHU-TRAFFIC", "SOHU-MMS"):
         subscribe(platform, BOB, svc)
     with platform.uow() as ctx:
-        plan = plan_campaign(ctx, name="s", starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=5), rate_per_s=10, actor="t")
+        plan = plan_campaign(
+            ctx, name="s", starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=5), rate_per_s=10, actor="t"
+        )
         start_campaign(ctx, plan.id)
         release_due(ctx)
         (row,) = ctx.session.execute(select(OutboundSms).where(OutboundSms.kind == "campaign")).scalars()
@@ -108,7 +145,9 @@ def test_sensitive_subscribers_get_one_sms_with_everything_in_batch_1(platform, 
 def test_campaign_is_resumable_after_a_pause_and_respects_unsubscriptions(platform, clock) -> None:  # type: ignore[no-untyped-def]
     _subscribe_all(platform)
     with platform.uow() as ctx:
-        plan = plan_campaign(ctx, name="r", starts_at=clock.now(), ends_at=clock.now() + timedelta(days=1), rate_per_s=1, actor="t")
+        plan = plan_campaign(
+            ctx, name="r", starts_at=clock.now(), ends_at=clock.now() + timedelta(days=1), rate_per_s=1, actor="t"
+        )
         start_campaign(ctx, plan.id)
         first = release_due(ctx)  # 2 slots in the first 2 s
         pause_campaign(ctx, plan.id)
@@ -129,4 +168,6 @@ def test_window_and_rate_are_validated(platform, clock) -> None:  # type: ignore
     with platform.uow() as ctx, pytest.raises(InvalidInput):
         plan_campaign(ctx, name="x", starts_at=clock.now(), ends_at=clock.now(), actor="t")
     with platform.uow() as ctx, pytest.raises(InvalidInput):
-        plan_campaign(ctx, name="x", starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=1), quiet_hours="9pm", actor="t")
+        plan_campaign(
+            ctx, name="x", starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=1), quiet_hours="9pm", actor="t"
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import itertools
 import json
 import signal
@@ -21,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import smpp34
 
@@ -135,10 +136,8 @@ class FakeSmsc:
 
     async def _kick(self) -> None:
         for esme in list(self.sessions.values()):
-            try:
+            with contextlib.suppress(Exception):
                 await esme.unbind()
-            except Exception:
-                pass
 
     # -- events
     async def _events(self) -> None:
@@ -188,7 +187,8 @@ class FakeSmsc:
         if stat is not None and ev.registered_delivery & 0x01:
             text = (
                 f"id:{s.message_id} sub:001 dlvrd:{'001' if stat == DELIVRD else '000'} "
-                f"submit date:2611211200 done date:2611211200 stat:{stat} err:{'000' if stat == DELIVRD else '001'} text:"
+                "submit date:2611211200 done date:2611211200 "
+                f"stat:{stat} err:{'000' if stat == DELIVRD else '001'} text:"
             ).encode("ascii")
             self._pending.append(_Receipt(s.system_id, s.destination, s.source, text, now + self.policy.receipt_delay))
 
@@ -204,9 +204,7 @@ class FakeSmsc:
             if r.due > now:
                 await asyncio.sleep(min(0.01, r.due - now))
                 continue
-            esme = next(
-                (e for e in self.sessions.values() if e.system_id == r.system_id and e.can_receive), None
-            )
+            esme = next((e for e in self.sessions.values() if e.system_id == r.system_id and e.can_receive), None)
             if esme is None:
                 await asyncio.sleep(0.05)
                 continue
@@ -230,12 +228,18 @@ class FakeSmsc:
             await asyncio.sleep(0.05)
 
     # -- MO
-    def send_mo(self, source: str, destination: str, text: str, *, parts: int = 1, ref: int = 7, system_id: str | None = None) -> None:
+    def send_mo(
+        self, source: str, destination: str, text: str, *, parts: int = 1, ref: int = 7, system_id: str | None = None
+    ) -> None:
         """Deliver an MO (UCS-2; with ``parts`` > 1 as UDH-concatenated parts, last part first)."""
-        fut = asyncio.run_coroutine_threadsafe(self._send_mo(source, destination, text, parts, ref, system_id), self._loop)  # type: ignore[arg-type]
+        fut = asyncio.run_coroutine_threadsafe(
+            self._send_mo(source, destination, text, parts, ref, system_id), self._loop
+        )  # type: ignore[arg-type]
         fut.result(30)
 
-    async def _send_mo(self, source: str, destination: str, text: str, parts: int, ref: int, system_id: str | None) -> None:
+    async def _send_mo(
+        self, source: str, destination: str, text: str, parts: int, ref: int, system_id: str | None
+    ) -> None:
         deadline = time.monotonic() + 20
         while True:
             esme = next((e for e in self.sessions.values() if system_id in (None, e.system_id) and e.can_receive), None)
@@ -254,7 +258,11 @@ class FakeSmsc:
         for seq in reversed(range(1, len(chunks) + 1)):  # out of order on purpose
             udh = bytes((5, 0, 3, ref, len(chunks), seq))
             resp = await esme.deliver_sm(
-                destination, udh + chunks[seq - 1].encode("utf-16-be"), source_addr=source, data_coding=8, esm_class=0x40
+                destination,
+                udh + chunks[seq - 1].encode("utf-16-be"),
+                source_addr=source,
+                data_coding=8,
+                esm_class=0x40,
             )
             if not resp.is_success:
                 raise RuntimeError(f"MO part refused: {resp.command_status:#x}")

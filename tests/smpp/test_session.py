@@ -54,7 +54,7 @@ def test_bind_errors_are_sentences(status: int, words: str) -> None:
 
 def test_unreachable_smsc_is_a_clear_error() -> None:
     async def go() -> None:
-        with pytest.raises(SmppError, match="cannot reach the SMSC at 127.0.0.1"):
+        with pytest.raises(SmppError, match=r"cannot reach the SMSC at 127\.0\.0\.1"):
             await check_bind(cfg(free_port(), connect_timeout_s=2.0))
 
     asyncio.run(go())

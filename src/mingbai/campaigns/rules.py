@@ -65,7 +65,13 @@ def batch_table() -> list[Batch]:
             for recent in (True, False):
                 when = "三月内新增订购" if recent else "非三月内新增订购"
                 rows.append(
-                    Batch(batch_no(brand, group, recent), f"{BRAND_ZH[brand]}·{KIND_ZH[group]}·{when}", brand, group, recent)
+                    Batch(
+                        batch_no(brand, group, recent),
+                        f"{BRAND_ZH[brand]}·{KIND_ZH[group]}·{when}",
+                        brand,
+                        group,
+                        recent,
+                    )
                 )
     return rows
 

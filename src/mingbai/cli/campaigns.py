@@ -22,8 +22,12 @@ def plan(
     name: Annotated[str, typer.Option("--name")],
     starts: Annotated[str, typer.Option("--from", help="Window start, ISO-8601 (Shanghai if no offset).")],
     ends: Annotated[str, typer.Option("--to", help="Window end.")],
-    rate: Annotated[float | None, typer.Option("--rate", help="SMS per second (default: spread over the window).")] = None,
-    quiet: Annotated[str | None, typer.Option("--quiet", help="Quiet hours, e.g. 21:00-08:00 (default setting).")] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="SMS per second (default: spread over the window).")
+    ] = None,
+    quiet: Annotated[
+        str | None, typer.Option("--quiet", help="Quiet hours, e.g. 21:00-08:00 (default setting).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Plan the campaign: every active subscription, in seed 004's batches."""
@@ -44,8 +48,11 @@ def plan(
         print_json(p)
         return
     labels = {b.no: b.label for b in batch_table()}
-    print_table(f"Campaign {p.id}: {p.planned} SMS at {p.rate_per_s:g}/s", ["batch", "who", "SMS"],
-                [[n, labels[n], c] for n, c in p.batches.items()])
+    print_table(
+        f"Campaign {p.id}: {p.planned} SMS at {p.rate_per_s:g}/s",
+        ["batch", "who", "SMS"],
+        [[n, labels[n], c] for n, c in p.batches.items()],
+    )
     if p.warning:
         console.print(f"[yellow]warning[/yellow]: {p.warning}")
     console.print(f"start it with: mingbai campaign start {p.id}")
@@ -117,7 +124,9 @@ def run(
                         p = campaign_progress(uow, campaign_id)
                     bar.update(released, completed=p.released)
                     bar.update(sent, completed=p.sent, total=max(p.written, 1) if p.status == "done" else p.planned)
-                    bar.update(delivered, completed=p.delivered, total=max(p.written, 1) if p.status == "done" else p.planned)
+                    bar.update(
+                        delivered, completed=p.delivered, total=max(p.written, 1) if p.status == "done" else p.planned
+                    )
                     if p.status in ("done", "ended") and p.counts["queued"] + p.counts["submitting"] == 0:
                         break
                     time.sleep(every)

@@ -22,7 +22,9 @@ from mingbai.db import Ctx
 
 SUBMITS = Counter("mingbai_sms_submit_total", "submit_sm PDUs written to the SMSC", ["gateway"])
 ANSWERS = Counter(
-    "mingbai_sms_submit_resp_total", "submit_sm answers by class (ok, throttle, transient, permanent)", ["gateway", "outcome"]
+    "mingbai_sms_submit_resp_total",
+    "submit_sm answers by class (ok, throttle, transient, permanent)",
+    ["gateway", "outcome"],
 )
 RECEIPTS = Counter("mingbai_sms_receipt_total", "delivery receipts by final state", ["gateway", "state"])
 MOS = Counter("mingbai_sms_mo_total", "mobile-originated SMS handed to the router", ["gateway"])
@@ -51,7 +53,9 @@ class OutboxCollector(Collector):
         with self._uow() as ctx:
             assert isinstance(ctx, Ctx)
             stats = outbox_stats(ctx, since=ctx.now() - self._window)
-        states = GaugeMetricFamily("mingbai_sms_outbox_rows", "outbox rows created in the last 24 h, by state", labels=["state"])
+        states = GaugeMetricFamily(
+            "mingbai_sms_outbox_rows", "outbox rows created in the last 24 h, by state", labels=["state"]
+        )
         for state, n in stats.counts.items():
             states.add_metric([state], n)
         rate = GaugeMetricFamily("mingbai_sms_delivery_rate", "delivered ÷ final rows, last 24 h")

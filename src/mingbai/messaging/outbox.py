@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 
+from mingbai.clock import SHANGHAI
 from mingbai.db import Ctx, insert_ignore, upsert
 from mingbai.ids import new_id, reserve_ids
 from mingbai.messaging.models import OutboundSms, SmsGatewayLease, SmsMoPart, SmsPart, SmsReceiptOrphan
@@ -37,13 +38,12 @@ from mingbai.messaging.rules import (
     parts_for,
     receipt_outcome,
 )
-from mingbai.clock import SHANGHAI
 from mingbai.msisdn import mask_msisdn
 
 T = OutboundSms
 #: executemany UPDATEs go through the Core tables (the ORM would want primary-key bulk mode)
-TT = OutboundSms.__table__
-PT = SmsPart.__table__
+TT: Table = OutboundSms.__table__  # type: ignore[assignment]
+PT: Table = SmsPart.__table__  # type: ignore[assignment]
 
 
 # -- claiming ----------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def apply_events(ctx: Ctx, events: Sequence[Event], *, doubt_wait: timedelta) ->
 
 
 #: a literal list: executemany cannot expand an IN list per row
-_STILL_OPEN = text("sms_outbox.status IN (%s)" % ", ".join(f"'{s}'" for s in OPEN_STATES))
+_STILL_OPEN = text("sms_outbox.status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATES)))
 _KEY = and_(TT.c.msisdn == bindparam("k_msisdn"), TT.c.id == bindparam("k_id"))
 
 
@@ -476,9 +476,9 @@ def _settle_multipart(ctx: Ctx, keys: list[tuple[str, int]], now: datetime, repo
     ).all()
     states: dict[tuple[str, int], dict[int, tuple[str, str | None, str | None]]] = defaultdict(dict)
     for p in ctx.session.execute(
-        select(SmsPart.msisdn, SmsPart.outbox_id, SmsPart.part_no, SmsPart.status, SmsPart.error, SmsPart.smsc_id).where(
-            tuple_(SmsPart.msisdn, SmsPart.outbox_id).in_(keys)
-        )
+        select(
+            SmsPart.msisdn, SmsPart.outbox_id, SmsPart.part_no, SmsPart.status, SmsPart.error, SmsPart.smsc_id
+        ).where(tuple_(SmsPart.msisdn, SmsPart.outbox_id).in_(keys))
     ):
         states[(p.msisdn, p.outbox_id)][p.part_no] = (p.status, p.error, p.smsc_id)
     for r in rows:
@@ -554,9 +554,7 @@ def acquire_lease(ctx: Ctx, *, name: str, holder: str, ttl: timedelta) -> bool:
 
 
 def release_lease(ctx: Ctx, *, name: str, holder: str) -> None:
-    ctx.session.execute(
-        delete(SmsGatewayLease).where(SmsGatewayLease.name == name, SmsGatewayLease.holder == holder)
-    )
+    ctx.session.execute(delete(SmsGatewayLease).where(SmsGatewayLease.name == name, SmsGatewayLease.holder == holder))
 
 
 # -- concatenated MOs -----------------------------------------------------------------------------------

@@ -177,7 +177,16 @@ RECEIPT_STATES: dict[str, str | None] = {
     "ENROUTE": None,
 }
 #: the message_state TLV (0x0427) in the same words
-MESSAGE_STATE_STAT = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD"}
+MESSAGE_STATE_STAT = {
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
+}
 
 
 def receipt_outcome(stat: str) -> str | None:
@@ -206,7 +215,7 @@ _TRANSIENT = {0x08, 0x45, 0x64}
 
 
 def classify_status(code: int) -> str:
-    """"ok", "throttle" (slow down and resend), "transient" (resend a few times) or "permanent"."""
+    """ "ok", "throttle" (slow down and resend), "transient" (resend a few times) or "permanent"."""
     if code == 0:
         return "ok"
     if code in _THROTTLE:
@@ -288,14 +297,15 @@ class RateGovernor:
 
 def backoff_delay(failures: int, *, base: float = 1.0, cap: float = 60.0, jitter: float = 0.0) -> float:
     """Reconnect delay after ``failures`` failed attempts: 1, 2, 4 … ``cap`` seconds, plus jitter (0–1)."""
-    return min(cap, base * (2 ** max(0, failures - 1))) * (1.0 + 0.25 * jitter)
+    grown: float = base * 2.0 ** max(0, failures - 1)
+    return min(cap, grown) * (1.0 + 0.25 * jitter)
 
 
 # -- quiet hours -------------------------------------------------------------------------------
 
 
 def parse_quiet_hours(text: str) -> tuple[time, time] | None:
-    """"21:00-08:00" → (21:00, 08:00); "" or "none" → None (no quiet hours)."""
+    """ "21:00-08:00" → (21:00, 08:00); "" or "none" → None (no quiet hours)."""
     raw = text.strip().lower()
     if raw in ("", "none", "off"):
         return None

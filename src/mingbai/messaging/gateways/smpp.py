@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import logging
 import os
 import random
@@ -82,7 +84,7 @@ MAX_PDU = 70_000
 
 def status_name(code: int) -> str:
     try:
-        return SmppCommandStatus(code).name
+        return str(SmppCommandStatus(code).name)
     except ValueError:
         return f"0x{code:08X}"
 
@@ -167,7 +169,10 @@ class SmppConfig:
         )
 
     def describe(self) -> str:
-        return f"{self.system_id}@{self.host}:{self.port} (source {self.source_addr}, {self.rate:g} msg/s, window {self.window})"
+        return (
+            f"{self.system_id}@{self.host}:{self.port} "
+            f"(source {self.source_addr}, {self.rate:g} msg/s, window {self.window})"
+        )
 
 
 # -- errors ---------------------------------------------------------------------------------------------
@@ -263,12 +268,13 @@ class SmppSession:
     async def open(self) -> None:
         c = self.config
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(c.host, c.port, limit=MAX_PDU), c.connect_timeout_s
             )
         except (OSError, TimeoutError) as exc:
             raise SmppError(f"cannot reach the SMSC at {c.host}:{c.port}: {exc or 'timed out'}") from exc
-        sock = self._writer.get_extra_info("socket")
+        self._reader, self._writer = reader, writer
+        sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         bind = BindTransceiver(
@@ -279,23 +285,23 @@ class SmppSession:
             addr_npi=NPI.UNKNOWN,
         )
         bind.sequence_num = self._next_seq()
-        self._writer.write(bind.pdu())
+        writer.write(bind.pdu())
         try:
             cmd, status, _, body = await asyncio.wait_for(self._read_pdu(), c.response_timeout_s)
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            self._writer.close()
+            writer.close()
             raise SmppError(
                 f"the SMSC at {c.host}:{c.port} closed or did not answer the bind ({type(exc).__name__}); "
                 "is it an SMPP port?"
             ) from exc
         if cmd == GENERIC_NACK:
-            self._writer.close()
+            writer.close()
             raise BindRefused(status, f"the SMSC did not understand the bind (generic_nack {status_name(status)})")
         if cmd != BIND_TRANSCEIVER_RESP:
-            self._writer.close()
+            writer.close()
             raise SmppError(f"the SMSC answered the bind with command 0x{cmd:08X}, not bind_transceiver_resp")
         if status != 0:
-            self._writer.close()
+            writer.close()
             raise BindRefused(status, bind_error_text(status, system_id=c.system_id, system_type=c.system_type))
         self.smsc_system_id = body.split(b"\0", 1)[0].decode("ascii", "replace")
         self._spawn(self._read_loop(), "reader")
@@ -696,10 +702,8 @@ class SmppGateway:
 
     async def _sleep(self, seconds: float) -> None:
         assert self._stop is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
-        except TimeoutError:
-            pass
 
     # -- connection
     async def _connection_loop(self) -> None:
@@ -748,14 +752,12 @@ class SmppGateway:
             # claim about a second's worth, so a row never waits long in memory
             limit = max(1, min(self.claim_batch, int(self._governor.current) + 1))
             claimed = await self._db(
-                lambda ctx: outbox.claim_due(ctx, run_id=self.run_id, limit=limit, quiet=self._quiet)
+                functools.partial(outbox.claim_due, run_id=self.run_id, limit=limit, quiet=self._quiet)
             )
             if not claimed:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
-                except TimeoutError:
-                    pass
                 continue
             for c in claimed:
                 await self._send_row(c)
@@ -959,7 +961,9 @@ class SmppGateway:
                 again = await self._db(outbox.release_doubts)
                 if again:
                     m.RESUBMITTED.labels(self.name).inc(again)
-                    log.warning("%s in-doubt MT(s) got no receipt in %s; submitting them again", again, self._doubt_wait)
+                    log.warning(
+                        "%s in-doubt MT(s) got no receipt in %s; submitting them again", again, self._doubt_wait
+                    )
                     self.nudge()
                 if time.monotonic() - last_mo > 30:
                     last_mo = time.monotonic()
@@ -970,9 +974,7 @@ class SmppGateway:
                 log.exception("gateway housekeeping failed; will retry")
 
     async def _flush_stale_mos(self) -> None:
-        stale = await self._db(
-            lambda ctx: outbox.stale_mo_parts(ctx, older_than=timedelta(seconds=self.mo_stale_s))
-        )
+        stale = await self._db(lambda ctx: outbox.stale_mo_parts(ctx, older_than=timedelta(seconds=self.mo_stale_s)))
         for s in stale:
             log.warning("concatenated MO from %s missed parts; handling what arrived", mask_msisdn(s.msisdn))
             await asyncio.get_running_loop().run_in_executor(
