@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, text  # noqa: E402
+from tests.smpp.smsc import free_port  # noqa: E402
 
 from mingbai.clock import SystemClock  # noqa: E402
 from mingbai.config import Settings  # noqa: E402
@@ -34,7 +35,6 @@ from mingbai.ids import reserve_ids  # noqa: E402
 from mingbai.messaging.models import OutboundSms  # noqa: E402
 from mingbai.migrate import upgrade  # noqa: E402
 from mingbai.platform import Platform  # noqa: E402
-from tests.smpp.smsc import free_port  # noqa: E402
 
 PY = sys.executable
 
@@ -47,7 +47,9 @@ def fresh_db(url: str) -> Platform:
             conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     upgrade(url)
-    return Platform(Settings(database_url=url, quiet_hours="none"), clock=SystemClock(), database=Database(make_engine(url)))
+    return Platform(
+        Settings(database_url=url, quiet_hours="none"), clock=SystemClock(), database=Database(make_engine(url))
+    )
 
 
 def fill(platform: Platform, n: int, *, text_of=lambda i: f"明白平台压测短信第{i}条,请勿回复。中国移动") -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +78,10 @@ def fill(platform: Platform, n: int, *, text_of=lambda i: f"明白平台压测�
 
 def counts(platform: Platform) -> dict[str, int]:
     with platform.uow() as ctx:
-        return {s: int(c) for s, c in ctx.session.execute(select(OutboundSms.status, func.count()).group_by(OutboundSms.status))}
+        return {
+            s: int(c)
+            for s, c in ctx.session.execute(select(OutboundSms.status, func.count()).group_by(OutboundSms.status))
+        }
 
 
 def start_peer(port: int, stats: Path) -> subprocess.Popen[bytes]:
@@ -107,8 +112,13 @@ def gateway_env(db: str, port: int, rate: float, window: int, doubt: float = 600
 
 
 def start_gateway(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([str(ROOT / ".venv/bin/mingbai"), "sms-gateway"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/mingbai"), "sms-gateway"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_final(platform: Platform, n: int, timeout: float) -> tuple[float, dict[str, int]]:
@@ -132,8 +142,10 @@ def cmd_throughput(a: argparse.Namespace) -> None:
         while peer_stats(stats).get("accepted", 0) == 0:
             time.sleep(0.05)
         took, c = wait_final(platform, a.n, 600)
-        print(f"{a.n} MT submitted and settled by receipts in {took:.1f} s: {a.n / took:.0f} MT/s "
-              f"(window {a.window}, limit {a.rate:g}/s); outbox {c}; peer {peer_stats(stats)}")
+        print(
+            f"{a.n} MT submitted and settled by receipts in {took:.1f} s: {a.n / took:.0f} MT/s "
+            f"(window {a.window}, limit {a.rate:g}/s); outbox {c}; peer {peer_stats(stats)}"
+        )
     finally:
         gw.send_signal(signal.SIGTERM)
         gw.wait(30)
@@ -149,23 +161,41 @@ def cmd_campaign(a: argparse.Namespace) -> None:
     n = int(a.rate * a.seconds * 1.1)
     now = datetime.now(UTC)
     with platform.uow() as ctx:  # subscribers with one SMS subscription each: one SMS per subscriber
-        ctx.session.execute(text(
-            "INSERT INTO sp (code, name, hotline, status, credit_points, created_at, updated_at) "
-            "VALUES ('SINA','新浪','9510567','active',100,:now,:now)"), {"now": now})
-        ctx.session.execute(text(
-            "INSERT INTO service (code, sp_code, name, type, billing, price_fen, scope, status, reminder_label, "
-            "created_at, updated_at) VALUES ('NEWS','SINA','头条新闻','sms','monthly',500,'national','active',"
-            "'新浪提供的头条新闻短信业务,信息费5元/月',:now,:now)"), {"now": now})
+        ctx.session.execute(
+            text(
+                "INSERT INTO sp (code, name, hotline, status, credit_points, created_at, updated_at) "
+                "VALUES ('SINA','新浪','9510567','active',100,:now,:now)"
+            ),
+            {"now": now},
+        )
+        ctx.session.execute(
+            text(
+                "INSERT INTO service (code, sp_code, name, type, billing, price_fen, scope, status, reminder_label, "
+                "created_at, updated_at) VALUES ('NEWS','SINA','头条新闻','sms','monthly',500,'national','active',"
+                "'新浪提供的头条新闻短信业务,信息费5元/月',:now,:now)"
+            ),
+            {"now": now},
+        )
         base = reserve_ids(n)
         for i in range(0, n, 5000):
-            ctx.session.execute(text(
-                "INSERT INTO subscription (msisdn, id, service_code, sp_code, order_id, channel, status, billing, "
-                "price_fen, trial, ordered_at, confirmed_at) VALUES (:m, :id, 'NEWS', 'SINA', :id, 'sp', 'active', "
-                "'monthly', 500, false, :now, :now)"),
-                [{"m": f"137{j:08d}", "id": base + j, "now": now} for j in range(i, min(n, i + 5000))])
+            ctx.session.execute(
+                text(
+                    "INSERT INTO subscription (msisdn, id, service_code, sp_code, order_id, channel, status, billing, "
+                    "price_fen, trial, ordered_at, confirmed_at) VALUES (:m, :id, 'NEWS', 'SINA', :id, 'sp', 'active', "
+                    "'monthly', 500, false, :now, :now)"
+                ),
+                [{"m": f"137{j:08d}", "id": base + j, "now": now} for j in range(i, min(n, i + 5000))],
+            )
     with platform.uow() as ctx:
-        plan = plan_campaign(ctx, name="bench", starts_at=now, ends_at=now + timedelta(days=1), rate_per_s=a.rate,
-                             quiet_hours="none", actor="bench")
+        plan = plan_campaign(
+            ctx,
+            name="bench",
+            starts_at=now,
+            ends_at=now + timedelta(days=1),
+            rate_per_s=a.rate,
+            quiet_hours="none",
+            actor="bench",
+        )
         start_campaign(ctx, plan.id)
     port, stats = free_port(), Path(f"/tmp/bench-smsc-{os.getpid()}.json")
     peer = start_peer(port, stats)
@@ -186,8 +216,10 @@ def cmd_campaign(a: argparse.Namespace) -> None:
             j = next((k for k in range(i, len(steady)) if steady[k][0] - steady[i][0] >= 10), None)
             if j is not None:
                 per_10s.append((steady[j][1] - steady[i][1]) / (steady[j][0] - steady[i][0]))
-        print(f"campaign at {a.rate:g}/s: {cb - ca} submits in {tb - ta:.1f} s = {(cb - ca) / (tb - ta):.1f}/s "
-              f"({(cb - ca) / (tb - ta) / a.rate - 1:+.1%}); 10-s windows min {min(per_10s):.1f} max {max(per_10s):.1f}")
+        print(
+            f"campaign at {a.rate:g}/s: {cb - ca} submits in {tb - ta:.1f} s = {(cb - ca) / (tb - ta):.1f}/s "
+            f"({(cb - ca) / (tb - ta) / a.rate - 1:+.1%}); 10-s windows min {min(per_10s):.1f} max {max(per_10s):.1f}"
+        )
     finally:
         gw.send_signal(signal.SIGTERM)
         gw.wait(30)
