@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mingbai.campaigns import service as campaigns
+from mingbai.accounts import service as accounts
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
 from mingbai.errors import InvalidInput, MingbaiError
+from mingbai.ids import new_id
 from mingbai.messaging import service as messaging
 from mingbai.messaging.gateways import Gateway, LoopbackGateway, PullingGateway
 from mingbai.messaging.router import Mo, MoRouter
@@ -74,8 +76,16 @@ class Platform:
 
     @contextmanager
     def uow(self) -> Iterator[Ctx]:
+        """One transaction. With an in-process gateway, the MTs it writes are delivered in it."""
         with self.db.session() as session:
-            yield Ctx(session=session, clock=self.clock, settings=self.settings)
+            yield Ctx(
+                session=session,
+                clock=self.clock,
+                settings=self.settings,
+                inline_gateway=None
+                if isinstance(self.gateway, PullingGateway) or not self.gateway.inline
+                else self.gateway,
+            )
 
     def receive_sms(
         self,
@@ -83,20 +93,23 @@ class Platform:
         recipient: str,
         text: str,
         *,
-        deliver: bool = True,
         within: Callable[[Ctx], None] | None = None,
     ) -> MoResult:
         """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails.
 
-        ``within`` runs in the same transaction (the SMPP gateway drops the stored parts of a
-        concatenated MO there, so an MO is never handled twice nor lost)."""
+        Returns the replies written to the outbox (already delivered with an in-process gateway;
+        a network gateway's dispatcher sends them after the commit). ``within`` runs in the same
+        transaction (the SMPP gateway drops the stored parts of a concatenated MO there, so an
+        MO is never handled twice nor lost)."""
         msisdn = normalize_msisdn(sender)
         recipient = recipient.strip()
         if not recipient.isdigit() or not 3 <= len(recipient) <= 21:
             raise InvalidInput("recipient must be a service number of 3–21 digits, e.g. 10086", code="bad_recipient")
         clean = text.translate(_CONTROL)
         with self.uow() as ctx:
-            mo_id = messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean)
+            # the MO row is written after handling, with its outcome, in the same transaction:
+            # one INSERT instead of INSERT + UPDATE, and it is kept whatever the handler did
+            mo_id = new_id()
             mo = Mo(msisdn, recipient, clean, mo_id)
             try:
                 with ctx.session.begin_nested():
@@ -116,11 +129,10 @@ class Platform:
                 messaging.enqueue(
                     ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text="系统繁忙,您的短信已记录,请稍后再试。中国移动"
                 )
-            messaging.mark_mo(ctx, msisdn=msisdn, mo_id=mo_id, handled_as=label)
+            messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean, handled_as=label, mo_id=mo_id)
             if within is not None:
                 within(ctx)
-        replies = self.deliver(msisdn=msisdn) if deliver else []
-        return MoResult(mo_id, label, replies)
+        return MoResult(mo_id, label, messaging.as_sms(ctx.enqueued))
 
     def deliver(self, *, msisdn: str | None = None, batch: int = 500) -> list[messaging.SentSms]:
         """Hand every due MT to the gateway (optionally only one subscriber's).
@@ -147,6 +159,13 @@ class Platform:
             if reminders.monthly_reminder_due(ctx.now()):
                 written = reminders.send_monthly_reminders(ctx).written
         with self.uow() as ctx:
+            purged = accounts.purge_stale(ctx)
+        with self.uow() as ctx:
             released = campaigns.release_due(ctx)
         sent = self.deliver()
-        return TickReport(expired, written, len({s.outbox_id for s in sent}), {"campaign_released": released})
+        return TickReport(
+            expired,
+            written,
+            len({s.outbox_id for s in sent}),
+            {"console_sessions_purged": purged, "campaign_released": released},
+        )

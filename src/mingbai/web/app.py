@@ -18,6 +18,7 @@ from mingbai.campaigns.api import router as campaigns_router
 from mingbai.catalog.api import router as catalog_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
+from mingbai.consoles import install as install_consoles
 from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
 from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
@@ -86,6 +87,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(sms_router)
     app.include_router(handset_router)
     app.include_router(campaigns_router)
+    install_consoles(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     metrics_registry = registry_with_outbox(platform.uow)

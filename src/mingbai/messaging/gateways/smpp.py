@@ -528,6 +528,8 @@ class SmppGateway:
     ``await gateway.run()`` in its own process, or in a thread via :meth:`start_in_thread`."""
 
     name = "smpp"
+    #: not in-process: MTs are never delivered inside the unit of work that wrote them
+    inline = False
 
     def __init__(
         self,
@@ -913,7 +915,6 @@ class SmppGateway:
                     stale.msisdn,
                     stale.recipient,
                     stale.text,
-                    deliver=False,
                     within=lambda ctx: outbox.drop_mo_parts(
                         ctx, msisdn=stale.msisdn, recipient=stale.recipient, ref=stale.ref, total=stale.total
                     ),
@@ -930,13 +931,12 @@ class SmppGateway:
                     mo.source,
                     mo.destination,
                     "".join(texts),
-                    deliver=False,
                     within=lambda ctx: outbox.drop_mo_parts(
                         ctx, msisdn=mo.source, recipient=mo.destination, ref=ref, total=total
                     ),
                 )
             else:
-                platform.receive_sms(mo.source, mo.destination, mo.text, deliver=False)
+                platform.receive_sms(mo.source, mo.destination, mo.text)
         except MingbaiError as exc:
             log.warning("MO from %s to %s refused: %s", mask_msisdn(mo.source), mo.destination, exc.message)
             return ESME_RX_P_APPN
