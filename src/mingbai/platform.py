@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from mingbai.campaigns import service as campaigns
 from mingbai.accounts import service as accounts
+from mingbai.campaigns import service as campaigns
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from mingbai.cli.campaigns import campaign_app
 from mingbai.cli import accounts as accounts_cli
+from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
 from mingbai.cli.messaging import sms_gateway
 from mingbai.jsonable import jsonable
