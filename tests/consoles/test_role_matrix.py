@@ -83,10 +83,16 @@ API_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("PUT", "/api/v1/catalog/subscribers/{msisdn}"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/catalog/import"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/sms/mo"): frozenset({R.SMSC}),
+    ("GET", "/api/v1/sms/outbox/stats"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/campaigns"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/campaigns"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/campaigns/{campaign_id}"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/campaigns/{campaign_id}/start"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"): frozenset({R.OPERATOR}),
 }
 
 #: infrastructure routes outside the matrix
-UNGUARDED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/static"}
+UNGUARDED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/static", "/metrics"}
 
 #: who signs in as each role
 USERS = {

@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 
 from mingbai.cli import accounts as accounts_cli
+from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.messaging import sms_gateway
 from mingbai.jsonable import jsonable
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ app.add_typer(seed_app, name="seed")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sms_app, name="sms")
 app.add_typer(key_app, name="apikey")
+app.add_typer(campaign_app, name="campaign")
+app.command("sms-gateway")(sms_gateway)
 app.add_typer(accounts_cli.app, name="user")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
