@@ -79,8 +79,13 @@ class _Receipt:
 
 
 class FakeSmsc:
-    def __init__(self, port: int | None = None, policy: Policy | None = None, keep: bool = True) -> None:
+    def __init__(
+        self, port: int | None = None, policy: Policy | None = None, keep: bool = True, id_prefix: str = "F"
+    ) -> None:
         self.port = port or free_port()
+        #: message ids are ``<prefix><9 digits>``: a gateway in front of several runs (Jasmin keeps
+        #: them in a shared Redis) needs them unique per run
+        self.id_prefix = id_prefix
         self.policy = policy or Policy()
         self.keep = keep  # keep every Submitted (tests); counts only (benchmarks)
         self.submitted: list[Submitted] = []
@@ -129,6 +134,15 @@ class FakeSmsc:
         if self._thread is not None:
             self._thread.join(10)
 
+    def reset(self, policy: Policy | None = None) -> None:
+        """Forget what was submitted (one SMSC serving several tests); a new policy."""
+        with self._lock:
+            self.policy = policy or Policy()
+            self.submitted.clear()
+            self.counts.clear()
+            self.submit_times.clear()
+            self.first_submit_at = None
+
     def kick(self) -> None:
         """Drop every bound session (as an SMSC restart would)."""
         fut = asyncio.run_coroutine_threadsafe(self._kick(), self._loop)  # type: ignore[arg-type]
@@ -173,7 +187,7 @@ class FakeSmsc:
         if status:
             ev.reject(status)
             return
-        s.message_id = f"F{next(self._ids):09d}"
+        s.message_id = f"{self.id_prefix}{next(self._ids):09d}"
         ev.accept(message_id=s.message_id)
         with self._lock:
             self.accepted += 1
@@ -308,8 +322,9 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=2775)
     ap.add_argument("--stats", help="write counts as JSON here every half second")
     ap.add_argument("--receipt-delay", type=float, default=0.0)
+    ap.add_argument("--id-prefix", default="F", help="message ids are PREFIX + 9 digits")
     args = ap.parse_args()
-    smsc = FakeSmsc(args.port, Policy(receipt_delay=args.receipt_delay), keep=False)
+    smsc = FakeSmsc(args.port, Policy(receipt_delay=args.receipt_delay), keep=False, id_prefix=args.id_prefix)
 
     async def run() -> None:
         stop = asyncio.Event()
