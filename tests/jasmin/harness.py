@@ -190,8 +190,11 @@ class Jasmin:
     #: client connector id (3–25 characters): unique per run, so Redis keys never meet another run's
     cid: str = field(default_factory=lambda: f"up_{secrets.token_hex(4)}")
     redis_db: int = 11
-    #: submit_sm per second Jasmin's connector sends upstream (0 = no limit)
+    #: submit_sm per second each Jasmin connector sends upstream (0 = no limit)
     submit_throughput: int = 0
+    #: client connectors to the upstream SMSC; more than one are used round-robin (a Jasmin
+    #: connector has one submit_sm in flight at a time: AMQP prefetch 1, ack after the resp)
+    connectors: int = 1
     #: seconds Jasmin keeps a message's receipt mapping
     dlr_expiry: int = 3600
     workdir: Path | None = None
@@ -225,7 +228,14 @@ class Jasmin:
             )
             self._out = open(self.workdir / "logs/jasmind.out", "wb")  # noqa: SIM115 — closed in stop()
             self.proc = subprocess.Popen(
-                [str(venv / "bin/python"), str(LAUNCHER), "-c", str(cfg), "--enable-dlr-lookup", "--enable-dlr-thrower"],
+                [
+                    str(venv / "bin/python"),
+                    str(LAUNCHER),
+                    "-c",
+                    str(cfg),
+                    "--enable-dlr-lookup",
+                    "--enable-dlr-thrower",
+                ],
                 cwd=self.workdir,
                 env=env,
                 stdout=self._out,
@@ -265,12 +275,16 @@ class Jasmin:
         return self.ports["smpp"]
 
     # -- diagnosis
+    @property
+    def cids(self) -> list[str]:
+        return [self.cid] if self.connectors == 1 else [f"{self.cid}_{i}" for i in range(1, self.connectors + 1)]
+
     def logs(self, chars: int = 4000) -> str:
         """The tail of jasmind's output and of its message logs, for failure messages."""
         if self.workdir is None:
             return "(Jasmin never started)"
         parts = []
-        for name in ("jasmind.out", "messages.log", "default-" + self.cid + ".log", "smpp-server.log"):
+        for name in ("jasmind.out", "messages.log", "default-" + self.cids[0] + ".log", "smpp-server.log"):
             p = self.workdir / "logs" / name
             if p.exists():
                 parts.append(f"--- {name}\n" + p.read_text(errors="replace")[-chars:])
@@ -366,27 +380,48 @@ dlr_lookup_max_retries = 5
                 {"username": self.user, "password": self.password, "gid": "mingbai", "uid": self.user},
                 "Successfully added User",
             )
+            for cid in self.cids:
+                cli.session(
+                    "smppccm -a",
+                    {
+                        "cid": cid,
+                        "host": "127.0.0.1",
+                        "port": self.upstream_port,
+                        "username": "jasmin",
+                        "password": "jasmin",
+                        "bind": "transceiver",
+                        "submit_throughput": self.submit_throughput,
+                        "dlr_expiry": self.dlr_expiry,
+                        "con_loss_delay": 1,
+                        "con_fail_delay": 1,
+                    },
+                    "Successfully added connector",
+                )
             cli.session(
-                "smppccm -a",
-                {
-                    "cid": self.cid,
-                    "host": "127.0.0.1",
-                    "port": self.upstream_port,
-                    "username": "jasmin",
-                    "password": "jasmin",
-                    "bind": "transceiver",
-                    "submit_throughput": self.submit_throughput,
-                    "dlr_expiry": self.dlr_expiry,
-                    "con_loss_delay": 1,
-                    "con_fail_delay": 1,
-                },
-                "Successfully added connector",
+                "mtrouter -a",
+                {"type": "DefaultRoute", "connector": f"smppc({self.cids[0]})", "rate": "0.00"},
+                "Successfully added MTRoute",
             )
+            if len(self.cids) > 1:
+                cli.session("filter -a", {"type": "TransparentFilter", "fid": "every_mt"}, "Successfully added Filter")
+                cli.session(
+                    "mtrouter -a",
+                    {
+                        "type": "RandomRoundrobinMTRoute",
+                        "order": 10,
+                        "connectors": ";".join(f"smppc({c})" for c in self.cids),
+                        "filters": "every_mt",
+                        "rate": "0.00",
+                    },
+                    "Successfully added MTRoute",
+                )
             cli.session(
-                "mtrouter -a", {"type": "DefaultRoute", "connector": f"smppc({self.cid})", "rate": "0.00"}, "Successfully"
+                "morouter -a",
+                {"type": "DefaultRoute", "connector": f"smpps({self.user})"},
+                "Successfully added MORoute",
             )
-            cli.session("morouter -a", {"type": "DefaultRoute", "connector": f"smpps({self.user})"}, "Successfully")
-            cli.check(f"smppccm -1 {self.cid}", "Successfully started")
+            for cid in self.cids:
+                cli.check(f"smppccm -1 {cid}", "Successfully started")
         finally:
             cli.close()
 

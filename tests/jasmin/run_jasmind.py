@@ -39,7 +39,7 @@ def main():
     try:
         options.parseOptions()
     except usage.UsageError as exc:
-        print("%s: %s" % (sys.argv[0], exc), file=sys.stderr)
+        print(f"{sys.argv[0]}: {exc}", file=sys.stderr)
         sys.exit(2)
     daemon = JasminDaemon(options)
     signal.signal(signal.SIGINT, daemon.sighandler_stop)

@@ -17,6 +17,7 @@ import collections
 import contextlib
 import itertools
 import json
+import re
 import signal
 import socket
 import threading
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import smpp34
 
 DELIVRD = "DELIVRD"
+_NUMBERED = re.compile(r"\((\d+)/(\d+)\)")
 
 
 def free_port() -> int:
@@ -52,6 +54,15 @@ class Submitted:
         if self.esm_class & 0x40 and data:
             data = data[data[0] + 1 :]
         return data.decode("utf-16-be") if self.data_coding == 8 else data.decode("latin-1")
+
+    @property
+    def first_part(self) -> bool:
+        """A whole message, or the first part of one: UDH part 1, or a numbered text's "(1/n)"."""
+        c = self.concat
+        if c is not None:
+            return c[2] == 1
+        m = _NUMBERED.match(self.text[:12])
+        return m is None or m.group(1) == "1"
 
     @property
     def concat(self) -> tuple[int, int, int] | None:
@@ -104,6 +115,8 @@ class FakeSmsc:
         self._lock = threading.Lock()
         self.first_submit_at: float | None = None
         self.submit_times: list[float] = []
+        #: when each message (a single SMS, or the first part of a longer one) was accepted
+        self.message_times: list[float] = []
 
     # -- lifecycle
     def start(self) -> FakeSmsc:
@@ -141,6 +154,7 @@ class FakeSmsc:
             self.submitted.clear()
             self.counts.clear()
             self.submit_times.clear()
+            self.message_times.clear()
             self.first_submit_at = None
 
     def kick(self) -> None:
@@ -195,6 +209,8 @@ class FakeSmsc:
             if self.first_submit_at is None:
                 self.first_submit_at = now
             self.submit_times.append(now)
+            if s.first_part:
+                self.message_times.append(now)
             if self.keep:
                 self.submitted.append(s)
         stat = self.policy.receipt(s)
@@ -304,9 +320,24 @@ class FakeSmsc:
         with self._lock:
             return sum(n - 1 for n in self.counts.values() if n > 1)
 
-    def stats(self) -> dict[str, object]:
+    def per_second(self, messages: bool = False) -> list[int]:
+        """Submits (or messages: whole ones and first parts) accepted in each whole second since the
+        first submit; the last second may be partial."""
         with self._lock:
-            return {
+            if self.first_submit_at is None:
+                return []
+            t0 = self.first_submit_at
+            counts = collections.Counter(int(t - t0) for t in (self.message_times if messages else self.submit_times))
+        return [counts.get(i, 0) for i in range(max(counts, default=0) + 1)]
+
+    def stats(self, per_second: bool = False) -> dict[str, object]:
+        extra: dict[str, object] = (
+            {"per_second": self.per_second(), "messages_per_second": self.per_second(messages=True)}
+            if per_second
+            else {}
+        )
+        with self._lock:
+            return extra | {
                 "submits": self.total_submits,
                 "accepted": self.accepted,
                 "unique": len(self.counts),
@@ -322,6 +353,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=2775)
     ap.add_argument("--stats", help="write counts as JSON here every half second")
     ap.add_argument("--receipt-delay", type=float, default=0.0)
+    ap.add_argument("--per-second", action="store_true", help="add accepted submits per second to the stats")
     ap.add_argument("--id-prefix", default="F", help="message ids are PREFIX + 9 digits")
     args = ap.parse_args()
     smsc = FakeSmsc(args.port, Policy(receipt_delay=args.receipt_delay), keep=False, id_prefix=args.id_prefix)
@@ -337,7 +369,7 @@ def main() -> None:
                 await asyncio.sleep(0.5)
                 if args.stats:
                     with open(args.stats + ".tmp", "w") as f:
-                        json.dump(smsc.stats(), f)
+                        json.dump(smsc.stats(args.per_second), f)
                     import os
 
                     os.replace(args.stats + ".tmp", args.stats)
@@ -347,7 +379,7 @@ def main() -> None:
         t.cancel()
         if args.stats:
             with open(args.stats, "w") as f:
-                json.dump(smsc.stats(), f)
+                json.dump(smsc.stats(args.per_second), f)
 
     asyncio.run(run())
 
