@@ -296,6 +296,7 @@ def cmd_campaign(a: argparse.Namespace) -> None:
         outside = sum(1 for d in dev if abs(d) > 0.05)
         tens = [sum(window[i : i + 10]) / 10 for i in range(0, len(window) - 9, 10)]
         total = sum(window)
+        print(f"ramp, seconds 0..{a.skip - 1}: {st['messages_per_second'][: a.skip]}")
         print(f"campaign SMS per second at the peer, seconds {a.skip}..{a.skip + len(window) - 1}: {window}")
         print(
             f"campaign at {a.rate:g} SMS/s for {len(window)} s: {total} SMS ({pdus} submit_sm) = "

@@ -117,6 +117,8 @@ class FakeSmsc:
         self.submit_times: list[float] = []
         #: when each message (a single SMS, or the first part of a longer one) was accepted
         self.message_times: list[float] = []
+        self._per_second: collections.Counter[int] = collections.Counter()
+        self._messages_per_second: collections.Counter[int] = collections.Counter()
 
     # -- lifecycle
     def start(self) -> FakeSmsc:
@@ -155,6 +157,8 @@ class FakeSmsc:
             self.counts.clear()
             self.submit_times.clear()
             self.message_times.clear()
+            self._per_second.clear()
+            self._messages_per_second.clear()
             self.first_submit_at = None
 
     def kick(self) -> None:
@@ -209,8 +213,11 @@ class FakeSmsc:
             if self.first_submit_at is None:
                 self.first_submit_at = now
             self.submit_times.append(now)
+            second = int(now - self.first_submit_at)
+            self._per_second[second] += 1
             if s.first_part:
                 self.message_times.append(now)
+                self._messages_per_second[second] += 1
             if self.keep:
                 self.submitted.append(s)
         stat = self.policy.receipt(s)
@@ -322,13 +329,10 @@ class FakeSmsc:
 
     def per_second(self, messages: bool = False) -> list[int]:
         """Submits (or messages: whole ones and first parts) accepted in each whole second since the
-        first submit; the last second may be partial."""
+        first submit; the last second may be partial. Counted as they arrive (no pass over all)."""
         with self._lock:
-            if self.first_submit_at is None:
-                return []
-            t0 = self.first_submit_at
-            counts = collections.Counter(int(t - t0) for t in (self.message_times if messages else self.submit_times))
-        return [counts.get(i, 0) for i in range(max(counts, default=0) + 1)]
+            counts = dict(self._messages_per_second if messages else self._per_second)
+        return [counts.get(i, 0) for i in range(max(counts, default=-1) + 1)]
 
     def stats(self, per_second: bool = False) -> dict[str, object]:
         extra: dict[str, object] = (
