@@ -1,10 +1,12 @@
-"""SMS path figures (issue 5): MT throughput to a direct SMPP peer with receipts handled, the
-campaign sender's rate hold, and the crash test (kill -9 the sender at random points).
+"""SMS path figures (issue 5): MT throughput with receipts handled, to a direct SMPP peer or
+through Jasmin 0.11.0 (tests/jasmin/harness.py starts it), the campaign sender's rate hold
+(campaign SMS per second at the peer), and the crash test (kill -9 the sender at random points).
 
 The peer is the test harness's fake SMSC (smpp34's Rust SMPP server) in its own process; the
 outbox is on PostgreSQL (your own database: createdb -h 127.0.0.1 -U postgres bench_sms).
 
     .venv/bin/python bench/sms.py throughput --db postgresql://postgres@127.0.0.1/bench_sms -n 20000
+    .venv/bin/python bench/sms.py throughput --db … --via jasmin --connectors 4 -n 5000 --receipt-delay 1
     .venv/bin/python bench/sms.py campaign   --db postgresql://postgres@127.0.0.1/bench_sms --rate 500 --seconds 60
     .venv/bin/python bench/sms.py crash      --db postgresql://postgres@127.0.0.1/bench_sms -n 50000 --kills 20
 """
