@@ -78,6 +78,28 @@ def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     return out.stdout
 
 
+VHOST_PREFIX = "mingbai-jasmin-"
+
+
+def _drop_stale_vhosts() -> None:
+    """Delete the vhosts of harness runs whose process is gone (a run killed before its teardown)."""
+    for line in rabbitmqctl("list_vhosts", "--quiet", "--no-table-headers").split():
+        m = re.fullmatch(re.escape(VHOST_PREFIX) + r"(\d+)-[0-9a-f]+", line.strip())
+        if m and not _alive(int(m.group(1))):
+            with contextlib.suppress(JasminError):
+                rabbitmqctl("delete_vhost", line.strip())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # -- jcli -------------------------------------------------------------------------------------------------
 
 _IAC = 255
@@ -203,28 +225,40 @@ class Jasmin:
     proc: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle
-    def start(self, timeout: float = 90) -> Jasmin:
+    def start(self, timeout: float = 90, attempts: int = 3) -> Jasmin:
+        """Install if needed, start, wait until jcli answers, configure. A port taken between
+        choosing it and Jasmin binding it (another process on the machine) is retried with new ports."""
         venv = jasmin_venv()
+        _drop_stale_vhosts()
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start(venv, timeout)
+                return self
+            except JasminError as exc:
+                if attempt == attempts or "Address already in use" not in str(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self, venv: Path, timeout: float) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="mingbai-jasmin-"))
         for sub in ("store", "logs"):
             (self.workdir / sub).mkdir()
         self.ports = {k: free_port() for k in ("smpp", "smpp_pb", "cm_pb", "router_pb", "http", "jcli")}
-        self.vhost = f"mingbai-jasmin-{os.getpid()}-{secrets.token_hex(3)}"
+        self.vhost = f"{VHOST_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
         rabbitmqctl("add_vhost", self.vhost)
         try:
             rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
             cfg = self.workdir / "jasmin.cfg"
             cfg.write_text(self._config(venv))
-            env = {
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("PYTHON", "VIRTUAL_ENV", "AMQP_", "REDIS_", "SMPP_", "HTTP_API", "JCLI_"))
-            }
+            # a clean environment: Jasmin lets variables such as ROUTER_PORT or DLR_… override
+            # its config file, and the project's PYTHONPATH/VIRTUAL_ENV must not leak into its venv
+            env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ") if k in os.environ}
             env.update(
                 ROOT_PATH=str(self.workdir),
                 LOG_PATH=str(self.workdir / "logs"),
                 STORE_PATH=str(self.workdir / "store"),
                 PYTHONUNBUFFERED="1",
+                MINGBAI_JASMIN_PARENT=str(os.getpid()),  # it stops itself if this process dies
             )
             self._out = open(self.workdir / "logs/jasmind.out", "wb")  # noqa: SIM115 — closed in stop()
             self.proc = subprocess.Popen(
@@ -247,7 +281,6 @@ class Jasmin:
         except BaseException:
             self.stop()
             raise
-        return self
 
     def stop(self) -> None:
         if self.proc is not None:

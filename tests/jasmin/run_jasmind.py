@@ -6,6 +6,8 @@ one machine:
 * jasmind takes a machine-wide lock file ``/tmp/jasmind`` ("must not be executed
   simultaneously"): a second test run — another xdist worker, another checkout — would exit with
   "Lock not acquired". Each harness gives its Jasmin its own ports, vhost and directory instead.
+* If the test process that started it dies without stopping it (``MINGBAI_JASMIN_PARENT``), it
+  stops itself rather than live on.
 * Jasmin passes ``dbid=None`` to its Redis connections when no Redis password is set, so every
   Jasmin shares database 0 whatever ``[redis-client] dbid`` says; here the configured db is used.
 
@@ -13,6 +15,7 @@ Usage: python run_jasmind.py -c jasmin.cfg --enable-dlr-lookup --enable-dlr-thro
 (every jasmind option is accepted).
 """
 
+import os
 import signal
 import sys
 
@@ -30,7 +33,7 @@ def _init_with_db(self, uuid, dbid, poolsize, isLazy=True, handler=redis_client.
 redis_client.RedisForJasminFactory.__init__ = _init_with_db
 
 from jasmin.bin.jasmind import JasminDaemon, Options  # noqa: E402
-from twisted.internet import reactor  # noqa: E402
+from twisted.internet import reactor, task  # noqa: E402
 from twisted.python import usage  # noqa: E402
 
 
@@ -45,6 +48,19 @@ def main():
     signal.signal(signal.SIGINT, daemon.sighandler_stop)
     signal.signal(signal.SIGTERM, daemon.sighandler_stop)
     daemon.start()
+    parent = int(os.environ.get("MINGBAI_JASMIN_PARENT", "0"))
+    if parent:
+
+        def orphaned():
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                print("the test process that started jasmind is gone: stopping", flush=True)
+                daemon.sighandler_stop(signal.SIGTERM, None)
+                watch.stop()
+
+        watch = task.LoopingCall(orphaned)
+        watch.start(2.0, now=False)
     reactor.run()
 
 
