@@ -4,6 +4,7 @@ from mingbai.auth import models as _auth  # noqa: F401
 from mingbai.catalog import models as _catalog  # noqa: F401
 from mingbai.db import Base
 from mingbai.messaging import models as _messaging  # noqa: F401
+from mingbai.spam import models as _spam  # noqa: F401
 from mingbai.subscriptions import models as _subscriptions  # noqa: F401
 
 metadata = Base.metadata

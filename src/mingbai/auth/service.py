@@ -22,6 +22,7 @@ class Role(StrEnum):
     HALL = "hall"  # business-hall clerk
     OPERATOR = "operator"  # catalog and platform administration
     SMSC = "smsc"  # the SMS centre's interception / MO hook
+    REVIEWER = "reviewer"  # 7×24 spam review: grey-zone messages and 10086999 reports
 
 
 STAFF_CHANNEL = {Role.AGENT: "hotline", Role.HALL: "hall", Role.OPERATOR: "hotline"}

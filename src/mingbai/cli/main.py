@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(seed_app, name="seed")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sms_app, name="sms")
 app.add_typer(key_app, name="apikey")
+app.add_typer(spam_app, name="spam")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -304,7 +306,7 @@ def unsubscribe(
 @key_app.command("create")
 def key_create(
     ctx: typer.Context,
-    role: Annotated[str, typer.Option("--role", help="sp|agent|hall|operator|smsc")],
+    role: Annotated[str, typer.Option("--role", help="sp|agent|hall|operator|smsc|reviewer")],
     label: Annotated[str, typer.Option("--label")],
     sp: Annotated[str | None, typer.Option("--sp", help="SP code, for role sp")] = None,
 ) -> None:

@@ -19,6 +19,7 @@ from mingbai.config import Settings
 from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
 from mingbai.platform import Platform
+from mingbai.spam.api import router as spam_router
 from mingbai.subscriptions.api import router as subscriptions_router
 from mingbai.web.handset import router as handset_router
 
@@ -75,6 +76,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(catalog_router)
     app.include_router(sms_router)
+    app.include_router(spam_router)
     app.include_router(handset_router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
