@@ -16,8 +16,9 @@ from mingbai.cli.common import console, friendly_errors, opts, print_json, print
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
 
-spam_app = typer.Typer(help="Spam SMS governance (R12): interception, ports, 10086999 reports, reviews.",
-                       no_args_is_help=True)
+spam_app = typer.Typer(
+    help="Spam SMS governance (R12): interception, ports, 10086999 reports, reviews.", no_args_is_help=True
+)
 strategy_app = typer.Typer(help="Versioned interception strategies.", no_args_is_help=True)
 port_app = typer.Typer(help="Industry port registry and sanctions.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports forwarded to 10086999.", no_args_is_help=True)
@@ -96,12 +97,15 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="label<TAB>text<TAB>… file")] = Path(
         "../shared/data/sms_spam_zh/train.tsv"
     ),
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the model file (default var/spam-models).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the model file (default var/spam-models).")
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Train on a stratified subset (quick checks).")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, max=20)] = 5,
     seed: Annotated[int, typer.Option("--seed")] = 7,
-    max_ham_blocked: Annotated[float, typer.Option("--max-ham-blocked", help="Held-out ham share the block "
-                                                   "threshold may block.")] = 0.006,
+    max_ham_blocked: Annotated[
+        float, typer.Option("--max-ham-blocked", help="Held-out ham share the block threshold may block.")
+    ] = 0.006,
     include_labels: Annotated[
         bool, typer.Option("--include-labels", help="Add reviewers' decisions and verified reports from the database.")
     ] = False,
@@ -164,7 +168,9 @@ def models(json_out: JsonOpt = False) -> None:
     if json_out:
         print_json(rows)
     else:
-        print_table("Spam models", ["version", "shipped", "path"], [[r["version"], r["shipped"], r["path"]] for r in rows])
+        print_table(
+            "Spam models", ["version", "shipped", "path"], [[r["version"], r["shipped"], r["path"]] for r in rows]
+        )
 
 
 # -- strategies ---------------------------------------------------------------------------------------
@@ -183,8 +189,16 @@ def strategy_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         "Spam strategies",
         ["version", "active", "model", "block_at", "review_at", "note", "created_at", "by"],
         [
-            [r.version, "●" if r.active else "", r.config.get("model_version"), r.config.get("block_at") or "model",
-             r.config.get("review_at") or "model", r.note, r.created_at.isoformat(), r.created_by]
+            [
+                r.version,
+                "●" if r.active else "",
+                r.config.get("model_version"),
+                r.config.get("block_at") or "model",
+                r.config.get("review_at") or "model",
+                r.note,
+                r.created_at.isoformat(),
+                r.created_by,
+            ]
             for r in rows
         ],
     )
@@ -263,8 +277,9 @@ def port_register(
 
 
 @port_app.command("list")
-def port_list(ctx: typer.Context, state: Annotated[str | None, typer.Option("--state")] = None,
-              json_out: JsonOpt = False) -> None:
+def port_list(
+    ctx: typer.Context, state: Annotated[str | None, typer.Option("--state")] = None, json_out: JsonOpt = False
+) -> None:
     from mingbai.spam.service import list_ports
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
@@ -272,8 +287,11 @@ def port_list(ctx: typer.Context, state: Annotated[str | None, typer.Option("--s
     if json_out:
         print_json(rows)
     else:
-        print_table("Industry ports", ["port", "owner", "signature", "province", "state", "updated_at"],
-                    [[r.port, r.owner, r.signature, r.province, r.state, r.updated_at.isoformat()] for r in rows])
+        print_table(
+            "Industry ports",
+            ["port", "owner", "signature", "province", "state", "updated_at"],
+            [[r.port, r.owner, r.signature, r.province, r.state, r.updated_at.isoformat()] for r in rows],
+        )
 
 
 @port_app.command("set-state")
@@ -300,8 +318,11 @@ def port_history(ctx: typer.Context, port: str, json_out: JsonOpt = False) -> No
     if json_out:
         print_json(rows)
     else:
-        print_table(f"History of port {port}", ["at", "from", "to", "reason", "actor"],
-                    [[r.at.isoformat(), r.from_state, r.to_state, r.reason, r.actor] for r in rows])
+        print_table(
+            f"History of port {port}",
+            ["at", "from", "to", "reason", "actor"],
+            [[r.at.isoformat(), r.from_state, r.to_state, r.reason, r.actor] for r in rows],
+        )
 
 
 # -- reports -------------------------------------------------------------------------------------------
@@ -320,9 +341,22 @@ def report_list(
     if json_out:
         print_json(rows)
     else:
-        print_table("Reports to 10086999", ["id", "received_at", "reporter", "sender", "kind", "status", "content"],
-                    [[r.id, r.received_at.isoformat(), r.reporter, r.reported_sender, r.sender_kind, r.status,
-                      r.content[:40]] for r in rows])
+        print_table(
+            "Reports to 10086999",
+            ["id", "received_at", "reporter", "sender", "kind", "status", "content"],
+            [
+                [
+                    r.id,
+                    r.received_at.isoformat(),
+                    r.reporter,
+                    r.reported_sender,
+                    r.sender_kind,
+                    r.status,
+                    r.content[:40],
+                ]
+                for r in rows
+            ],
+        )
 
 
 def _decide(ctx: typer.Context, report_id: int, confirm: bool, note: str | None, json_out: bool) -> None:
@@ -336,19 +370,29 @@ def _decide(ctx: typer.Context, report_id: int, confirm: bool, note: str | None,
     if json_out:
         print_json(result)
     else:
-        console.print(f"report {report_id}: {result.report.status}" + (f"; {result.sanction}" if result.sanction else ""))
+        console.print(
+            f"report {report_id}: {result.report.status}" + (f"; {result.sanction}" if result.sanction else "")
+        )
 
 
 @report_app.command("confirm")
-def report_confirm(ctx: typer.Context, report_id: int, note: Annotated[str | None, typer.Option("--note")] = None,
-                   json_out: JsonOpt = False) -> None:
+def report_confirm(
+    ctx: typer.Context,
+    report_id: int,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Verified spam: counts against the port or sender (sanctions by strategy)."""
     _decide(ctx, report_id, True, note, json_out)
 
 
 @report_app.command("reject")
-def report_reject(ctx: typer.Context, report_id: int, note: Annotated[str | None, typer.Option("--note")] = None,
-                  json_out: JsonOpt = False) -> None:
+def report_reject(
+    ctx: typer.Context,
+    report_id: int,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Verified not spam."""
     _decide(ctx, report_id, False, note, json_out)
 
@@ -375,13 +419,16 @@ def report_export(
     writer = csv.writer(buf)
     writer.writerow(["report_id", "received_at", "province", "reported_sender", "sender_kind", "content"])
     for r in rows:
-        writer.writerow([r.report_id, jsonable(r.received_at), r.province, r.reported_sender or "", r.sender_kind,
-                         r.content])
+        writer.writerow(
+            [r.report_id, jsonable(r.received_at), r.province, r.reported_sender or "", r.sender_kind, r.content]
+        )
     sys.stdout.write(buf.getvalue())
 
 
 @report_app.command("stats")
-def report_stats(ctx: typer.Context, days: Annotated[int, typer.Option("--days")] = 30, json_out: JsonOpt = False) -> None:
+def report_stats(
+    ctx: typer.Context, days: Annotated[int, typer.Option("--days")] = 30, json_out: JsonOpt = False
+) -> None:
     """Reports per day, verified %, time to verify, ports sanctioned, messages blocked."""
     from mingbai.spam.reports import report_stats as stats
     from mingbai.spam.reports import stats_window
@@ -398,8 +445,11 @@ def report_stats(ctx: typer.Context, days: Annotated[int, typer.Option("--days")
         f"mean hours to verify {result.mean_hours_to_verify}; ports closed {result.ports_closed}, "
         f"penalised {result.ports_penalised}, warned {result.ports_warned}; blocked messages {result.blocked_messages}"
     )
-    print_table("Per day", ["day", "received", "referred", "verified", "pending"],
-                [[d.day, d.received, d.referred, d.verified, d.pending] for d in result.per_day])
+    print_table(
+        "Per day",
+        ["day", "received", "referred", "verified", "pending"],
+        [[d.day, d.received, d.referred, d.verified, d.pending] for d in result.per_day],
+    )
 
 
 # -- review queue -----------------------------------------------------------------------------------------
@@ -420,14 +470,27 @@ def review_list(
     if json_out:
         print_json(rows)
     else:
-        print_table("Review queue", ["id", "created_at", "sender", "recipient", "score", "reasons", "label", "text"],
-                    [[r.id, r.created_at.isoformat(), r.sender, r.recipient, r.score, ",".join(r.reasons), r.label,
-                      r.text[:50]] for r in rows])
+        print_table(
+            "Review queue",
+            ["id", "created_at", "sender", "recipient", "score", "reasons", "label", "text"],
+            [
+                [
+                    r.id,
+                    r.created_at.isoformat(),
+                    r.sender,
+                    r.recipient,
+                    r.score,
+                    ",".join(r.reasons),
+                    r.label,
+                    r.text[:50],
+                ]
+                for r in rows
+            ],
+        )
 
 
 @review_app.command("decide")
-def review_decide(ctx: typer.Context, review_id: int,
-                  label: Annotated[str, typer.Argument(help="spam|ham")]) -> None:
+def review_decide(ctx: typer.Context, review_id: int, label: Annotated[str, typer.Argument(help="spam|ham")]) -> None:
     """Label a grey-zone message; the label is training data for the next model."""
     from mingbai.spam.service import decide_review
 
@@ -437,7 +500,9 @@ def review_decide(ctx: typer.Context, review_id: int,
 
 
 @review_app.command("export-labels")
-def review_export(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="TSV to write: label<TAB>text")]) -> None:
+def review_export(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="TSV to write: label<TAB>text")]
+) -> None:
     """People's decisions (reviews, verified reports) as label<TAB>text lines, the training format."""
     from mingbai.spam.service import labeled_examples
 
@@ -457,5 +522,3 @@ def sender_clear(ctx: typer.Context, msisdn: str) -> None:
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         clear_sender(uow, msisdn=msisdn, actor=_actor())
     console.print("cleared")
-
-

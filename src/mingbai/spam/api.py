@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from mingbai.auth.service import Principal, Role
 from mingbai.jsonable import jsonable
+from mingbai.platform import Platform
 from mingbai.spam import reports, service
 from mingbai.spam.engine import Message
 from mingbai.spam.runtime import filter_for
@@ -28,7 +29,6 @@ from mingbai.spam.schemas import (
     VerificationOut,
 )
 from mingbai.web.deps import CtxDep, get_platform, require
-from mingbai.platform import Platform
 
 router = APIRouter(prefix="/api/v1/spam", tags=["Spam"])
 
@@ -41,10 +41,12 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 def _check(platform: Platform, body: CheckIn) -> CheckOut:
     decision, _ = filter_for(platform).check_and_record(Message(body.sender, body.recipient, body.text, body.port_type))
-    return CheckOut(**decision.as_dict())  # type: ignore[arg-type]
+    return CheckOut.model_validate(decision.as_dict())
 
 
-@router.post("/check", response_model=CheckOut, summary="Intercept one message: block, review (deliver and queue) or pass")
+@router.post(
+    "/check", response_model=CheckOut, summary="Intercept one message: block, review (deliver and queue) or pass"
+)
 def check(body: CheckIn, who: Smsc, platform: PlatformDep) -> CheckOut:
     return _check(platform, body)
 
@@ -100,9 +102,7 @@ def report_stats(who: ReviewerOrOperator, ctx: CtxDep, days: Annotated[int, Quer
 
 
 @router.post("/referrals/export", summary="Referred reports for other provinces (marks them exported)")
-def export_referrals(
-    who: Operator, ctx: CtxDep, province: str | None = None, include_exported: bool = False
-) -> Any:
+def export_referrals(who: Operator, ctx: CtxDep, province: str | None = None, include_exported: bool = False) -> Any:
     return jsonable(reports.export_referrals(ctx, province=province, include_exported=include_exported))
 
 

@@ -49,7 +49,9 @@ class BehaviourTracker:
     def __len__(self) -> int:
         return len(self._senders)
 
-    def observe(self, sender: str, recipient: str, bands: Iterable[Hashable] | None, now: float) -> tuple[float, float, float]:
+    def observe(
+        self, sender: str, recipient: str, bands: Iterable[Hashable] | None, now: float
+    ) -> tuple[float, float, float]:
         """Count one message; return (messages per minute, distinct recipients per hour,
         distinct recipients of near-duplicates of this text in the burst window)."""
         minute = int(now // 60)

@@ -142,7 +142,8 @@ def distinct_ids(grams: IdArray) -> IdArray:
     positions = _scratch.positions[: ids.size]
     mark = _scratch.mark
     mark[ids] = positions
-    return ids[mark[ids] == positions]
+    distinct: IdArray = ids[mark[ids] == positions]
+    return distinct
 
 
 def length_bucket(n_chars: int) -> int:

@@ -201,8 +201,13 @@ def _sanction(ctx: Ctx, sender: str, kind: str, reviewer: str) -> str | None:
     if mark is None:
         ctx.session.execute(
             insert(SpamSenderMark),
-            {"msisdn": sender, "state": new_mark, "confirmed_reports": confirmed, "reason": reason,
-             "updated_at": ctx.now()},
+            {
+                "msisdn": sender,
+                "state": new_mark,
+                "confirmed_reports": confirmed,
+                "reason": reason,
+                "updated_at": ctx.now(),
+            },
         )
     else:
         mark.state = new_mark

@@ -64,7 +64,13 @@ def ensure_default_strategy(ctx: Ctx) -> None:
     now = ctx.now()
     ctx.session.execute(
         insert(SpamStrategy),
-        {"version": 1, "config": default.config(), "note": "built-in defaults", "created_at": now, "created_by": "system"},
+        {
+            "version": 1,
+            "config": default.config(),
+            "note": "built-in defaults",
+            "created_at": now,
+            "created_by": "system",
+        },
     )
     ctx.session.execute(
         insert(SpamStrategyActivation), {"id": new_id(), "version": 1, "activated_at": now, "actor": "system"}

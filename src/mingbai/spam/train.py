@@ -268,9 +268,7 @@ def train(
     table = np.asarray(final.coef_, dtype=np.float64).ravel().copy()
     table[np.abs(table) < params.prune_below] = 0.0
     table = table.astype(np.float32).astype(np.float64)  # what the file keeps
-    fingerprint = hashlib.sha256(
-        f"{data_sha256}|{FEATURE_SCHEME}|{params}|{len(examples)}".encode()
-    ).hexdigest()[:10]
+    fingerprint = hashlib.sha256(f"{data_sha256}|{FEATURE_SCHEME}|{params}|{len(examples)}".encode()).hexdigest()[:10]
     version = f"cng-{fingerprint}"
     metrics: dict[str, Any] = {"held_out": held_out, "folds": params.folds}
     model = ContentModel(
