@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from mingbai.catalog.service import import_catalog
 from mingbai.clock import SHANGHAI, FixedClock
 from mingbai.config import Settings
 from mingbai.db import Database, make_engine
 from mingbai.demo import DEMO_CATALOG
-from mingbai.catalog.service import import_catalog
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.migrate import upgrade
 from mingbai.platform import Platform
@@ -88,9 +88,14 @@ def pg_schema_url() -> str:
 def _truncate_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
-        ))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
     engine.dispose()

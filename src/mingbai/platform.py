@@ -15,6 +15,7 @@ from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
 from mingbai.errors import InvalidInput, MingbaiError
+from mingbai.ids import new_id
 from mingbai.messaging import service as messaging
 from mingbai.messaging.gateways import Gateway, LoopbackGateway
 from mingbai.messaging.router import Mo, MoRouter
@@ -75,18 +76,27 @@ class Platform:
 
     @contextmanager
     def uow(self) -> Iterator[Ctx]:
+        """One transaction. With an in-process gateway, the MTs it wrote are delivered in it."""
         with self.db.session() as session:
-            yield Ctx(session=session, clock=self.clock, settings=self.settings)
+            ctx = Ctx(session=session, clock=self.clock, settings=self.settings)
+            yield ctx
+            if self.gateway.inline and ctx.enqueued:
+                messaging.deliver_enqueued(ctx, self.gateway)
 
-    def receive_sms(self, sender: str, recipient: str, text: str, *, deliver: bool = True) -> MoResult:
-        """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails."""
+    def receive_sms(self, sender: str, recipient: str, text: str) -> MoResult:
+        """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails.
+
+        Returns the replies written to the outbox (already delivered with an in-process gateway;
+        a network gateway's dispatcher sends them after the commit)."""
         msisdn = normalize_msisdn(sender)
         recipient = recipient.strip()
         if not recipient.isdigit() or not 3 <= len(recipient) <= 21:
             raise InvalidInput("recipient must be a service number of 3–21 digits, e.g. 10086", code="bad_recipient")
         clean = text.translate(_CONTROL)
         with self.uow() as ctx:
-            mo_id = messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean)
+            # the MO row is written after handling, with its outcome, in the same transaction:
+            # one INSERT instead of INSERT + UPDATE, and it is kept whatever the handler did
+            mo_id = new_id()
             mo = Mo(msisdn, recipient, clean, mo_id)
             try:
                 with ctx.session.begin_nested():
@@ -106,9 +116,8 @@ class Platform:
                 messaging.enqueue(
                     ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text="系统繁忙,您的短信已记录,请稍后再试。中国移动"
                 )
-            messaging.mark_mo(ctx, msisdn=msisdn, mo_id=mo_id, handled_as=label)
-        replies = self.deliver(msisdn=msisdn) if deliver else []
-        return MoResult(mo_id, label, replies)
+            messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean, handled_as=label, mo_id=mo_id)
+        return MoResult(mo_id, label, messaging.as_sms(ctx.enqueued))
 
     def deliver(self, *, msisdn: str | None = None, batch: int = 500) -> list[messaging.SentSms]:
         """Hand every due MT to the gateway (optionally only one subscriber's)."""

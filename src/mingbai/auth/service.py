@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 
 from mingbai.auth.models import ApiKey
 from mingbai.catalog.service import get_sp
-from mingbai.db import Ctx
+from mingbai.db import Ctx, table_of
 from mingbai.errors import InvalidInput, NotFound
 from mingbai.ids import new_id
 
@@ -60,7 +60,7 @@ def create_key(ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, k
         raise InvalidInput("label must be 1–64 characters")
     key = key or "mb_" + secrets.token_urlsafe(32)
     ctx.session.execute(
-        insert(ApiKey),
+        insert(table_of(ApiKey)),
         {
             "id": new_id(),
             "key_hash": _hash(key),

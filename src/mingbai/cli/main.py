@@ -46,6 +46,14 @@ def _root(
         str | None, typer.Option("--at", help="Fix the clock, ISO-8601 (default: $MINGBAI_NOW, else the system clock).")
     ] = None,
 ) -> None:
+    from mingbai.clock import parse_instant
+
+    for value, name in ((at, "--at"), (None if at else os.environ.get("MINGBAI_NOW"), "MINGBAI_NOW")):
+        if value:
+            try:
+                parse_instant(value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=name) from None
     ctx.obj = Options(db=db, at=at)
 
 
@@ -161,20 +169,19 @@ def order(
     json_out: JsonOpt = False,
 ) -> None:
     """Place an order; it stays pending until the subscriber replies the code sent by SMS."""
+    from mingbai.messaging.service import as_sms
     from mingbai.subscriptions.service import place_order
 
-    platform = opts(ctx).platform()
-    with friendly_errors():
-        with platform.uow() as uow:
-            placed = place_order(
-                uow,
-                msisdn=msisdn,
-                service_code=service,
-                channel=channel,
-                actor=f"cli:{os.environ.get('USER', 'operator')}",
-                gifter=gifter,
-            )
-        sent = platform.deliver(msisdn=placed.msisdn)
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        placed = place_order(
+            uow,
+            msisdn=msisdn,
+            service_code=service,
+            channel=channel,
+            actor=f"cli:{os.environ.get('USER', 'operator')}",
+            gifter=gifter,
+        )
+    sent = as_sms(uow.enqueued)
     sms = [{"to": s.to, "from": s.sender, "text": s.text} for s in sent]
     if json_out:
         print_json({"order": jsonable(placed), "sms": sms})
@@ -283,17 +290,14 @@ def unsubscribe(
     """Unsubscribe on the subscriber's behalf (one service, or all)."""
     from mingbai.subscriptions.service import unsubscribe as unsub
 
-    platform = opts(ctx).platform()
-    with friendly_errors():
-        with platform.uow() as uow:
-            ended = unsub(
-                uow,
-                msisdn=msisdn,
-                channel=channel,
-                service_code=service,
-                actor=f"cli:{os.environ.get('USER', 'operator')}",
-            )
-        platform.deliver(msisdn=msisdn)
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        ended = unsub(
+            uow,
+            msisdn=msisdn,
+            channel=channel,
+            service_code=service,
+            actor=f"cli:{os.environ.get('USER', 'operator')}",
+        )
     if json_out:
         print_json(ended)
     else:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, insert, text, update
 
 from mingbai.clock import SHANGHAI, local_date, local_midnight, month_start, next_month_start, period_of
-from mingbai.db import Ctx, UtcDateTime
+from mingbai.db import Ctx, UtcDateTime, table_of
 from mingbai.ids import new_id
 from mingbai.subscriptions.models import Order, SubscriptionEvent
 from mingbai.subscriptions.texts import monthly_reminder_head, monthly_reminder_tail
@@ -34,7 +34,7 @@ def expire_due(ctx: Ctx) -> int:
     ).all()
     if expired:
         ctx.session.execute(
-            insert(SubscriptionEvent),
+            insert(table_of(SubscriptionEvent)),
             [
                 {
                     "msisdn": r.msisdn,

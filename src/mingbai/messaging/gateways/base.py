@@ -16,6 +16,9 @@ class SubmitResult:
 
 class Gateway(Protocol):
     name: str
+    #: True for an in-process gateway that delivers synchronously (loopback): the outbox rows
+    #: of a unit of work are then delivered inside it, before the commit
+    inline: bool
 
     def submit(self, *, sender: str, recipient: str, parts: list[str], outbox_id: int) -> SubmitResult:
         """Hand one MT (already cut into parts) to the network."""
