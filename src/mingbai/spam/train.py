@@ -28,6 +28,8 @@ from mingbai.spam.model import ContentModel, to_score
 
 #: the training file as the project receives it (relative to the repository root)
 DEFAULT_DATA = Path("..") / "shared" / "data" / "sms_spam_zh" / "train.tsv"
+#: changes with the training procedure, so a model name never means two different things
+TRAINER = "linearsvc-platt-1"
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,14 @@ def _fit(matrix: Any, labels: Any, params: TrainParams) -> Any:
     return model
 
 
+def _platt(margins: Sequence[float], labels: Sequence[int], seed: int) -> tuple[float, float]:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=1e4, random_state=seed).fit(np.asarray(margins).reshape(-1, 1), np.asarray(labels))
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
 def out_of_fold(examples: Sequence[Example], params: TrainParams) -> list[float]:
     """Held-out linear scores: each message scored by a model that never saw it."""
     import numpy as np
@@ -254,7 +264,10 @@ def train(
         raise InvalidInput("training needs both spam and ham, at least a few per fold")
     labels = [e.label for e in examples]
     oof = out_of_fold(examples, params)
-    oof_scores = [to_score(z) for z in oof]
+    # Platt scaling on the held-out margins, so a score reads as a probability of spam; it is
+    # folded into the weights below (a·(bias + w·x) + b), costing nothing at run time
+    a, b = _platt(oof, labels, params.seed)
+    oof_scores = [to_score(a * z + b) for z in oof]
     ham_scores = [s for s, y in zip(oof_scores, labels, strict=True) if y == 0]
     block = threshold_for_ham_rate(ham_scores, params.max_ham_blocked)
     review = min(threshold_for_ham_rate(ham_scores, params.max_ham_flagged), block)
@@ -265,15 +278,16 @@ def train(
 
     x_all, keep = _design([e.text for e in examples], None, params.min_df)
     final = _fit(x_all, np.asarray(labels), params)
-    table = np.asarray(final.coef_, dtype=np.float64).ravel().copy()
+    table = np.asarray(final.coef_, dtype=np.float64).ravel() * a
     table[np.abs(table) < params.prune_below] = 0.0
     table = table.astype(np.float32).astype(np.float64)  # what the file keeps
-    fingerprint = hashlib.sha256(f"{data_sha256}|{FEATURE_SCHEME}|{params}|{len(examples)}".encode()).hexdigest()[:10]
+    key = f"{data_sha256}|{FEATURE_SCHEME}|{TRAINER}|{params}|{len(examples)}"
+    fingerprint = hashlib.sha256(key.encode()).hexdigest()[:10]
     version = f"cng-{fingerprint}"
     metrics: dict[str, Any] = {"held_out": held_out, "folds": params.folds}
     model = ContentModel(
         version=version,
-        bias=float(final.intercept_[0]),
+        bias=float(a * final.intercept_[0] + b),
         table=table,
         block_at=block,
         review_at=review,
@@ -284,7 +298,9 @@ def train(
             "spam": sum(labels),
             "ham": len(labels) - sum(labels),
             "seed": params.seed,
-            "algorithm": f"LinearSVC(C={params.c}) on hashed char 1–4-gram presence, min_df {params.min_df}",
+            "algorithm": f"LinearSVC(C={params.c}) on hashed char 1–4-gram presence, min_df {params.min_df}, "
+            "Platt-scaled on held-out margins",
+            "platt": [a, b],
             "max_ham_blocked": params.max_ham_blocked,
             "max_ham_flagged": params.max_ham_flagged,
             "buckets_seen": int(keep.sum()),
