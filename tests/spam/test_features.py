@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mingbai.spam.features import (
+    _LUT,
     MAX_CHARS,
     N_BUCKETS,
-    _LUT,
     distinct_ids,
     feature_ids,
     length_bucket,

@@ -53,7 +53,8 @@ def check(body: CheckIn, who: Smsc, platform: PlatformDep) -> CheckOut:
 
 @router.post("/check/batch", response_model=list[CheckOut], summary="Intercept up to 1000 messages in order")
 def check_batch(body: CheckBatchIn, who: Smsc, platform: PlatformDep) -> list[CheckOut]:
-    return [_check(platform, m) for m in body.messages]
+    msgs = [Message(m.sender, m.recipient, m.text, m.port_type) for m in body.messages]
+    return [CheckOut.model_validate(d.as_dict()) for d in filter_for(platform).check_many_and_record(msgs)]
 
 
 # -- review queue ---------------------------------------------------------------------------------------

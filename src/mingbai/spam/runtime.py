@@ -82,6 +82,16 @@ class LiveFilter:
                 row_id = service.record_decision(ctx, msg, decision)
         return decision, row_id
 
+    def check_many_and_record(self, msgs: list[Message]) -> list[Decision]:
+        """A batch in order; what must be kept is written in one transaction."""
+        decisions = [self.check(m) for m in msgs]
+        keep = [(m, d) for m, d in zip(msgs, decisions, strict=True) if d.verdict != "pass"]
+        if keep:
+            with self.platform.uow() as ctx:
+                for m, d in keep:
+                    service.record_decision(ctx, m, d)
+        return decisions
+
 
 _BY_PLATFORM: weakref.WeakKeyDictionary[Platform, LiveFilter] = weakref.WeakKeyDictionary()
 _GUARD = threading.Lock()
