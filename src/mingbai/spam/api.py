@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from mingbai.auth.service import Principal, Role
 from mingbai.jsonable import jsonable
@@ -37,6 +37,9 @@ Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
 ReviewerOrOperator = Annotated[Principal, Depends(require(Role.REVIEWER, Role.OPERATOR))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+#: ids are 53-bit, versions fit a 32-bit column: larger numbers are a 422, not a database error
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _check(platform: Platform, body: CheckIn) -> CheckOut:
@@ -71,7 +74,7 @@ def list_reviews(
 
 
 @router.post("/reviews/{review_id}/decision", response_model=ReviewOut, summary="Label a grey-zone message")
-def decide_review(review_id: int, body: ReviewDecisionIn, who: Reviewer, ctx: CtxDep) -> ReviewOut:
+def decide_review(review_id: RowId, body: ReviewDecisionIn, who: Reviewer, ctx: CtxDep) -> ReviewOut:
     item = service.decide_review(ctx, review_id=review_id, label=body.label, reviewer=who.actor)
     return ReviewOut.model_validate(jsonable(item))
 
@@ -91,7 +94,7 @@ def list_reports(
 
 
 @router.post("/reports/{report_id}/decision", response_model=VerificationOut, summary="Verify a report")
-def decide_report(report_id: int, body: ReportDecisionIn, who: Reviewer, ctx: CtxDep) -> VerificationOut:
+def decide_report(report_id: RowId, body: ReportDecisionIn, who: Reviewer, ctx: CtxDep) -> VerificationOut:
     result = reports.decide_report(ctx, report_id=report_id, confirm=body.confirm, reviewer=who.actor, note=body.note)
     return VerificationOut.model_validate(jsonable(result))
 
@@ -153,6 +156,6 @@ def create_strategy(body: StrategyIn, who: Operator, ctx: CtxDep) -> StrategyOut
 
 
 @router.post("/strategies/{version}/activate", response_model=StrategyOut, summary="Put a version in force")
-def activate_strategy(version: int, who: Operator, ctx: CtxDep) -> StrategyOut:
+def activate_strategy(version: Version, who: Operator, ctx: CtxDep) -> StrategyOut:
     strategy = service.activate_strategy(ctx, version, actor=who.actor)
     return StrategyOut(version=strategy.version, active=True, config=strategy.config())

@@ -116,7 +116,7 @@ class StrategyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     changes: dict[str, Any] = Field(default_factory=dict, description="settings laid over the base version")
-    base_version: int | None = None
+    base_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     note: str | None = Field(default=None, max_length=500)
     activate: bool = False
 
