@@ -88,6 +88,10 @@ def test_cli_review_queue_and_referrals(cli, tmp_path):
     labels = tmp_path / "labels.tsv"
     cli("spam", "review", "export-labels", str(labels))
     assert labels.read_text(encoding="utf-8").startswith("1\t急用钱")
+    # the reviewer's label joins the next training run
+    out = json.loads(cli("spam", "train", "--limit", "300", "--folds", "2", "--include-labels", "--out",
+                         str(tmp_path), "--json"))
+    assert (out["from_database"], out["examples"]) == (1, 301)
     cli("sms", "send", "--from", ALICE, "--to", "10086999", "15800158000*低价出售二手车")
     csv_out = cli("spam", "report", "export", "--province", "新疆")
     assert csv_out.splitlines()[0].startswith("report_id,") and "低价出售二手车" in csv_out

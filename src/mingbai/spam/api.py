@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query
 
 from mingbai.auth.service import Principal, Role
 from mingbai.jsonable import jsonable
@@ -42,16 +42,17 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _check(platform: Platform, body: CheckIn) -> CheckOut:
-    decision, _ = filter_for(platform).check_and_record(Message(body.sender, body.recipient, body.text, body.port_type))
-    return CheckOut.model_validate(decision.as_dict())
-
-
 @router.post(
     "/check", response_model=CheckOut, summary="Intercept one message: block, review (deliver and queue) or pass"
 )
-def check(body: CheckIn, who: Smsc, platform: PlatformDep) -> CheckOut:
-    return _check(platform, body)
+def check(body: CheckIn, who: Smsc, platform: PlatformDep, tasks: BackgroundTasks) -> CheckOut:
+    live = filter_for(platform)
+    msg = Message(body.sender, body.recipient, body.text, body.port_type)
+    decision = live.check(msg)
+    if decision.verdict != "pass":
+        # the SMSC waits for the verdict, not for the decision log or the review queue
+        tasks.add_task(live.record, msg, decision)
+    return CheckOut.model_validate(decision.as_dict())
 
 
 @router.post("/check/batch", response_model=list[CheckOut], summary="Intercept up to 1000 messages in order")

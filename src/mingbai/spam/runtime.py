@@ -73,14 +73,16 @@ class LiveFilter:
         now = at if at is not None else self.platform.clock.now().timestamp()
         return self.engine.check(msg, now)
 
+    def record(self, msg: Message, decision: Decision) -> int | None:
+        """Keep a block in the decision log or a grey message in the review queue."""
+        if decision.verdict == "pass":
+            return None
+        with self.platform.uow() as ctx:
+            return service.record_decision(ctx, msg, decision)
+
     def check_and_record(self, msg: Message) -> tuple[Decision, int | None]:
-        """Decide, then keep a block in the decision log or a grey message in the review queue."""
         decision = self.check(msg)
-        row_id = None
-        if decision.verdict != "pass":
-            with self.platform.uow() as ctx:
-                row_id = service.record_decision(ctx, msg, decision)
-        return decision, row_id
+        return decision, self.record(msg, decision)
 
     def check_many_and_record(self, msgs: list[Message]) -> list[Decision]:
         """A batch in order; what must be kept is written in one transaction."""
