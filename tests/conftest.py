@@ -101,11 +101,21 @@ def _truncate_pg(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def pg_url(pg_schema_url: str) -> str:
+    """PostgreSQL only (tests of row locks and concurrency that SQLite serialises away)."""
+    _truncate_pg(pg_schema_url)
+    return pg_schema_url
+
+
+@pytest.fixture
+def pg_platform(pg_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
+    yield from _platform(pg_url, clock, gateway)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
-        if request.node.get_closest_marker("pg_only"):
-            pytest.skip("PostgreSQL-only test")
         path = tmp_path / "mingbai.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
@@ -126,6 +136,10 @@ def gateway() -> LoopbackGateway:
 
 @pytest.fixture
 def platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
+    yield from _platform(db_url, clock, gateway)
+
+
+def _platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
     settings = Settings(database_url=db_url, code_secret="test-secret", tick_seconds=1)
     p = Platform(settings, clock=clock, gateway=gateway, database=Database(make_engine(db_url)))
     with p.uow() as ctx:

@@ -40,6 +40,8 @@ class Settings:
     tick_seconds: int = 5
     #: key for confirmation-code MACs; empty means: use the key stored in the database
     code_secret: str = ""
+    #: Asia/Shanghai wall-clock period in which no bulk SMS (campaigns) goes out (R4)
+    quiet_hours: str = "21:00-08:00"
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -49,4 +51,5 @@ class Settings:
             max_code_attempts=_int_env("MINGBAI_MAX_CODE_ATTEMPTS", 5),
             tick_seconds=_int_env("MINGBAI_TICK_SECONDS", 5),
             code_secret=os.environ.get("MINGBAI_CODE_SECRET", ""),
+            quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", "21:00-08:00"),
         )

@@ -124,6 +124,8 @@ class Ctx:
     #: MTs written to the outbox in this unit of work (messaging.service.Outgoing), so the
     #: adapter can show them and an in-process gateway can deliver them before the commit
     enqueued: list[Any] = field(default_factory=list)
+    #: an in-process gateway (messaging.gateways.LoopbackGateway) that delivers at enqueue time
+    inline_gateway: Any = None
 
     def now(self) -> datetime:
         return self.clock.now()

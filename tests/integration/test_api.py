@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -154,9 +156,11 @@ def test_bad_input_is_4xx(client):
 def test_handset_page(client, platform):
     r = client.get("/")
     assert r.status_code == 200 and "演示手机" in r.text
-    r = client.post("/handset/send", data={"msisdn": ALICE, "to": "10086", "text": "0000"}, follow_redirects=True)
+    # the form carries the page's CSRF token (consoles/security.py); htmx sends it as a header
+    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    form = {"msisdn": ALICE, "to": "10086", "text": "0000"}
+    assert client.post("/handset/send", data=form).status_code == 403
+    r = client.post("/handset/send", data={**form, "csrf_token": token}, follow_redirects=True)
     assert r.status_code == 200 and "没有订购" in r.text
-    r = client.post(
-        "/handset/send", data={"msisdn": ALICE, "to": "10086", "text": "0000"}, headers={"HX-Request": "true"}
-    )
+    r = client.post("/handset/send", data=form, headers={"HX-Request": "true", "X-CSRF-Token": token})
     assert r.status_code == 200 and "<ol" in r.text

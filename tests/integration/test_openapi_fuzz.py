@@ -31,8 +31,9 @@ def test_no_server_errors(platform, db_url):
     assert len(operations) >= 12
     seen: set[str] = set()
 
-    @settings(max_examples=40 if db_url.startswith("sqlite") else 15, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=40 if db_url.startswith("sqlite") else 15, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @given(st.data())
     def fuzz(data: st.DataObject) -> None:
         operation = data.draw(st.sampled_from(operations))

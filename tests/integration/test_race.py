@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import text
 
 from mingbai.clock import FixedClock
@@ -55,8 +54,8 @@ def _race(subscriber_side: Platform, scheduler_side: Platform, agent_side: Platf
     return errors
 
 
-@pytest.mark.pg_only
-def test_confirm_expire_unsubscribe_race(platform, clock, db_url):
+def test_confirm_expire_unsubscribe_race(pg_platform, clock, pg_url):
+    platform, db_url = pg_platform, pg_url
     settings = platform.settings
     outcomes: dict[str, int] = {}
     for _ in range(ROUNDS):

@@ -9,7 +9,10 @@ from typing import Annotated
 
 import typer
 
+from mingbai.cli import accounts as accounts_cli
+from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
 
@@ -28,6 +31,9 @@ app.add_typer(seed_app, name="seed")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sms_app, name="sms")
 app.add_typer(key_app, name="apikey")
+app.add_typer(campaign_app, name="campaign")
+app.command("sms-gateway")(sms_gateway)
+app.add_typer(accounts_cli.app, name="user")
 app.add_typer(spam_app, name="spam")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -74,13 +80,17 @@ def db_upgrade(ctx: typer.Context) -> None:
 @seed_app.command("demo")
 def seed_demo(ctx: typer.Context) -> None:
     """Demo SPs, services, subscribers and demo-only API keys."""
+    from mingbai.accounts.demo import seed_demo_accounts
     from mingbai.demo import seed_demo as seed
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         report, keys = seed(uow)
+        users = seed_demo_accounts(uow)
     console.print(f"demo catalog: {report.sps} SPs, {report.services} services, {report.subscribers} subscribers")
     for label, key in keys:
         console.print(f"  API key {label}: {key}")
+    for username, role, password in users:
+        console.print(f"  console user {username} ({role}): password {password}")
 
 
 # -- catalog ---------------------------------------------------------------------------------

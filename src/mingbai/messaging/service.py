@@ -54,9 +54,18 @@ def enqueue(
     mo_id: int | None = None,
     sender: str | None = None,
 ) -> int | None:
-    """Write one MT to the outbox. With a ``dedupe_key`` a second call is a no-op (returns None)."""
+    """Write one MT to the outbox. With a ``dedupe_key`` a second call is a no-op (returns None).
+
+    With an in-process gateway (``ctx.inline_gateway``, the loopback) a message that is due is
+    delivered at once and written as delivered: writing and delivering then commit or roll back
+    together, without an UPDATE per message. Network gateways are fed by :func:`dispatch_due`
+    after the commit, so a crash can never lose a message that was not written.
+    """
     now = ctx.now()
     row_id = new_id()
+    due = due_at or now
+    inline = ctx.inline_gateway if due <= now else None
+    parts = parts_for(text, segmentation) if inline is not None else None
     row: dict[str, Any] = {
         "msisdn": msisdn,
         "id": row_id,
@@ -65,15 +74,19 @@ def enqueue(
         "kind": kind,
         "segmentation": segmentation,
         "dedupe_key": dedupe_key,
-        "status": "queued",
+        "status": "queued" if parts is None else "delivered",
         "created_at": now,
-        "due_at": due_at or now,
+        "due_at": due,
+        "sent_at": None if parts is None else now,
+        "parts": None if parts is None else len(parts),
         "mo_id": mo_id,
     }
     if dedupe_key is None:
         ctx.conn.execute(insert(table_of(OutboundSms)), row)
     elif not insert_ignore(ctx.conn, OutboundSms.__table__, [row], ["msisdn", "dedupe_key"]):
         return None
+    if inline is not None and parts is not None:
+        inline.submit(sender=row["sender"], recipient=msisdn, parts=parts, outbox_id=row_id)
     ctx.enqueued.append(Outgoing(msisdn, row_id, row["sender"], text, kind, segmentation, row["due_at"]))
     return row_id
 
@@ -85,31 +98,6 @@ def as_sms(items: list[Outgoing]) -> list[SentSms]:
         texts = parts_for(o.text, o.segmentation) if o.segmentation == "numbered" else [o.text]
         out.extend(SentSms(o.sender, o.msisdn, t, o.kind, o.id) for t in texts)
     return out
-
-
-def deliver_enqueued(ctx: Ctx, gateway: Gateway) -> None:
-    """Hand this unit of work's due MTs to an in-process gateway before the commit.
-
-    Only for gateways that deliver synchronously and keep nothing outside the database (the
-    loopback): writing and delivering then commit or roll back together, which saves a
-    transaction per message. Network gateways are fed by :func:`dispatch_due` after commit.
-    """
-    now = ctx.now()
-    for o in ctx.enqueued:
-        if o.due_at > now:
-            continue
-        parts = parts_for(o.text, o.segmentation)
-        result = gateway.submit(sender=o.sender, recipient=o.msisdn, parts=parts, outbox_id=o.id)
-        ctx.conn.execute(
-            update(OutboundSms)
-            .where(OutboundSms.msisdn == o.msisdn, OutboundSms.id == o.id)
-            .values(
-                status="delivered" if result.delivered else "submitted",
-                sent_at=now,
-                parts=len(parts),
-                gateway_ref=result.ref,
-            )
-        )
 
 
 def record_mo(ctx: Ctx, *, msisdn: str, recipient: str, text: str, handled_as: str, mo_id: int | None = None) -> int:

@@ -49,7 +49,7 @@ CODE_LOOKBACK = timedelta(days=1)
 # -- shared helpers --------------------------------------------------------------------
 
 
-def record_event(
+def event_row(
     ctx: Ctx,
     *,
     msisdn: str,
@@ -60,23 +60,30 @@ def record_event(
     order_id: int | None = None,
     subscription_id: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> None:
-    """The one way a subscription or order change is written down (append-only)."""
-    ctx.conn.execute(
-        insert(table_of(SubscriptionEvent)),
-        {
-            "msisdn": msisdn,
-            "id": new_id(),
-            "at": ctx.now(),
-            "kind": kind,
-            "service_code": service_code,
-            "order_id": order_id,
-            "subscription_id": subscription_id,
-            "actor": actor,
-            "channel": channel,
-            "detail": detail,
-        },
-    )
+) -> dict[str, Any]:
+    return {
+        "msisdn": msisdn,
+        "id": new_id(),
+        "at": ctx.now(),
+        "kind": kind,
+        "service_code": service_code,
+        "order_id": order_id,
+        "subscription_id": subscription_id,
+        "actor": actor,
+        "channel": channel,
+        "detail": detail,
+    }
+
+
+def record_events(ctx: Ctx, rows: list[dict[str, Any]]) -> None:
+    """The one way subscription and order changes are written down (append-only)."""
+    if rows:
+        ctx.conn.execute(insert(table_of(SubscriptionEvent)), rows)
+
+
+def record_event(ctx: Ctx, **fields: Any) -> None:
+    """One event; see :func:`event_row` for the fields (who, channel, when, what)."""
+    record_events(ctx, [event_row(ctx, **fields)])
 
 
 _KEY_CACHE: dict[int, bytes] = {}
@@ -397,15 +404,17 @@ def _confirm(ctx: Ctx, order: Any, mo_id: int | None) -> CodeOutcome:
         refusal = "该业务提供商已暂停受理新订购"
     elif entry.service_status != "active":
         refusal = "该业务已暂停受理"
-    elif ctx.conn.scalar(
+    has_active, has_any = ctx.conn.execute(
         select(
             exists().where(
                 Subscription.msisdn == msisdn,
                 Subscription.service_code == order.service_code,
                 Subscription.status == "active",
-            )
+            ),
+            exists().where(Subscription.msisdn == msisdn, Subscription.service_code == order.service_code),
         )
-    ):
+    ).one()
+    if refusal is None and has_active:
         refusal = "您已订购该业务"
     if refusal is not None:
         ctx.conn.execute(
@@ -434,9 +443,7 @@ def _confirm(ctx: Ctx, order: Any, mo_id: int | None) -> CodeOutcome:
         # decided meanwhile (expired by the scheduler): answer as a late code
         enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.code_expired(entry.facts), mo_id=mo_id)
         return CodeOutcome("expired")
-    first_order = not ctx.conn.scalar(
-        select(exists().where(Subscription.msisdn == msisdn, Subscription.service_code == order.service_code))
-    )
+    first_order = not has_any
     billing = entry.facts.billing
     first_charge = first_charge_on(billing, now, first_order=first_order)
     in_trial = billing == "monthly" and first_order
@@ -460,30 +467,36 @@ def _confirm(ctx: Ctx, order: Any, mo_id: int | None) -> CodeOutcome:
             "confirmed_at": now,
         },
     )
-    record_event(
+    detail = {
+        "trial": in_trial,
+        "first_charge_on": first_charge.isoformat() if first_charge else None,
+        "price_fen": order.price_fen,
+    }
+    record_events(
         ctx,
-        msisdn=msisdn,
-        kind="order_confirmed",
-        service_code=order.service_code,
-        actor=actor,
-        channel="sms",
-        order_id=order.id,
-        subscription_id=sub_id,
-    )
-    record_event(
-        ctx,
-        msisdn=msisdn,
-        kind="subscribed",
-        service_code=order.service_code,
-        actor=actor,
-        channel=order.channel,
-        order_id=order.id,
-        subscription_id=sub_id,
-        detail={
-            "trial": in_trial,
-            "first_charge_on": first_charge.isoformat() if first_charge else None,
-            "price_fen": order.price_fen,
-        },
+        [
+            event_row(
+                ctx,
+                msisdn=msisdn,
+                kind="order_confirmed",
+                service_code=order.service_code,
+                actor=actor,
+                channel="sms",
+                order_id=order.id,
+                subscription_id=sub_id,
+            ),
+            event_row(
+                ctx,
+                msisdn=msisdn,
+                kind="subscribed",
+                service_code=order.service_code,
+                actor=actor,
+                channel=order.channel,
+                order_id=order.id,
+                subscription_id=sub_id,
+                detail=detail,
+            ),
+        ],
     )
     facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": order.price_fen})
     enqueue(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -22,4 +22,16 @@ class Gateway(Protocol):
 
     def submit(self, *, sender: str, recipient: str, parts: list[str], outbox_id: int) -> SubmitResult:
         """Hand one MT (already cut into parts) to the network."""
+        ...
+
+
+@runtime_checkable
+class PullingGateway(Protocol):
+    """A gateway that takes due MTs from the outbox by itself (SMPP, in its own process or
+    thread): ``Platform.deliver`` only nudges it, and replies go out asynchronously."""
+
+    name: str
+
+    def nudge(self) -> None:
+        """New MTs may be due: look now rather than at the next poll. Thread-safe."""
         ...
