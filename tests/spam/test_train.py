@@ -94,7 +94,9 @@ def test_quick_training_scores_held_out_messages(data):
     again = model_from_bytes(model.to_bytes())
     assert again.version == model.version
     assert again.score(unseen[0].text) == pytest.approx(scores[0], abs=1e-6)
-    assert train(subset, TrainParams(folds=3, seed=3), data_sha256=data.sha256).model.version == model.version
+    second = train(subset, TrainParams(folds=3, seed=3), data_sha256=data.sha256).model
+    assert second.version == model.version and np.array_equal(second.table, model.table)
+    assert (second.block_at, second.review_at) == (model.block_at, model.review_at)
 
 
 def test_runtime_scorer_is_the_fitted_linear_function(data):
