@@ -23,7 +23,7 @@ from mingbai.subscriptions.schemas import (
     UnsubscribedOut,
     UnsubscribeIn,
 )
-from mingbai.web.deps import CtxDep, require
+from mingbai.web.deps import CtxDep, RowId, require
 
 router = APIRouter(prefix="/api/v1")
 
@@ -57,7 +57,7 @@ def sp_place_order(body: OrderIn, who: SpOnly, ctx: CtxDep) -> OrderOut:
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, tags=["SP"], summary="One of your orders")
-def sp_get_order(order_id: int, who: SpOnly, ctx: CtxDep) -> OrderOut:
+def sp_get_order(order_id: RowId, who: SpOnly, ctx: CtxDep) -> OrderOut:
     return _order_out(service.get_order(ctx, order_id, sp_code=who.sp_code))
 
 
