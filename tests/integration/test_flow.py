@@ -221,3 +221,16 @@ def test_a_failing_handler_loses_nothing(platform, monkeypatch):
         assert [s.status for s in list_subscriptions(ctx, msisdn=ALICE)] == ["active"]
         kept = ctx.session.execute(text("SELECT handled_as FROM mo_message WHERE id = :i"), {"i": r.mo_id}).scalar_one()
     assert kept == "failed"
+
+
+def test_each_subscription_carries_only_its_own_history(platform):
+    subscribe(platform)
+    platform.receive_sms(ALICE, "10086", "00000")
+    subscribe(platform)  # the same service again: a second subscription with its own order
+    from mingbai.subscriptions.service import subscriptions_with_history
+
+    with platform.uow() as ctx:
+        (first, first_events), (second, second_events) = subscriptions_with_history(ctx, msisdn=ALICE)
+    assert [e.kind for e in first_events] == ["order_placed", "order_confirmed", "subscribed", "unsubscribed"]
+    assert [e.kind for e in second_events] == ["order_placed", "order_confirmed", "subscribed"]
+    assert {e.order_id for e in second_events} == {second.order_id} != {first.order_id}

@@ -99,15 +99,9 @@ def sp_unsubscribe(body: SpUnsubscribeIn, who: SpOnly, ctx: CtxDep) -> list[Unsu
 )
 def agent_subscriptions(msisdn: str, who: Staff, ctx: CtxDep) -> list[SubscriptionDetail]:
     get_subscriber(ctx, msisdn)
-    subs = service.list_subscriptions(ctx, msisdn=msisdn)
-    events = service.history(ctx, msisdn=msisdn)
     out = []
-    for s in subs:
-        mine = [
-            EventOut.model_validate(jsonable(e))
-            for e in events
-            if e.subscription_id == s.id or (e.service_code == s.service_code and e.subscription_id is None)
-        ]
+    for s, events in service.subscriptions_with_history(ctx, msisdn=msisdn):
+        mine = [EventOut.model_validate(jsonable(e)) for e in events]
         out.append(
             SubscriptionDetail(
                 id=s.id,
