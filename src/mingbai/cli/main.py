@@ -11,7 +11,7 @@ import typer
 
 from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
-from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import IdArg, Options, console, friendly_errors, opts, print_json, print_table
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
@@ -355,7 +355,7 @@ def key_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
 
 @key_app.command("revoke")
-def key_revoke(ctx: typer.Context, key_id: int) -> None:
+def key_revoke(ctx: typer.Context, key_id: IdArg) -> None:
     from mingbai.auth.service import revoke_key
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from mingbai.auth.service import Principal, Role, authenticate
 from mingbai.db import Ctx
 from mingbai.errors import Forbidden, MingbaiError
+from mingbai.ids import MAX_ID
 from mingbai.platform import Platform
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Per-SP or staff API key")
@@ -57,3 +58,5 @@ def require(*roles: Role) -> Callable[..., Principal]:
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
+#: an id in a URL: anything outside BIGINT is a 422 here, never an overflow in the driver
+RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
