@@ -83,7 +83,7 @@ def test_confirmed_reports_escalate_the_port_until_the_filter_blocks_it(platform
     with platform.uow() as ctx:
         history = service.port_history(ctx, PORT)
         assert [e.to_state for e in history] == ["active", "warned", "penalised", "closed"]
-        assert "confirmed reports" in history[-1].reason
+        assert "confirmed reports from 3 subscribers" in history[-1].reason
         # reopening is a person's decision, recorded too
         service.set_port_state(ctx, port=PORT, state="active", reason="整改完成", actor="operator:o1")
     assert live.check(msg).verdict == "pass"
@@ -109,6 +109,14 @@ def test_person_sender_is_watched_then_blocked(platform):
     assert live.check(Message(CAROL, BOB, HAM_TEXT)).verdict == "pass"
     with platform.uow() as ctx, pytest.raises(NotFound):
         reports.clear_sender(ctx, msisdn=BOB, actor="operator:o1")
+
+
+def test_one_reporter_is_one_voice(platform):
+    register_bank(platform)
+    strategy(platform, port_warn_after=2, port_penalise_after=3, port_close_after=4)
+    for _ in range(3):
+        assert decide(platform, report(platform, ALICE, f"{PORT}*贷款")).sanction is None
+    assert decide(platform, report(platform, BOB, f"{PORT}*贷款")).sanction == f"port {PORT} warned"
 
 
 def test_rejected_reports_count_for_nothing(platform, clock):

@@ -164,11 +164,11 @@ def decide_report(ctx: Ctx, *, report_id: int, confirm: bool, reviewer: str, not
 
 
 def _confirmed_against(ctx: Ctx, sender: str, since: datetime) -> int:
+    """Confirmed reports about ``sender`` in the window, one per reporter: a single angry
+    subscriber reporting the same port ten times is one voice, not ten."""
     return int(
         ctx.session.scalar(
-            select(func.count())
-            .select_from(SpamReport)
-            .where(
+            select(func.count(SpamReport.msisdn.distinct())).where(
                 SpamReport.reported_sender == sender,
                 SpamReport.status == "confirmed",
                 SpamReport.decided_at >= since,
@@ -189,7 +189,10 @@ def _sanction(ctx: Ctx, sender: str, kind: str, reviewer: str) -> str | None:
         new_state = escalated_port_state(port.state, confirmed, strategy)
         if new_state == port.state:
             return None
-        reason = f"{confirmed} confirmed reports in {strategy.sanction_window_days} days (strategy v{strategy.version})"
+        reason = (
+            f"confirmed reports from {confirmed} subscribers in {strategy.sanction_window_days} days "
+            f"(strategy v{strategy.version})"
+        )
         service.set_port_state(ctx, port=sender, state=new_state, reason=reason, actor=f"reports:{reviewer}"[:64])
         return f"port {sender} {new_state}"
     mark = ctx.session.get(SpamSenderMark, sender)
@@ -197,7 +200,10 @@ def _sanction(ctx: Ctx, sender: str, kind: str, reviewer: str) -> str | None:
     new_mark = escalated_sender_state(current, confirmed, strategy)
     if new_mark == current or new_mark is None:
         return None
-    reason = f"{confirmed} confirmed reports in {strategy.sanction_window_days} days (strategy v{strategy.version})"
+    reason = (
+        f"confirmed reports from {confirmed} subscribers in {strategy.sanction_window_days} days "
+        f"(strategy v{strategy.version})"
+    )
     if mark is None:
         ctx.session.execute(
             insert(SpamSenderMark),
