@@ -22,6 +22,7 @@ from mingbai.messaging import service as messaging
 from mingbai.messaging.gateways import Gateway, LoopbackGateway, PullingGateway
 from mingbai.messaging.router import Mo, MoRouter
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
+from mingbai.spam.sms import handle_10086999
 from mingbai.subscriptions import reminders
 from mingbai.subscriptions.sms import handle_10086, handle_sp_number
 
@@ -49,6 +50,7 @@ class TickReport:
 def build_router() -> MoRouter:
     router = MoRouter()
     router.route("10086", handle_10086)
+    router.route("10086999", handle_10086999)
     router.fallback(handle_sp_number)
     return router
 

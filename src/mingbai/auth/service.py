@@ -26,12 +26,13 @@ class Role(StrEnum):
     SECURITY = "security"  # security approver (金库 second person); watches sign-ins
     AUDITOR = "auditor"  # reads, never changes
     SUBSCRIBER = "subscriber"  # a subscriber on the self-service portal: bound to one MSISDN
+    REVIEWER = "reviewer"  # 7×24 spam review: grey-zone messages and 10086999 reports
 
 
 STAFF_CHANNEL = {Role.AGENT: "hotline", Role.HALL: "hall", Role.OPERATOR: "hotline", Role.SUPERVISOR: "hotline"}
 
 #: roles an API key may carry; subscribers sign in on the portal with an SMS code instead
-KEY_ROLES = frozenset({Role.SP, Role.AGENT, Role.HALL, Role.OPERATOR, Role.SMSC})
+KEY_ROLES = frozenset({Role.SP, Role.AGENT, Role.HALL, Role.OPERATOR, Role.SMSC, Role.REVIEWER})
 
 
 @dataclass(frozen=True)
