@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mingbai.accounts import service as accounts
+from mingbai.auth.service import KeyCache
 from mingbai.campaigns import service as campaigns
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
@@ -69,6 +70,8 @@ class Platform:
         self.db = database or Database(make_engine(settings.database_url))
         self.gateway: Gateway | PullingGateway = gateway or LoopbackGateway()
         self.router = build_router()
+        #: API keys that authenticated in the last seconds (auth.service.KeyCache)
+        self.key_cache = KeyCache()
 
     @property
     def handset_enabled(self) -> bool:

@@ -83,4 +83,5 @@ def create(
 def revoke(platform: PlatformDep, user: SpUser, key_id: RowId) -> Response:
     with platform.uow() as ctx:
         revoke_key(ctx, key_id, sp_code=user.sp_code)  # another SP's key: 404
+    platform.key_cache.clear()  # refused from this request on, here; within seconds elsewhere
     return see_other("/sp/keys?done=key_revoked")

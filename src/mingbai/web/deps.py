@@ -44,8 +44,7 @@ def require(*roles: Role) -> Callable[..., Principal]:
     ) -> Principal:
         if not key:
             raise Unauthorized("send your API key in the X-API-Key header")
-        with platform.uow() as ctx:
-            principal = authenticate(ctx, key)
+        principal = platform.key_cache.lookup(key, lambda: _authenticate(platform, key))
         if principal is None:
             raise Unauthorized("unknown or revoked API key")
         if principal.role not in allowed:
@@ -55,6 +54,11 @@ def require(*roles: Role) -> Callable[..., Principal]:
     dependency.__name__ = "require_" + "_".join(sorted(r.value for r in allowed))
     dependency.allowed_roles = allowed  # type: ignore[attr-defined]
     return dependency
+
+
+def _authenticate(platform: Platform, key: str) -> Principal | None:
+    with platform.uow() as ctx:
+        return authenticate(ctx, key)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
