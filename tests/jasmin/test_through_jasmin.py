@@ -7,12 +7,24 @@ from __future__ import annotations
 import pytest
 
 from mingbai.messaging import service as messaging
+from mingbai.messaging.gateways.smpp import BindRefused, check_bind
 from tests.helpers import ALICE, BOB, code_from
 from tests.jasmin.harness import Jasmin
-from tests.smpp.conftest import SmppRig, wait_until
+from tests.smpp.conftest import SmppRig, smpp_config, wait_until
 from tests.smpp.smsc import FakeSmsc
 
 pytestmark = pytest.mark.xdist_group("jasmin")
+
+
+def test_jasmin_bind_refusals_come_out_as_sentences(jasmin: Jasmin) -> None:
+    import asyncio
+
+    ok = smpp_config(jasmin.smpp_port, system_id=jasmin.user, password=jasmin.password)
+    assert asyncio.run(check_bind(ok)) == jasmin.user
+    for system_id, password in ((jasmin.user, "wrong"), ("nobody", "x")):
+        with pytest.raises(BindRefused) as refused:
+            asyncio.run(check_bind(smpp_config(jasmin.smpp_port, system_id=system_id, password=password)))
+        assert refused.value.message.startswith(f"wrong password for system_id {system_id}, or no such system_id")
 
 
 def test_long_mt_reaches_the_upstream_smsc_in_ucs2_with_udh_and_its_receipt_marks_it_delivered(
