@@ -183,5 +183,5 @@ def test_rows_claimed_ahead_go_out_at_their_due_time_not_at_the_claim(rig: SmppR
     rig.platform.deliver()
     rig.wait_states({"delivered"}, timeout=15)
     offsets = [s.at - m0 for s in sorted(smsc.submitted, key=lambda s: s.at)]
-    for i, off in enumerate(offsets):  # never early; late by at most a scheduling hiccup
-        assert 0.3 + 0.1 * i - 0.01 <= off <= 0.3 + 0.1 * i + 0.25, offsets
+    for i, off in enumerate(offsets):  # never early (claimed up to 0.5 s ahead); late only by a stall
+        assert 0.3 + 0.1 * i - 0.01 <= off <= 0.3 + 0.1 * i + 1.0, offsets
