@@ -68,7 +68,8 @@ def jasmin_venv(timeout: float = 900) -> Path:
 
 def rabbitmqctl(*args: str, timeout: float = 60) -> str:
     try:
-        out = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout, check=False)
+        ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"  # sbin is not on every PATH
+        out = subprocess.run([ctl, *args], capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError as exc:
         raise JasminError("rabbitmqctl is not on PATH: Jasmin needs the machine's RabbitMQ (127.0.0.1:5672)") from exc
     except subprocess.TimeoutExpired as exc:
