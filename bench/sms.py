@@ -223,6 +223,7 @@ def cmd_throughput(a: argparse.Namespace) -> None:
             jasmin.stop()
         peer.send_signal(signal.SIGTERM)
         peer.wait(10)
+        stats.unlink(missing_ok=True)
 
 
 def cmd_campaign(a: argparse.Namespace) -> None:
@@ -313,6 +314,7 @@ def cmd_campaign(a: argparse.Namespace) -> None:
         gw.wait(30)
         peer.send_signal(signal.SIGTERM)
         peer.wait(10)
+        stats.unlink(missing_ok=True)
 
 
 def cmd_crash(a: argparse.Namespace) -> None:
@@ -342,6 +344,7 @@ def cmd_crash(a: argparse.Namespace) -> None:
         gw.wait(30)
         peer.send_signal(signal.SIGTERM)
         peer.wait(10)
+        stats.unlink(missing_ok=True)
 
 
 def main() -> None:
