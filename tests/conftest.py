@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from mingbai.catalog.service import import_catalog
 from mingbai.clock import SHANGHAI, FixedClock
 from mingbai.config import Settings
 from mingbai.db import Database, make_engine
 from mingbai.demo import DEMO_CATALOG
-from mingbai.catalog.service import import_catalog
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.migrate import upgrade
 from mingbai.platform import Platform

@@ -2,6 +2,7 @@
 
 from mingbai.auth import models as _auth  # noqa: F401
 from mingbai.catalog import models as _catalog  # noqa: F401
+from mingbai.charging import models as _charging  # noqa: F401
 from mingbai.db import Base
 from mingbai.messaging import models as _messaging  # noqa: F401
 from mingbai.subscriptions import models as _subscriptions  # noqa: F401
