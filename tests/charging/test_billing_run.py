@@ -208,7 +208,7 @@ def test_sql_and_the_pure_rule_agree_on_every_kind_of_subscription(platform, clo
     ]
     for m in msisdns:
         for service in ("SINA-NEWS", "QQ-GAME", "SOHU-MMS"):
-            confirmed = rnd.choice(instants[:5] + [instants[6]])
+            confirmed = rnd.choice([*instants[:5], instants[6]])
             trial = rnd.random() < 0.4
             first = rnd.choice([None, date(2026, 4, 1), date(2026, 5, 1), date(2026, 3, 10), date(2026, 4, 12)])
             unsub = rnd.choice([None, None, *[i for i in instants if i > confirmed]])

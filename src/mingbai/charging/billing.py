@@ -20,7 +20,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -501,7 +501,7 @@ def catch_up(platform: PlatformLike, period: Period, *, actor: str = "scheduler"
         return summary_of(run)
 
 
-def _remind_rows(ctx: Ctx, period: Period, rows: list[Any], now: datetime) -> None:
+def _remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -> None:
     names = {
         code: (sp_name, name)
         for code, name, sp_name in ctx.session.execute(

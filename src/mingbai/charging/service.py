@@ -291,7 +291,7 @@ def activate(
         ctx,
         SubscriberIn(
             msisdn=msisdn,
-            brand=brand,  # type: ignore[arg-type]
+            brand=brand,
             province=province,
             city=city,
             package=package.code if package else None,
