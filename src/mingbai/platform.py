@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from mingbai.charging import billing
+from mingbai.charging.sms import with_objections
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
@@ -45,7 +47,7 @@ class TickReport:
 
 def build_router() -> MoRouter:
     router = MoRouter()
-    router.route("10086", handle_10086)
+    router.route("10086", with_objections(handle_10086))
     router.fallback(handle_sp_number)
     return router
 
@@ -126,5 +128,6 @@ class Platform:
         with self.uow() as ctx:
             if reminders.monthly_reminder_due(ctx.now()):
                 written = reminders.send_monthly_reminders(ctx).written
+        extra = billing.scheduled(self)
         sent = self.deliver()
-        return TickReport(expired, written, len({s.outbox_id for s in sent}))
+        return TickReport(expired, written, len({s.outbox_id for s in sent}), extra)

@@ -156,6 +156,7 @@ class RunSummary:
     period: str
     mode: str
     status: str
+    actor: str
     started_at: datetime
     finished_at: datetime | None
     seen: int
@@ -195,6 +196,7 @@ def summary_of(run: BillingRun) -> RunSummary:
         run.period,
         run.mode,
         run.status,
+        run.actor,
         run.started_at,
         run.finished_at,
         run.seen,
