@@ -34,8 +34,8 @@ class Package:
 #: a small catalog in the shape of seed 001's GoTone line-up (上网套餐, 商旅套餐, 本地套餐) plus
 #: the prepaid basics; prices in fen
 PACKAGES: tuple[Package, ...] = (
-    Package("BASIC", "神州行标准资费", 0, 0, 0, 0, 19, 10, 50),
-    Package("MZ18", "动感地带18元套餐", 1800, 60, 200, 100, 19, 10, 30),
+    Package("BASIC", "神州行标准资费", 0, 0, 0, 0, 25, 10, 50),
+    Package("MZ18", "动感地带18元套餐", 1800, 60, 200, 100, 25, 10, 30),
     Package("GT58", "全球通上网套餐58元", 5800, 150, 60, 500, 19, 10, 29),
     Package("GT88", "全球通商旅套餐88元", 8800, 450, 100, 200, 15, 10, 29),
     Package("GT128", "全球通128元套餐", 12800, 800, 200, 1024, 15, 10, 29),
