@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mingbai.cli.charging import register as register_charging
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
 from mingbai.jsonable import jsonable
 
@@ -367,6 +368,9 @@ def serve(
     uvicorn.run(
         "mingbai.web.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info"
     )
+
+
+register_charging(app)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mingbai import __version__
 from mingbai.catalog.api import router as catalog_router
+from mingbai.charging.api import router as charging_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.errors import MingbaiError
@@ -74,6 +75,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
 
     app.include_router(subscriptions_router)
     app.include_router(catalog_router)
+    app.include_router(charging_router)
     app.include_router(sms_router)
     app.include_router(handset_router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
