@@ -64,8 +64,8 @@ FROM {_series(d, "k", ":subscribers")}""").bindparams(bindparam("now", type_=Utc
         text(f"""
 INSERT INTO subscription (msisdn, id, service_code, sp_code, order_id, channel, gifter, status, billing, price_fen,
                           trial, first_charge_on, ordered_at, confirmed_at, unsubscribed_at, unsubscribe_channel)
-SELECT CAST({FIRST_MSISDN} + (i.v * :subscribers / :subscriptions) AS TEXT), i.v + 1, svc.code, svc.sp_code, i.v + 1,
-       'sp', NULL,
+SELECT CAST({FIRST_MSISDN} + (CAST(i.v AS BIGINT) * :subscribers / :subscriptions) AS TEXT), i.v + 1,
+       svc.code, svc.sp_code, i.v + 1, 'sp', NULL,
        CASE WHEN i.v % 10 IN (3, 5) THEN 'unsubscribed' ELSE 'active' END,
        svc.billing, svc.price_fen, i.v % 10 = 7,
        CASE WHEN svc.billing = 'free' THEN NULL WHEN i.v % 10 = 7 THEN :trial_first ELSE :old_first END,
