@@ -88,19 +88,34 @@ def pg_schema_url() -> str:
 def _truncate_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
-        ))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
     engine.dispose()
 
 
+@pytest.fixture
+def pg_url(pg_schema_url: str) -> str:
+    """PostgreSQL only (tests of row locks and concurrency that SQLite serialises away)."""
+    _truncate_pg(pg_schema_url)
+    return pg_schema_url
+
+
+@pytest.fixture
+def pg_platform(pg_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
+    yield from _platform(pg_url, clock, gateway)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
-        if request.node.get_closest_marker("pg_only"):
-            pytest.skip("PostgreSQL-only test")
         path = tmp_path / "mingbai.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
@@ -121,6 +136,10 @@ def gateway() -> LoopbackGateway:
 
 @pytest.fixture
 def platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
+    yield from _platform(db_url, clock, gateway)
+
+
+def _platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
     settings = Settings(database_url=db_url, code_secret="test-secret", tick_seconds=1)
     p = Platform(settings, clock=clock, gateway=gateway, database=Database(make_engine(db_url)))
     with p.uow() as ctx:

@@ -57,6 +57,8 @@ class Settings:
     traffic_alert_percents: tuple[int, ...] = (50, 80, 100)
     #: and, roaming abroad, at every further this many MB used in a month (R7)
     roaming_alert_step_mb: int = 10
+    #: Asia/Shanghai wall-clock period in which no bulk SMS (campaigns) goes out (R4)
+    quiet_hours: str = "21:00-08:00"
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -68,4 +70,5 @@ class Settings:
             code_secret=os.environ.get("MINGBAI_CODE_SECRET", ""),
             traffic_alert_percents=_percents_env("MINGBAI_TRAFFIC_ALERT_PERCENTS", (50, 80, 100)),
             roaming_alert_step_mb=_int_env("MINGBAI_ROAMING_ALERT_STEP_MB", 10),
+            quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", "21:00-08:00"),
         )

@@ -7,18 +7,21 @@ call is one unit of work that commits or rolls back as a whole.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from mingbai.accounts import service as accounts
+from mingbai.campaigns import service as campaigns
 from mingbai.charging import billing
 from mingbai.charging.sms import with_objections
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
 from mingbai.errors import InvalidInput, MingbaiError
+from mingbai.ids import new_id
 from mingbai.messaging import service as messaging
-from mingbai.messaging.gateways import Gateway, LoopbackGateway
+from mingbai.messaging.gateways import Gateway, LoopbackGateway, PullingGateway
 from mingbai.messaging.router import Mo, MoRouter
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.subscriptions import reminders
@@ -58,13 +61,13 @@ class Platform:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        gateway: Gateway | None = None,
+        gateway: Gateway | PullingGateway | None = None,
         database: Database | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.db = database or Database(make_engine(settings.database_url))
-        self.gateway: Gateway = gateway or LoopbackGateway()
+        self.gateway: Gateway | PullingGateway = gateway or LoopbackGateway()
         self.router = build_router()
 
     @property
@@ -75,18 +78,40 @@ class Platform:
 
     @contextmanager
     def uow(self) -> Iterator[Ctx]:
+        """One transaction. With an in-process gateway, the MTs it writes are delivered in it."""
         with self.db.session() as session:
-            yield Ctx(session=session, clock=self.clock, settings=self.settings)
+            yield Ctx(
+                session=session,
+                clock=self.clock,
+                settings=self.settings,
+                inline_gateway=None
+                if isinstance(self.gateway, PullingGateway) or not self.gateway.inline
+                else self.gateway,
+            )
 
-    def receive_sms(self, sender: str, recipient: str, text: str, *, deliver: bool = True) -> MoResult:
-        """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails."""
+    def receive_sms(
+        self,
+        sender: str,
+        recipient: str,
+        text: str,
+        *,
+        within: Callable[[Ctx], None] | None = None,
+    ) -> MoResult:
+        """An MO arrives: record it, route it, answer it. The MO is kept even when handling fails.
+
+        Returns the replies written to the outbox (already delivered with an in-process gateway;
+        a network gateway's dispatcher sends them after the commit). ``within`` runs in the same
+        transaction (the SMPP gateway drops the stored parts of a concatenated MO there, so an
+        MO is never handled twice nor lost)."""
         msisdn = normalize_msisdn(sender)
         recipient = recipient.strip()
         if not recipient.isdigit() or not 3 <= len(recipient) <= 21:
             raise InvalidInput("recipient must be a service number of 3–21 digits, e.g. 10086", code="bad_recipient")
         clean = text.translate(_CONTROL)
         with self.uow() as ctx:
-            mo_id = messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean)
+            # the MO row is written after handling, with its outcome, in the same transaction:
+            # one INSERT instead of INSERT + UPDATE, and it is kept whatever the handler did
+            mo_id = new_id()
             mo = Mo(msisdn, recipient, clean, mo_id)
             try:
                 with ctx.session.begin_nested():
@@ -106,16 +131,23 @@ class Platform:
                 messaging.enqueue(
                     ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text="系统繁忙,您的短信已记录,请稍后再试。中国移动"
                 )
-            messaging.mark_mo(ctx, msisdn=msisdn, mo_id=mo_id, handled_as=label)
-        replies = self.deliver(msisdn=msisdn) if deliver else []
-        return MoResult(mo_id, label, replies)
+            messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean, handled_as=label, mo_id=mo_id)
+            if within is not None:
+                within(ctx)
+        return MoResult(mo_id, label, messaging.as_sms(ctx.enqueued))
 
     def deliver(self, *, msisdn: str | None = None, batch: int = 500) -> list[messaging.SentSms]:
-        """Hand every due MT to the gateway (optionally only one subscriber's)."""
+        """Hand every due MT to the gateway (optionally only one subscriber's).
+
+        A pulling gateway (SMPP) sends on its own: it is only nudged, and nothing is returned."""
+        gateway = self.gateway
+        if isinstance(gateway, PullingGateway):
+            gateway.nudge()
+            return []
         sent: list[messaging.SentSms] = []
         while True:
             with self.uow() as ctx:
-                got = messaging.dispatch_due(ctx, self.gateway, limit=batch, msisdn=msisdn)
+                got = messaging.dispatch_due(ctx, gateway, limit=batch, msisdn=msisdn)
             sent.extend(got)
             if len({s.outbox_id for s in got}) < batch:
                 return sent
@@ -128,6 +160,15 @@ class Platform:
         with self.uow() as ctx:
             if reminders.monthly_reminder_due(ctx.now()):
                 written = reminders.send_monthly_reminders(ctx).written
+        with self.uow() as ctx:
+            purged = accounts.purge_stale(ctx)
+        with self.uow() as ctx:
+            released = campaigns.release_due(ctx)
         extra = billing.scheduled(self)
         sent = self.deliver()
-        return TickReport(expired, written, len({s.outbox_id for s in sent}), extra)
+        return TickReport(
+            expired,
+            written,
+            len({s.outbox_id for s in sent}),
+            {"console_sessions_purged": purged, "campaign_released": released, **extra},
+        )

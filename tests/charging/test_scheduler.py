@@ -63,6 +63,6 @@ def test_reorder_on_the_last_evening_is_charged_for_that_month_after_midnight(pl
     )
     clock.set(sh(2026, 4, 1, 0, 0, 10))
     report = platform.tick()
-    assert report.extra == {"billing_charged": 1, "billing_catchup": 1}
+    assert (report.extra["billing_charged"], report.extra["billing_catchup"]) == (1, 1)
     with platform.uow() as ctx:
         assert sorted(c.period for c in list_charges(ctx, msisdn=BOB)) == ["2026-03", "2026-04"]

@@ -201,5 +201,4 @@ def test_history_records_who_and_channel(platform):
 
     with platform.uow() as ctx:
         kinds = [(e.kind, e.channel) for e in history(ctx, msisdn=ALICE)]
-    assert kinds == [("order_placed", "sp"), ("order_confirmed", "sms"), ("subscribed", "sp"),
-                     ("unsubscribed", "sms")]
+    assert kinds == [("order_placed", "sp"), ("order_confirmed", "sms"), ("subscribed", "sp"), ("unsubscribed", "sms")]

@@ -11,20 +11,27 @@ from sqlalchemy import insert, select, update
 
 from mingbai.auth.models import ApiKey
 from mingbai.catalog.service import get_sp
-from mingbai.db import Ctx
+from mingbai.db import Ctx, table_of
 from mingbai.errors import InvalidInput, NotFound
 from mingbai.ids import new_id
 
 
 class Role(StrEnum):
-    SP = "sp"
+    SP = "sp"  # an SP's staff: bound to one SP
     AGENT = "agent"  # 10086 hotline
     HALL = "hall"  # business-hall clerk
-    OPERATOR = "operator"  # catalog and platform administration
+    OPERATOR = "operator"  # operator admin: catalog and platform administration
     SMSC = "smsc"  # the SMS centre's interception / MO hook
+    SUPERVISOR = "supervisor"  # leads agents and clerks; sees the dashboard
+    SECURITY = "security"  # security approver (金库 second person); watches sign-ins
+    AUDITOR = "auditor"  # reads, never changes
+    SUBSCRIBER = "subscriber"  # a subscriber on the self-service portal: bound to one MSISDN
 
 
-STAFF_CHANNEL = {Role.AGENT: "hotline", Role.HALL: "hall", Role.OPERATOR: "hotline"}
+STAFF_CHANNEL = {Role.AGENT: "hotline", Role.HALL: "hall", Role.OPERATOR: "hotline", Role.SUPERVISOR: "hotline"}
+
+#: roles an API key may carry; subscribers sign in on the portal with an SMS code instead
+KEY_ROLES = frozenset({Role.SP, Role.AGENT, Role.HALL, Role.OPERATOR, Role.SMSC})
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,16 @@ class Principal:
     role: Role
     label: str
     sp_code: str | None = None
+    #: set for role "subscriber": the one MSISDN this principal acts for
+    msisdn: str | None = None
 
     @property
     def actor(self) -> str:
-        return f"sp:{self.sp_code}" if self.role is Role.SP else f"{self.role.value}:{self.label}"
+        if self.role is Role.SP:
+            return f"sp:{self.sp_code}"
+        if self.role is Role.SUBSCRIBER:
+            return f"subscriber:{self.msisdn}"
+        return f"{self.role.value}:{self.label}"
 
 
 def _hash(key: str) -> str:
@@ -48,7 +61,9 @@ def create_key(ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, k
     try:
         role_ = Role(role)
     except ValueError:
-        raise InvalidInput(f"role must be one of {', '.join(r.value for r in Role)}") from None
+        role_ = None
+    if role_ not in KEY_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(sorted(r.value for r in KEY_ROLES))}") from None
     if role_ is Role.SP:
         if not sp_code:
             raise InvalidInput("an SP key names its SP")
@@ -59,7 +74,7 @@ def create_key(ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, k
         raise InvalidInput("label must be 1–64 characters")
     key = key or "mb_" + secrets.token_urlsafe(32)
     ctx.session.execute(
-        insert(ApiKey),
+        insert(table_of(ApiKey)),
         {
             "id": new_id(),
             "key_hash": _hash(key),
@@ -81,13 +96,18 @@ def authenticate(ctx: Ctx, key: str) -> Principal | None:
     return Principal(row.id, Role(row.role), row.label, row.sp_code)
 
 
-def revoke_key(ctx: Ctx, key_id: int) -> None:
-    result = ctx.session.execute(
-        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=ctx.now())
-    )
+def revoke_key(ctx: Ctx, key_id: int, *, sp_code: str | None = None) -> None:
+    """Revoke a key; with ``sp_code`` only that SP's keys (another SP's key is "not found")."""
+    conds = [ApiKey.id == key_id, ApiKey.revoked_at.is_(None)]
+    if sp_code is not None:
+        conds.append(ApiKey.sp_code == sp_code)
+    result = ctx.session.execute(update(ApiKey).where(*conds).values(revoked_at=ctx.now()))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"no active key {key_id}")
 
 
-def list_keys(ctx: Ctx) -> list[ApiKey]:
-    return list(ctx.session.scalars(select(ApiKey).order_by(ApiKey.id)))
+def list_keys(ctx: Ctx, *, sp_code: str | None = None) -> list[ApiKey]:
+    stmt = select(ApiKey).order_by(ApiKey.id)
+    if sp_code is not None:
+        stmt = stmt.where(ApiKey.sp_code == sp_code)
+    return list(ctx.session.scalars(stmt))

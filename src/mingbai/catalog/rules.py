@@ -148,9 +148,10 @@ class CatalogDocument(BaseModel):
 
 
 def _first_error(exc: ValidationError) -> str:
+    """``.price_fen: Input should be …`` — appended to the record's position."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else str(err["msg"])
+    return f".{where}: {err['msg']}" if where else f": {err['msg']}"
 
 
 def parse_catalog_document(doc: object) -> CatalogDocument:
@@ -175,7 +176,7 @@ def parse_catalog_document(doc: object) -> CatalogDocument:
             try:
                 item = model.model_validate(record)
             except ValidationError as exc:
-                raise InvalidInput(f"{key}[{i}]: {_first_error(exc)}", code="bad_record") from None
+                raise InvalidInput(f"{key}[{i}]{_first_error(exc)}", code="bad_record") from None
             except InvalidInput as exc:
                 raise InvalidInput(f"{key}[{i}].msisdn: {exc.message}", code="bad_record") from None
             ident = str(getattr(item, "code", None) or getattr(item, "msisdn", ""))

@@ -442,12 +442,14 @@ def activate(
 ) -> None:
     """Activate a number (入网) and send the network-entry reminder."""
     from mingbai.charging.service import activate as do_activate
+    from mingbai.messaging.service import as_sms
 
     platform = opts(ctx).platform()
     with friendly_errors():
         with platform.uow() as uow:
             done = do_activate(uow, msisdn=msisdn, brand=brand, province=province, city=city, package_code=package)
-        sent = platform.deliver(msisdn=done.msisdn)
+            sent = as_sms(uow.enqueued)
+        platform.deliver(msisdn=done.msisdn)
     if json_out:
         print_json({"activation": done, "sms": [s.text for s in sent]})
         return

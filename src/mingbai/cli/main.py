@@ -9,8 +9,11 @@ from typing import Annotated
 
 import typer
 
+from mingbai.cli import accounts as accounts_cli
+from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
 from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.messaging import sms_gateway
 from mingbai.jsonable import jsonable
 
 app = typer.Typer(
@@ -28,6 +31,9 @@ app.add_typer(seed_app, name="seed")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(sms_app, name="sms")
 app.add_typer(key_app, name="apikey")
+app.add_typer(campaign_app, name="campaign")
+app.command("sms-gateway")(sms_gateway)
+app.add_typer(accounts_cli.app, name="user")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -45,6 +51,14 @@ def _root(
         str | None, typer.Option("--at", help="Fix the clock, ISO-8601 (default: $MINGBAI_NOW, else the system clock).")
     ] = None,
 ) -> None:
+    from mingbai.clock import parse_instant
+
+    for value, name in ((at, "--at"), (None if at else os.environ.get("MINGBAI_NOW"), "MINGBAI_NOW")):
+        if value:
+            try:
+                parse_instant(value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=name) from None
     ctx.obj = Options(db=db, at=at)
 
 
@@ -65,13 +79,17 @@ def db_upgrade(ctx: typer.Context) -> None:
 @seed_app.command("demo")
 def seed_demo(ctx: typer.Context) -> None:
     """Demo SPs, services, subscribers and demo-only API keys."""
+    from mingbai.accounts.demo import seed_demo_accounts
     from mingbai.demo import seed_demo as seed
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         report, keys = seed(uow)
+        users = seed_demo_accounts(uow)
     console.print(f"demo catalog: {report.sps} SPs, {report.services} services, {report.subscribers} subscribers")
     for label, key in keys:
         console.print(f"  API key {label}: {key}")
+    for username, role, password in users:
+        console.print(f"  console user {username} ({role}): password {password}")
 
 
 # -- catalog ---------------------------------------------------------------------------------
@@ -160,20 +178,19 @@ def order(
     json_out: JsonOpt = False,
 ) -> None:
     """Place an order; it stays pending until the subscriber replies the code sent by SMS."""
+    from mingbai.messaging.service import as_sms
     from mingbai.subscriptions.service import place_order
 
-    platform = opts(ctx).platform()
-    with friendly_errors():
-        with platform.uow() as uow:
-            placed = place_order(
-                uow,
-                msisdn=msisdn,
-                service_code=service,
-                channel=channel,
-                actor=f"cli:{os.environ.get('USER', 'operator')}",
-                gifter=gifter,
-            )
-        sent = platform.deliver(msisdn=placed.msisdn)
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        placed = place_order(
+            uow,
+            msisdn=msisdn,
+            service_code=service,
+            channel=channel,
+            actor=f"cli:{os.environ.get('USER', 'operator')}",
+            gifter=gifter,
+        )
+    sent = as_sms(uow.enqueued)
     sms = [{"to": s.to, "from": s.sender, "text": s.text} for s in sent]
     if json_out:
         print_json({"order": jsonable(placed), "sms": sms})
@@ -282,17 +299,14 @@ def unsubscribe(
     """Unsubscribe on the subscriber's behalf (one service, or all)."""
     from mingbai.subscriptions.service import unsubscribe as unsub
 
-    platform = opts(ctx).platform()
-    with friendly_errors():
-        with platform.uow() as uow:
-            ended = unsub(
-                uow,
-                msisdn=msisdn,
-                channel=channel,
-                service_code=service,
-                actor=f"cli:{os.environ.get('USER', 'operator')}",
-            )
-        platform.deliver(msisdn=msisdn)
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        ended = unsub(
+            uow,
+            msisdn=msisdn,
+            channel=channel,
+            service_code=service,
+            actor=f"cli:{os.environ.get('USER', 'operator')}",
+        )
     if json_out:
         print_json(ended)
     else:

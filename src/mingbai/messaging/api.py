@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import Principal, Role
 from mingbai.platform import Platform
-from mingbai.web.deps import get_platform, require
+from mingbai.web.deps import CtxDep, get_platform, require
 
 router = APIRouter(prefix="/api/v1/sms", tags=["SMS"])
 
@@ -52,4 +53,53 @@ def receive_mo(
         mo_id=result.mo_id,
         handled_as=result.handled_as,
         replies=[SmsOut(to=r.to, sender=r.sender, text=r.text) for r in result.replies],
+    )
+
+
+class OldestOut(BaseModel):
+    msisdn: str
+    outbox_id: int
+    status: str
+    kind: str
+    created_at: datetime
+    age_seconds: float
+
+
+class OutboxStatsOut(BaseModel):
+    since: datetime
+    counts: dict[str, int]
+    delivery_rate: float | None
+    oldest_open: OldestOut | None
+    orphan_receipts: int
+
+
+@router.get(
+    "/outbox/stats",
+    response_model=OutboxStatsOut,
+    summary="MTs per state, delivery rate and the oldest undelivered MT (masked)",
+)
+def outbox_stats(
+    who: Annotated[Principal, Depends(require(Role.OPERATOR))],
+    ctx: CtxDep,
+    hours: Annotated[int, Query(ge=1, le=24 * 31, description="window for counts and delivery rate")] = 24,
+) -> OutboxStatsOut:
+    from mingbai.messaging.outbox import outbox_stats as stats
+
+    s = stats(ctx, since=ctx.now() - timedelta(hours=hours))
+    o = s.oldest_open
+    return OutboxStatsOut(
+        since=s.since,
+        counts=s.counts,
+        delivery_rate=s.delivery_rate,
+        oldest_open=OldestOut(
+            msisdn=o.msisdn,
+            outbox_id=o.outbox_id,
+            status=o.status,
+            kind=o.kind,
+            created_at=o.created_at,
+            age_seconds=o.age_seconds,
+        )
+        if o
+        else None,
+        orphan_receipts=s.orphan_receipts,
     )

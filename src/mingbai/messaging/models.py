@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mingbai.db import Base, Id, UtcDateTime
@@ -37,6 +37,10 @@ class OutboundSms(Base):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
+        # receipts find their row by the SMSC's message id; operators ask for the oldest open row
+        Index("ix_sms_outbox_gateway_ref", "gateway_ref"),
+        Index("ix_sms_outbox_status_created", "status", "created_at"),
+        Index("ix_sms_outbox_tag", "tag", "status"),
     )
 
     msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
@@ -54,3 +58,76 @@ class OutboundSms(Base):
     parts: Mapped[int | None] = mapped_column(Integer)
     mo_id: Mapped[int | None] = mapped_column(Id)
     gateway_ref: Mapped[str | None] = mapped_column(String(64))
+    # -- the SMPP path (migration 0501_smpp): see docs/SMS.md for the state machine
+    #: how many times the row has been claimed for submission
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the gateway run that claimed it (status submitting); a run that is gone leaves it in doubt
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: bulk traffic (campaigns) waits out the quiet hours; replies and confirmations do not
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: groups bulk rows for progress counts, e.g. "campaign:7"
+    tag: Mapped[str | None] = mapped_column(String(32))
+    #: when the row reached a final state
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: the last error: SMPP status name, receipt stat, or why it was resubmitted
+    error: Mapped[str | None] = mapped_column(String(64))
+    #: in_doubt rows wait until then for a receipt before they are submitted again
+    doubt_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SmsPart(Base):
+    """One accepted (or refused) part of a multi-part MT: its own SMSC id and receipt state."""
+
+    __tablename__ = "sms_part"
+    __table_args__ = (Index("ix_sms_part_smsc_id", "smsc_id"),)
+
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    part_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    smsc_id: Mapped[str | None] = mapped_column(String(64))
+    #: submitted | delivered | undeliverable | expired | rejected
+    status: Mapped[str] = mapped_column(String(16))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    error: Mapped[str | None] = mapped_column(String(64))
+
+
+class SmsReceiptOrphan(Base):
+    """A delivery receipt whose SMSC id matched no row (kept as evidence; matched later if it can be)."""
+
+    __tablename__ = "sms_receipt_orphan"
+    __table_args__ = (Index("ix_sms_receipt_orphan_smsc_id", "smsc_id"),)
+
+    msisdn: Mapped[str] = mapped_column(String(21), primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    smsc_id: Mapped[str] = mapped_column(String(64))
+    stat: Mapped[str] = mapped_column(String(16))
+    err: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SmsMoPart(Base):
+    """A part of a concatenated MO, kept until its siblings arrive (survives a restart)."""
+
+    __tablename__ = "sms_mo_part"
+
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(21), primary_key=True)
+    ref: Mapped[int] = mapped_column(Integer, primary_key=True)
+    total: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SmsGatewayLease(Base):
+    """Who may submit from the outbox: one gateway run at a time, so a run that vanished is known dead."""
+
+    __tablename__ = "sms_gateway_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(40))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

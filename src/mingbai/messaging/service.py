@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from mingbai.db import Ctx, insert_ignore
+from mingbai.db import Ctx, insert_ignore, table_of
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
 from mingbai.messaging.models import MoMessage, OutboundSms
@@ -17,6 +18,19 @@ from mingbai.messaging.rules import parts_for
 #: an MO longer than this is kept cut, with a mark, rather than refused: nothing is lost
 #: that a handset can really send (a concatenated SMS tops out near 255 × 67 units).
 MAX_MO_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An MT written to the outbox in the current unit of work."""
+
+    msisdn: str
+    id: int
+    sender: str
+    text: str
+    kind: str
+    segmentation: str
+    due_at: datetime
 
 
 @dataclass(frozen=True)
@@ -40,10 +54,19 @@ def enqueue(
     mo_id: int | None = None,
     sender: str | None = None,
 ) -> int | None:
-    """Write one MT to the outbox. With a ``dedupe_key`` a second call is a no-op (returns None)."""
+    """Write one MT to the outbox. With a ``dedupe_key`` a second call is a no-op (returns None).
+
+    With an in-process gateway (``ctx.inline_gateway``, the loopback) a message that is due is
+    delivered at once and written as delivered: writing and delivering then commit or roll back
+    together, without an UPDATE per message. Network gateways are fed by :func:`dispatch_due`
+    after the commit, so a crash can never lose a message that was not written.
+    """
     now = ctx.now()
     row_id = new_id()
-    row = {
+    due = due_at or now
+    inline = ctx.inline_gateway if due <= now else None
+    parts = parts_for(text, segmentation) if inline is not None else None
+    row: dict[str, Any] = {
         "msisdn": msisdn,
         "id": row_id,
         "sender": sender or ctx.settings.service_number,
@@ -51,37 +74,47 @@ def enqueue(
         "kind": kind,
         "segmentation": segmentation,
         "dedupe_key": dedupe_key,
-        "status": "queued",
+        "status": "queued" if parts is None else "delivered",
         "created_at": now,
-        "due_at": due_at or now,
+        "due_at": due,
+        "sent_at": None if parts is None else now,
+        "parts": None if parts is None else len(parts),
         "mo_id": mo_id,
     }
     if dedupe_key is None:
-        ctx.session.execute(insert(OutboundSms), row)
-        return row_id
-    inserted = insert_ignore(ctx.session, OutboundSms.__table__, [row], ["msisdn", "dedupe_key"])
-    return row_id if inserted else None
+        ctx.conn.execute(insert(table_of(OutboundSms)), row)
+    elif not insert_ignore(ctx.conn, OutboundSms.__table__, [row], ["msisdn", "dedupe_key"]):
+        return None
+    if inline is not None and parts is not None:
+        inline.submit(sender=row["sender"], recipient=msisdn, parts=parts, outbox_id=row_id)
+    ctx.enqueued.append(Outgoing(msisdn, row_id, row["sender"], text, kind, segmentation, row["due_at"]))
+    return row_id
 
 
-def record_mo(ctx: Ctx, *, msisdn: str, recipient: str, text: str) -> int:
-    mo_id = new_id()
-    ctx.session.execute(
-        insert(MoMessage),
+def as_sms(items: list[Outgoing]) -> list[SentSms]:
+    """What a handset receives for these outbox rows: numbered texts arrive as separate SMS."""
+    out: list[SentSms] = []
+    for o in items:
+        texts = parts_for(o.text, o.segmentation) if o.segmentation == "numbered" else [o.text]
+        out.extend(SentSms(o.sender, o.msisdn, t, o.kind, o.id) for t in texts)
+    return out
+
+
+def record_mo(ctx: Ctx, *, msisdn: str, recipient: str, text: str, handled_as: str, mo_id: int | None = None) -> int:
+    """Keep an MO as evidence of what the subscriber actually sent (R8 "active use")."""
+    mo_id = mo_id or new_id()
+    ctx.conn.execute(
+        insert(table_of(MoMessage)),
         {
             "msisdn": msisdn,
             "id": mo_id,
             "recipient": recipient,
             "text": text[:MAX_MO_CHARS],
             "received_at": ctx.now(),
+            "handled_as": handled_as,
         },
     )
     return mo_id
-
-
-def mark_mo(ctx: Ctx, *, msisdn: str, mo_id: int, handled_as: str) -> None:
-    ctx.session.execute(
-        update(MoMessage).where(MoMessage.msisdn == msisdn, MoMessage.id == mo_id).values(handled_as=handled_as)
-    )
 
 
 def dispatch_due(

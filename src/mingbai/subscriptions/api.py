@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import STAFF_CHANNEL, Principal, Role
 from mingbai.catalog.service import get_subscriber
@@ -68,6 +69,26 @@ def sp_subscriptions(
 ) -> list[SubscriptionOut]:
     subs = service.list_subscriptions(ctx, msisdn=msisdn, sp_code=who.sp_code)
     return [SubscriptionOut.model_validate(jsonable(s)) for s in subs]
+
+
+class SpUnsubscribeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    msisdn: str = Field(min_length=1, max_length=20)
+    service_code: str = Field(min_length=1, max_length=32)
+
+
+@router.post(
+    "/subscriptions/unsubscribe",
+    response_model=list[UnsubscribedOut],
+    tags=["SP"],
+    summary="End one of your services for a subscriber (e.g. after a TD sent to your number)",
+)
+def sp_unsubscribe(body: SpUnsubscribeIn, who: SpOnly, ctx: CtxDep) -> list[UnsubscribedOut]:
+    ended = service.unsubscribe(
+        ctx, msisdn=body.msisdn, channel="sp", actor=who.actor, service_code=body.service_code, sp_code=who.sp_code
+    )
+    return [UnsubscribedOut(subscription_id=e.subscription_id, service_code=e.service_code) for e in ended]
 
 
 @router.get(

@@ -47,7 +47,7 @@ Command = Query | UnsubscribeAll | UnsubscribeCode | MenuChoice | ConfirmCode | 
 
 #: longest text we try to read as a command; anything longer is answered with help
 MAX_COMMAND_CHARS = 160
-_MENU = re.compile(r"\d{1,3}(?:[\s,，、;；]+\d{1,3})*")
+_MENU = re.compile(r"[0-9]{1,3}(?:[\s,，、;；]+[0-9]{1,3})*")
 _TD = re.compile(r"TD\s*([A-Z0-9_\-]{1,32})")
 
 
@@ -68,8 +68,8 @@ def parse_10086(text: str, code_digits: int = 6) -> Command:
         return UnsubscribeAll()
     if len(body) == code_digits and body.isdigit() and body.isascii():
         return ConfirmCode(body)
-    if _MENU.fullmatch(body) and body.isascii():
-        numbers = tuple(dict.fromkeys(int(n) for n in re.findall(r"\d+", body)))
+    if _MENU.fullmatch(body):
+        numbers = tuple(dict.fromkeys(int(n) for n in re.findall(r"[0-9]+", body)))
         if all(n >= 1 for n in numbers):
             return MenuChoice(numbers)
         return Unknown("unrecognised")

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import bindparam, text, update
 
 from mingbai.clock import SHANGHAI, local_date, local_midnight, month_start, next_month_start, period_of
 from mingbai.db import Ctx, UtcDateTime
 from mingbai.ids import new_id
-from mingbai.subscriptions.models import Order, SubscriptionEvent
+from mingbai.subscriptions.models import Order
+from mingbai.subscriptions.service import event_row, record_events
 from mingbai.subscriptions.texts import monthly_reminder_head, monthly_reminder_tail
 
 #: the seed's second reminder goes out on the 21st–25th of each month
@@ -32,25 +33,21 @@ def expire_due(ctx: Ctx) -> int:
         .values(status="expired", decided_at=now)
         .returning(Order.msisdn, Order.id, Order.service_code, Order.channel)
     ).all()
-    if expired:
-        ctx.session.execute(
-            insert(SubscriptionEvent),
-            [
-                {
-                    "msisdn": r.msisdn,
-                    "id": new_id(),
-                    "at": now,
-                    "kind": "order_expired",
-                    "service_code": r.service_code,
-                    "order_id": r.id,
-                    "subscription_id": None,
-                    "actor": "system",
-                    "channel": r.channel,
-                    "detail": None,
-                }
-                for r in expired
-            ],
-        )
+    record_events(
+        ctx,
+        [
+            event_row(
+                ctx,
+                msisdn=r.msisdn,
+                kind="order_expired",
+                service_code=r.service_code,
+                actor="system",
+                channel=r.channel,
+                order_id=r.id,
+            )
+            for r in expired
+        ],
+    )
     return len(expired)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, insert, select, update
 
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import reminder_label
-from mingbai.db import Ctx, insert_ignore, upsert
+from mingbai.db import Ctx, insert_ignore, table_of, upsert
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.service import enqueue
@@ -49,7 +49,7 @@ CODE_LOOKBACK = timedelta(days=1)
 # -- shared helpers --------------------------------------------------------------------
 
 
-def record_event(
+def event_row(
     ctx: Ctx,
     *,
     msisdn: str,
@@ -60,23 +60,30 @@ def record_event(
     order_id: int | None = None,
     subscription_id: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> None:
-    """The one way a subscription or order change is written down (append-only)."""
-    ctx.session.execute(
-        insert(SubscriptionEvent),
-        {
-            "msisdn": msisdn,
-            "id": new_id(),
-            "at": ctx.now(),
-            "kind": kind,
-            "service_code": service_code,
-            "order_id": order_id,
-            "subscription_id": subscription_id,
-            "actor": actor,
-            "channel": channel,
-            "detail": detail,
-        },
-    )
+) -> dict[str, Any]:
+    return {
+        "msisdn": msisdn,
+        "id": new_id(),
+        "at": ctx.now(),
+        "kind": kind,
+        "service_code": service_code,
+        "order_id": order_id,
+        "subscription_id": subscription_id,
+        "actor": actor,
+        "channel": channel,
+        "detail": detail,
+    }
+
+
+def record_events(ctx: Ctx, rows: list[dict[str, Any]]) -> None:
+    """The one way subscription and order changes are written down (append-only)."""
+    if rows:
+        ctx.conn.execute(insert(table_of(SubscriptionEvent)), rows)
+
+
+def record_event(ctx: Ctx, **fields: Any) -> None:
+    """One event; see :func:`event_row` for the fields (who, channel, when, what)."""
+    record_events(ctx, [event_row(ctx, **fields)])
 
 
 _KEY_CACHE: dict[int, bytes] = {}
@@ -107,7 +114,7 @@ class CatalogEntry:
 
 
 def catalog_entry(ctx: Ctx, service_code: str) -> CatalogEntry:
-    row = ctx.session.execute(
+    row = ctx.conn.execute(
         select(
             Service.code,
             Service.name,
@@ -129,15 +136,16 @@ def catalog_entry(ctx: Ctx, service_code: str) -> CatalogEntry:
     return CatalogEntry(ServiceFacts(code, name, type_, billing, price, sp_name, hotline), sp_code, status, sp_status)
 
 
-def lock_subscriber(ctx: Ctx, msisdn: str) -> Subscriber:
-    """Load and lock the subscriber row; every change to one subscriber goes through here."""
-    stmt = select(Subscriber).where(Subscriber.msisdn == msisdn)
+def lock_subscriber(ctx: Ctx, msisdn: str) -> str:
+    """Lock the subscriber's row and return its status; every change to one subscriber goes
+    through here, so concurrent SMS, API calls and the scheduler serialise per MSISDN."""
+    stmt = select(Subscriber.status).where(Subscriber.msisdn == msisdn)
     if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
-    sub = ctx.session.scalars(stmt).first()
-    if sub is None:
+    status = ctx.conn.execute(stmt).scalar()
+    if status is None:
         raise NotFound(f"no subscriber {msisdn[:3]}****{msisdn[-4:]}", code="unknown_subscriber")
-    return sub
+    return status
 
 
 # -- orders ------------------------------------------------------------------------------
@@ -184,8 +192,7 @@ def place_order(
             raise InvalidInput("a gift order names someone other than the recipient as gifter", code="bad_gifter")
     if external_ref is not None and not (1 <= len(external_ref) <= 64):
         raise InvalidInput("external_ref must be 1–64 characters", code="bad_external_ref")
-    subscriber = lock_subscriber(ctx, msisdn)
-    if subscriber.status != "active":
+    if lock_subscriber(ctx, msisdn) != "active":
         raise Conflict("subscriber is not active; no order can be placed", code="subscriber_inactive")
     entry = catalog_entry(ctx, service_code)
     if sp_code is not None and entry.sp_code != sp_code:
@@ -207,26 +214,24 @@ def place_order(
             if existing.service_code != service_code:
                 raise Conflict("external_ref was already used for another service", code="external_ref_reused")
             return _placed(existing, created=False)
-    if ctx.session.scalar(
+    active, pending = ctx.conn.execute(
         select(
             exists().where(
                 Subscription.msisdn == msisdn,
                 Subscription.service_code == service_code,
                 Subscription.status == "active",
-            )
-        )
-    ):
-        raise Conflict(f"already subscribed to {service_code}", code="already_subscribed")
-    if ctx.session.scalar(
-        select(
+            ),
             exists().where(
                 Order.msisdn == msisdn,
                 Order.service_code == service_code,
                 Order.status == "pending",
                 Order.expires_at > now,
-            )
+            ),
         )
-    ):
+    ).one()
+    if active:
+        raise Conflict(f"already subscribed to {service_code}", code="already_subscribed")
+    if pending:
         raise Conflict(
             f"an order for {service_code} is already waiting for the subscriber's confirmation",
             code="pending_exists",
@@ -250,7 +255,7 @@ def place_order(
         "actor": actor,
         "mo_id": mo_id,
     }
-    ctx.session.execute(insert(Order), row)
+    ctx.conn.execute(insert(table_of(Order)), row)
     record_event(
         ctx,
         msisdn=msisdn,
@@ -323,8 +328,8 @@ def reply_code(ctx: Ctx, *, msisdn: str, code: str, mo_id: int | None = None) ->
     lock_subscriber(ctx, msisdn)
     now = ctx.now()
     orders = list(
-        ctx.session.scalars(
-            select(Order).where(
+        ctx.conn.execute(
+            select(table_of(Order)).where(
                 Order.msisdn == msisdn,
                 Order.status.in_(("pending", "expired")),
                 Order.created_at > now - CODE_LOOKBACK,
@@ -358,7 +363,7 @@ def reply_code(ctx: Ctx, *, msisdn: str, code: str, mo_id: int | None = None) ->
     return _wrong_code(ctx, msisdn, [o for o in orders if o.status == "pending" and o.expires_at > now], mo_id)
 
 
-def _wrong_code(ctx: Ctx, msisdn: str, live: list[Order], mo_id: int | None) -> CodeOutcome:
+def _wrong_code(ctx: Ctx, msisdn: str, live: list[Any], mo_id: int | None) -> CodeOutcome:
     """A wrong code counts against every order still waiting, so many guesses cannot find one."""
     limit = ctx.settings.max_code_attempts
     locked = False
@@ -366,7 +371,7 @@ def _wrong_code(ctx: Ctx, msisdn: str, live: list[Order], mo_id: int | None) -> 
     for order in live:
         attempts = order.attempts + 1
         status = "failed" if attempts >= limit else "pending"
-        ctx.session.execute(
+        ctx.conn.execute(
             update(Order)
             .where(Order.msisdn == msisdn, Order.id == order.id, Order.status == "pending")
             .values(attempts=attempts, status=status, decided_at=ctx.now() if status == "failed" else None)
@@ -388,7 +393,8 @@ def _wrong_code(ctx: Ctx, msisdn: str, live: list[Order], mo_id: int | None) -> 
     return CodeOutcome("locked" if locked else "wrong")
 
 
-def _confirm(ctx: Ctx, order: Order, mo_id: int | None) -> CodeOutcome:
+def _confirm(ctx: Ctx, order: Any, mo_id: int | None) -> CodeOutcome:
+    """``order`` is a row of ``sub_order``."""
     msisdn = order.msisdn
     now = ctx.now()
     actor = f"subscriber:{msisdn}"
@@ -398,18 +404,20 @@ def _confirm(ctx: Ctx, order: Order, mo_id: int | None) -> CodeOutcome:
         refusal = "该业务提供商已暂停受理新订购"
     elif entry.service_status != "active":
         refusal = "该业务已暂停受理"
-    elif ctx.session.scalar(
+    has_active, has_any = ctx.conn.execute(
         select(
             exists().where(
                 Subscription.msisdn == msisdn,
                 Subscription.service_code == order.service_code,
                 Subscription.status == "active",
-            )
+            ),
+            exists().where(Subscription.msisdn == msisdn, Subscription.service_code == order.service_code),
         )
-    ):
+    ).one()
+    if refusal is None and has_active:
         refusal = "您已订购该业务"
     if refusal is not None:
-        ctx.session.execute(
+        ctx.conn.execute(
             update(Order)
             .where(Order.msisdn == msisdn, Order.id == order.id, Order.status == "pending")
             .values(status="failed", decided_at=now)
@@ -426,24 +434,22 @@ def _confirm(ctx: Ctx, order: Order, mo_id: int | None) -> CodeOutcome:
         )
         enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.order_refused(refusal), mo_id=mo_id)
         return CodeOutcome("refused")
-    result = ctx.session.execute(
+    result = ctx.conn.execute(
         update(Order)
         .where(Order.msisdn == msisdn, Order.id == order.id, Order.status == "pending")
         .values(status="confirmed", decided_at=now)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         # decided meanwhile (expired by the scheduler): answer as a late code
         enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.code_expired(entry.facts), mo_id=mo_id)
         return CodeOutcome("expired")
-    first_order = not ctx.session.scalar(
-        select(exists().where(Subscription.msisdn == msisdn, Subscription.service_code == order.service_code))
-    )
+    first_order = not has_any
     billing = entry.facts.billing
     first_charge = first_charge_on(billing, now, first_order=first_order)
     in_trial = billing == "monthly" and first_order
     sub_id = new_id()
-    ctx.session.execute(
-        insert(Subscription),
+    ctx.conn.execute(
+        insert(table_of(Subscription)),
         {
             "msisdn": msisdn,
             "id": sub_id,
@@ -461,30 +467,36 @@ def _confirm(ctx: Ctx, order: Order, mo_id: int | None) -> CodeOutcome:
             "confirmed_at": now,
         },
     )
-    record_event(
+    detail = {
+        "trial": in_trial,
+        "first_charge_on": first_charge.isoformat() if first_charge else None,
+        "price_fen": order.price_fen,
+    }
+    record_events(
         ctx,
-        msisdn=msisdn,
-        kind="order_confirmed",
-        service_code=order.service_code,
-        actor=actor,
-        channel="sms",
-        order_id=order.id,
-        subscription_id=sub_id,
-    )
-    record_event(
-        ctx,
-        msisdn=msisdn,
-        kind="subscribed",
-        service_code=order.service_code,
-        actor=actor,
-        channel=order.channel,
-        order_id=order.id,
-        subscription_id=sub_id,
-        detail={
-            "trial": in_trial,
-            "first_charge_on": first_charge.isoformat() if first_charge else None,
-            "price_fen": order.price_fen,
-        },
+        [
+            event_row(
+                ctx,
+                msisdn=msisdn,
+                kind="order_confirmed",
+                service_code=order.service_code,
+                actor=actor,
+                channel="sms",
+                order_id=order.id,
+                subscription_id=sub_id,
+            ),
+            event_row(
+                ctx,
+                msisdn=msisdn,
+                kind="subscribed",
+                service_code=order.service_code,
+                actor=actor,
+                channel=order.channel,
+                order_id=order.id,
+                subscription_id=sub_id,
+                detail=detail,
+            ),
+        ],
     )
     facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": order.price_fen})
     enqueue(
@@ -534,7 +546,7 @@ def unsubscribe(
         conds.append(Subscription.service_code == service_code)
     if sp_code is not None:
         conds.append(Subscription.sp_code == sp_code)
-    ended = ctx.session.execute(
+    ended = ctx.conn.execute(
         update(Subscription)
         .where(and_(*conds))
         .values(status="unsubscribed", unsubscribed_at=now, unsubscribe_channel=channel)

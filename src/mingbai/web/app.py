@@ -9,16 +9,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mingbai import __version__
+from mingbai.campaigns.api import router as campaigns_router
 from mingbai.catalog.api import router as catalog_router
 from mingbai.charging.api import router as charging_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
+from mingbai.consoles import install as install_consoles
 from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
+from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
+from mingbai.messaging.metrics import registry_with_outbox
 from mingbai.platform import Platform
 from mingbai.subscriptions.api import router as subscriptions_router
 from mingbai.web.handset import router as handset_router
@@ -54,11 +59,16 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sched = Scheduler(platform, platform.settings.tick_seconds) if scheduler else None
+        gateway = platform.gateway if scheduler and isinstance(platform.gateway, SmppGateway) else None
+        if gateway:
+            gateway.start_in_thread(platform)
         if sched:
             sched.start()
         yield
         if sched:
             sched.stop()
+        if gateway:
+            gateway.stop_thread()
 
     app = FastAPI(
         title="Mingbai 明白",
@@ -78,7 +88,16 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(charging_router)
     app.include_router(sms_router)
     app.include_router(handset_router)
+    app.include_router(campaigns_router)
+    install_consoles(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    metrics_registry = registry_with_outbox(platform.uow)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus: SMS counters of this process and outbox gauges (bind the port to 127.0.0.1)."""
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -94,4 +113,6 @@ def create_app_from_env() -> FastAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     at = os.environ.get("MINGBAI_NOW")
     clock = FixedClock(parse_instant(at)) if at else SystemClock()
-    return create_app(Platform(Settings.from_env(), clock=clock), scheduler=True)
+    smsc = SmppConfig.from_env()  # an SMSC configured: the real SMS path runs in this process
+    gateway = SmppGateway(smsc) if smsc else None
+    return create_app(Platform(Settings.from_env(), clock=clock, gateway=gateway), scheduler=True)

@@ -15,6 +15,8 @@ from fastapi.templating import Jinja2Templates
 
 from mingbai.catalog.service import list_sps, list_subscribers
 from mingbai.clock import SHANGHAI
+from mingbai.consoles.security import csrf_protect, csrf_token
+from mingbai.consoles.web import public
 from mingbai.errors import MingbaiError, NotFound
 from mingbai.messaging.service import conversation
 from mingbai.msisdn import normalize_msisdn
@@ -24,7 +26,9 @@ from mingbai.web.deps import get_platform
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["local_time"] = lambda dt: dt.astimezone(SHANGHAI).strftime("%m-%d %H:%M:%S")
-router = APIRouter(include_in_schema=False)
+templates.env.globals["csrf_token"] = csrf_token
+# a demo page open to all (it exists only with the in-process gateway); its form carries a CSRF token
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(public())])
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 

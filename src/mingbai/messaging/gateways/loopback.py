@@ -24,6 +24,7 @@ class DeliveredSms:
 @dataclass
 class LoopbackGateway:
     name: str = "loopback"
+    inline: bool = True
     #: the most recent deliveries, for tests; bounded so a long-running demo does not grow
     delivered: deque[DeliveredSms] = field(default_factory=lambda: deque(maxlen=10_000))
     _lock: threading.Lock = field(default_factory=threading.Lock)

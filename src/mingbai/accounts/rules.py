@@ -1,0 +1,116 @@
+"""Pure rules for signing in: masking, password policy, lockout, session lifetime.
+
+No database and no clock: every function is given what it decides on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mingbai.msisdn import mask_msisdn
+
+# -- masking (模糊化, R13) -------------------------------------------------------------------
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧***, John Smith → J*********: keep only the first character."""
+    name = name.strip()
+    if not name:
+        return ""
+    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
+
+
+def mask_id_number(value: str) -> str:
+    """430102199001011234 → 4301**********1234: region prefix and last four only."""
+    value = value.strip()
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def mask_subject(subject: str) -> str:
+    """What logs and screens show of a sign-in name: a number masked, a username cut short."""
+    digits = subject.strip()
+    if digits.isdigit() and len(digits) >= 7:
+        return mask_msisdn(digits)
+    if len(subject) <= 2:
+        return "*" * len(subject)
+    return subject[:2] + "*" * min(len(subject) - 2, 6)
+
+
+# -- staff accounts ---------------------------------------------------------------------------
+
+USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,31}")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 128
+
+
+def check_username(username: str) -> str | None:
+    """None when acceptable, else the reason."""
+    if not USERNAME.fullmatch(username):
+        return "username: 2–32 of a–z 0–9 . _ -, starting with a letter"
+    return None
+
+
+def check_password(password: str, username: str) -> str | None:
+    """None when acceptable, else the reason: long enough, not the username, not one repeated character."""
+    if len(password) < MIN_PASSWORD:
+        return f"password: at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"password: at most {MAX_PASSWORD} characters"
+    if password.lower() == username.lower() or len(set(password)) < 4:
+        return "password: too easy to guess"
+    return None
+
+
+# -- rate limiting failed sign-ins ---------------------------------------------------------------
+
+#: failures counted over this window
+LOCKOUT_WINDOW = timedelta(minutes=15)
+#: failures for one username or number within the window before it is refused
+MAX_FAILURES_PER_SUBJECT = 5
+#: failures from one address within the window before it is refused (password spraying)
+MAX_FAILURES_PER_ADDRESS = 30
+
+
+def locked_out(subject_failures: int, address_failures: int) -> bool:
+    return subject_failures >= MAX_FAILURES_PER_SUBJECT or address_failures >= MAX_FAILURES_PER_ADDRESS
+
+
+# -- one-time SMS sign-in codes -------------------------------------------------------------------
+
+LOGIN_CODE_TTL = timedelta(minutes=5)
+LOGIN_CODE_ATTEMPTS = 5
+#: a new code may be asked for this long after the last one
+LOGIN_CODE_RESEND = timedelta(seconds=60)
+#: at most this many codes per number per hour (SMS bombing)
+LOGIN_CODES_PER_HOUR = 5
+
+
+def may_send_login_code(sent_last_hour: list[datetime], now: datetime) -> bool:
+    if len(sent_last_hour) >= LOGIN_CODES_PER_HOUR:
+        return False
+    return not any(now - at < LOGIN_CODE_RESEND for at in sent_last_hour)
+
+
+# -- sessions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    #: a session unused this long ends
+    idle: timedelta
+    #: a session ends this long after sign-in whatever happens
+    absolute: timedelta
+
+
+STAFF_SESSION = SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=10))
+SUBSCRIBER_SESSION = SessionPolicy(idle=timedelta(minutes=15), absolute=timedelta(hours=2))
+#: last-seen is written at most this often, so reading pages does not write on every request
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def session_alive(created_at: datetime, last_seen_at: datetime, now: datetime, policy: SessionPolicy) -> bool:
+    return now - last_seen_at < policy.idle and now - created_at < policy.absolute

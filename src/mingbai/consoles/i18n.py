@@ -1,0 +1,360 @@
+"""The consoles' message catalog: every visible string in zh-CN (the default) and English.
+
+A key is ``area.name``; enumerations (channels, statuses, event kinds …) are ``prefix.value``
+and fall back to the raw value when a new one appears before its translation does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+DEFAULT = "zh-CN"
+LANGS = ("zh-CN", "en")
+
+#: key → (zh-CN, English)
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app.name": ("明白", "Mingbai"),
+    "app.footer": (
+        "明白 · 明明白白消费 · 中国移动增值业务透明消费平台",
+        "Mingbai · transparent consumption of value-added services",
+    ),
+    "a11y.skip": ("跳到正文", "Skip to content"),
+    "lang.switch": ("English", "中文"),
+    "nav.label": ("主导航", "Main navigation"),
+    "nav.agent": ("坐席查询", "Agent console"),
+    "nav.catalog": ("业务目录", "Catalog"),
+    "nav.dashboard": ("运营看板", "Dashboard"),
+    "nav.sign_ins": ("登录日志", "Sign-in log"),
+    "nav.sp_keys": ("API 密钥", "API keys"),
+    "nav.sp": ("SP 门户", "SP portal"),
+    "nav.me": ("我的业务", "My services"),
+    # roles
+    "role.agent": ("10086 坐席", "10086 agent"),
+    "role.hall": ("营业厅", "Hall clerk"),
+    "role.supervisor": ("班长", "Supervisor"),
+    "role.operator": ("运营管理员", "Operator admin"),
+    "role.security": ("安全审批人", "Security approver"),
+    "role.auditor": ("审计员", "Auditor"),
+    "role.sp": ("SP 用户", "SP user"),
+    "role.subscriber": ("客户", "Subscriber"),
+    "role.smsc": ("短信中心", "SMS centre"),
+    # sign-in
+    "auth.title": ("登录", "Sign in"),
+    "auth.subscriber": ("客户登录", "Subscribers"),
+    "auth.subscriber_hint": (
+        "输入手机号码,我们将通过 10086 发送短信验证码。",
+        "Enter your mobile number; 10086 will text you a one-time code.",
+    ),
+    "auth.msisdn": ("手机号码", "Mobile number"),
+    "auth.send_code": ("获取验证码", "Send code"),
+    "auth.code": ("短信验证码", "Code from the SMS"),
+    "auth.sign_in": ("登录", "Sign in"),
+    "auth.sign_out": ("退出", "Sign out"),
+    "auth.demo_handset": ("演示环境:验证码短信显示在演示手机页面", "Demo: the code SMS shows on the demo handset"),
+    "auth.staff": ("员工与 SP 登录", "Staff and SPs"),
+    "auth.username": ("用户名", "Username"),
+    "auth.password": ("密码", "Password"),
+    "auth.bad_credentials": ("用户名或密码不正确。", "Wrong username or password."),
+    "auth.locked": ("尝试次数过多,请 15 分钟后再试。", "Too many attempts; try again in 15 minutes."),
+    "auth.no_code": ("验证码无效或已过期,请重新获取。", "That code is no longer valid; ask for a new one."),
+    "auth.bad_msisdn": ("请输入11位手机号码。", "Enter an 11-digit mobile number."),
+    "auth.code_sent": (
+        "如果该号码是中国移动客户,验证码已发送,5分钟内有效。",
+        "If the number is a subscriber, a code is on its way; it is valid for 5 minutes.",
+    ),
+    # notices after an action
+    "done.signed_out": ("您已安全退出。", "You have signed out."),
+    "done.unsubscribed": ("已退订,确认短信已发送。", "Unsubscribed; a confirmation SMS has been sent."),
+    "done.nothing_to_unsubscribe": ("没有可退订的业务。", "Nothing active to unsubscribe."),
+    "done.order_placed": (
+        "订购已提交,需客户回复短信验证码确认后才生效。",
+        "Order placed; it takes effect only when the subscriber confirms the SMS code.",
+    ),
+    "done.key_revoked": ("密钥已作废。", "Key revoked."),
+    "done.sp_active": ("SP 已恢复。", "SP resumed."),
+    "done.sp_suspended": ("SP 已暂停受理新订购。", "SP suspended: no new orders."),
+    "done.service_active": ("业务已恢复。", "Service resumed."),
+    "done.service_suspended": ("业务已暂停受理。", "Service suspended."),
+    "done.sp_saved": ("SP 已保存。", "SP saved."),
+    "done.service_saved": ("业务已保存。", "Service saved."),
+    # errors
+    "error.title": ("无法完成", "Could not do that"),
+    "error.title_403": ("无权访问", "Not allowed"),
+    "error.title_404": ("未找到", "Not found"),
+    "error.title_409": ("无法完成", "Could not do that"),
+    "error.title_422": ("输入有误", "Check your input"),
+    "error.back": ("返回首页", "Back to start"),
+    "error.csrf": ("页面已过期,请刷新后重试。", "This page has expired; reload it and try again."),
+    "error.forbidden": ("您的角色无权访问此页面。", "Your role may not open this page."),
+    "error.not_found": ("没有找到该记录。", "No such record."),
+    "error.unknown_subscriber": ("没有该号码的客户。", "No subscriber with that number."),
+    "error.unknown_service": ("没有该业务。", "No such service."),
+    "error.unknown_order": ("没有该订单。", "No such order."),
+    "error.already_subscribed": ("客户已订购该业务。", "The subscriber already has this service."),
+    "error.pending_exists": (
+        "该业务已有订购在等待客户确认。",
+        "An order for this service is already waiting for confirmation.",
+    ),
+    "error.sp_suspended": ("该 SP 已暂停受理新订购。", "This SP is suspended and takes no new orders."),
+    "error.service_suspended": ("该业务已暂停受理。", "This service is suspended."),
+    "error.subscriber_inactive": ("该号码当前状态不能订购。", "This number cannot order now."),
+    "error.bad_msisdn": ("请输入11位手机号码。", "Enter an 11-digit mobile number."),
+    "error.invalid_input": ("表单填写有误,请检查后重试。", "The form was not filled in correctly."),
+    "error.bad_date": ("日期格式应为 YYYY-MM-DD。", "Dates look like YYYY-MM-DD."),
+    # agent console
+    "agent.title": ("坐席查询", "Agent console"),
+    "agent.find_label": ("客户手机号码", "Subscriber's mobile number"),
+    "agent.find": ("查询", "Find"),
+    "agent.find_hint": (
+        "查询后显示全部订购关系(15项信息)与一年内变更记录。",
+        "Shows every subscription (15 fields) and a year of changes.",
+    ),
+    "agent.not_found": ("没有该号码的客户。", "No subscriber with that number."),
+    "agent.subscriber": ("客户", "Subscriber"),
+    "agent.new_search": ("重新查询", "New search"),
+    "agent.masked_note": (
+        "个人信息已模糊化显示。查看完整信息需金库审批。",
+        "Personal data is masked; seeing it in full needs a vault approval.",
+    ),
+    "agent.subscriptions": ("订购关系", "Subscriptions"),
+    "agent.active_count": ("项在用", "active"),
+    "agent.unsubscribe": ("退订", "Unsubscribe"),
+    "agent.unsubscribe_all": ("全部退订", "Unsubscribe all"),
+    "agent.confirm_one": ("确认为客户退订「{name}」?", "Unsubscribe the caller from “{name}”?"),
+    "agent.confirm_all": ("确认为客户退订全部业务?", "Unsubscribe the caller from everything?"),
+    "agent.channel_note": ("退订与订购记录的渠道:", "Actions are recorded with channel:"),
+    "agent.no_subscriptions": ("该客户没有订购关系。", "No subscriptions."),
+    "agent.place_order": ("代客订购", "Order for the caller"),
+    "agent.order_note": (
+        "订购提交后,客户会收到 10086 二次确认短信,回复验证码后才生效并可能收费。",
+        "The subscriber gets a 10086 SMS and must reply its code before anything starts or is charged.",
+    ),
+    "agent.service": ("业务", "Service"),
+    "agent.order_button": ("提交订购", "Place order"),
+    "agent.pending": ("等待客户确认", "Waiting for the subscriber's confirmation"),
+    "agent.history": ("变更记录(一年)", "Change history (one year)"),
+    # the 15 fields (R5)
+    "f.sp_name": ("SP 名称", "SP"),
+    "f.service_code": ("业务代码", "Service code"),
+    "f.service_name": ("业务名称", "Service"),
+    "f.order_time": ("订购时间", "Ordered"),
+    "f.service_type": ("业务类型", "Type"),
+    "f.billing": ("计费类型", "Billing"),
+    "f.price": ("资费", "Price"),
+    "f.status": ("状态", "Status"),
+    "f.channel": ("订购渠道", "Order channel"),
+    "f.history": ("变更历史", "Change history"),
+    "f.history_count": ("{n} 条记录", "{n} entries"),
+    "f.hotline": ("SP 客服电话", "SP hotline"),
+    "f.contact": ("联系人", "Contact"),
+    "f.gifter": ("赠送人", "Gifted by"),
+    "f.description": ("业务描述", "Description"),
+    "f.attributes": ("业务属性", "Attributes"),
+    "f.free_until": ("免费至", "Free until"),
+    "f.first_charge": ("首次收费日", "first fee on"),
+    "unit.per_month": ("/月", "/month"),
+    "unit.per_use": ("/次", "/use"),
+    "sub.msisdn": ("号码", "Number"),
+    "sub.name": ("姓名", "Name"),
+    "sub.id_number": ("证件号码", "ID number"),
+    "sub.brand": ("品牌", "Brand"),
+    "sub.area": ("归属地", "Home area"),
+    "sub.status": ("号码状态", "Line status"),
+    "charges.title": ("扣费与账单", "Charges and bills"),
+    "charges.not_yet": (
+        "计费功能上线后,这里显示扣费明细与账单。",
+        "Charges and bills appear here once charging is running.",
+    ),
+    "charges.none": ("近期没有扣费。", "No recent charges."),
+    "h.at": ("时间", "Time"),
+    "h.event": ("事件", "Event"),
+    "h.service": ("业务", "Service"),
+    "h.channel": ("渠道", "Channel"),
+    "h.actor": ("操作人", "By"),
+    "h.amount": ("金额", "Amount"),
+    "h.code": ("代码", "Code"),
+    "h.name": ("名称", "Name"),
+    "h.order": ("订单", "Order"),
+    "h.actions": ("操作", "Actions"),
+    # subscriber portal
+    "me.title": ("我的业务", "My services"),
+    "me.intro": (
+        "这里列出您订购的全部增值业务,可随时退订,退订立即生效。",
+        "Every value-added service you have, and one click to stop it.",
+    ),
+    "me.active": ("在用业务", "Active"),
+    "me.unsubscribe": ("退订", "Unsubscribe"),
+    "me.unsubscribe_all": ("全部退订", "Unsubscribe all"),
+    "me.confirm_one": ("确定退订「{name}」?", "Unsubscribe from “{name}”?"),
+    "me.confirm_all": ("确定退订全部业务?", "Unsubscribe from everything?"),
+    "me.free_until": ("免费至 {day}", "Free until {day}"),
+    "me.first_charge": ("{day} 起收费", "charged from {day}"),
+    "me.ordered_on": ("订购于 {day}", "ordered {day}"),
+    "me.none": ("您当前没有订购任何增值业务。", "You have no value-added services."),
+    "me.ended": ("已退订", "Ended"),
+    "me.ended_on": ("退订于 {day}", "ended {day}"),
+    "me.bill": ("我的账单与扣费", "My bill and charges"),
+    "me.bill_total": ("{period} 增值业务费用", "Value-added services in {period}"),
+    "me.since": ("订购时间", "Since"),
+    # SP portal
+    "sp.title": ("SP 门户", "SP portal"),
+    "sp.window": ("订购统计自 {day} 起", "Order figures since {day}"),
+    "sp.services": ("我的业务", "My services"),
+    "sp.orders": ("我的订单(最近50笔)", "My orders (latest 50)"),
+    "sp.no_orders": ("暂无订单。", "No orders yet."),
+    "sp.active": ("在用订购关系", "Active subscriptions"),
+    "sp.no_active": ("暂无在用订购关系。", "No active subscriptions."),
+    "sp.expires": ("确认截止", "Confirm by"),
+    "sp.keys": ("API 密钥", "API keys"),
+    "sp.new_key": ("新密钥", "New key"),
+    "sp.new_key_once": ("请立即复制保存:密钥只显示这一次。", "Copy it now: the key is shown only this once."),
+    "sp.key": ("密钥", "Key"),
+    "sp.create_key": ("创建密钥", "Create a key"),
+    "sp.key_label": ("用途说明", "Label"),
+    "sp.create": ("创建", "Create"),
+    "sp.key_list": ("我的密钥", "My keys"),
+    "sp.prefix": ("前缀", "Prefix"),
+    "sp.revoked": ("已作废", "Revoked"),
+    "sp.revoke": ("作废", "Revoke"),
+    "sp.no_keys": ("还没有密钥。", "No keys yet."),
+    "sp.bad_label": ("用途说明需为 1–64 个字符。", "The label must be 1–64 characters."),
+    # figures
+    "k.orders": ("订购请求", "Orders"),
+    "k.confirmed": ("已确认", "Confirmed"),
+    "k.rate": ("确认率", "Confirmation rate"),
+    "k.active": ("在用", "Active"),
+    "k.unsubscribed": ("退订", "Unsubscriptions"),
+    "k.queries": ("0000 查询", "“0000” queries"),
+    "k.reminders": ("提醒短信", "Reminders sent"),
+    # operator
+    "ops.title": ("运营看板", "Operator dashboard"),
+    "ops.from": ("从", "From"),
+    "ops.to": ("至", "To"),
+    "ops.show": ("查看", "Show"),
+    "ops.chart_daily": ("每日订购、确认、退订与查询", "Orders, confirmations, unsubscriptions and queries per day"),
+    "ops.chart_sp": ("各 SP 订购与退订", "Orders and unsubscriptions per SP"),
+    "ops.chart_rate": ("每日确认率(%)", "Confirmation rate per day (%)"),
+    "ops.chart_reminders": ("每日提醒短信", "Reminders sent per day"),
+    "ops.per_sp": ("按 SP", "Per SP"),
+    "ops.per_day": ("按日", "Per day"),
+    "ops.day": ("日期", "Day"),
+    "ops.catalog": ("业务目录管理", "Catalog administration"),
+    "ops.sps": ("服务提供商", "Service providers"),
+    "ops.services": ("业务", "Services"),
+    "ops.access_number": ("接入号", "Access number"),
+    "ops.credit": ("信用分", "Credit"),
+    "ops.keyword": ("上行指令", "MO keyword"),
+    "ops.suspend": ("暂停", "Suspend"),
+    "ops.resume": ("恢复", "Resume"),
+    "ops.save_sp": ("新增或修改 SP", "Add or change an SP"),
+    "ops.save_service": ("新增或修改业务", "Add or change a service"),
+    "ops.price_fen": ("资费(分)", "Price (fen)"),
+    "ops.save": ("保存", "Save"),
+    "ops.invalid": ("未保存", "Not saved"),
+    "chart.orders": ("订购请求", "Orders"),
+    "chart.confirmed": ("已确认", "Confirmed"),
+    "chart.unsubscribed": ("退订", "Unsubscriptions"),
+    "chart.queries": ("0000 查询", "Queries"),
+    "chart.rate": ("确认率", "Confirmation rate"),
+    # security
+    "sec.title": ("登录日志", "Sign-in log"),
+    "sec.show_failures": ("只看失败", "Failures only"),
+    "sec.show_all": ("查看全部", "Show all"),
+    "sec.method": ("方式", "Method"),
+    "sec.subject": ("账号", "Account"),
+    "sec.address": ("来源地址", "Address"),
+    "sec.result": ("结果", "Result"),
+    "sec.none": ("没有记录。", "Nothing logged."),
+    # enumerations
+    "type.sms": ("短信", "SMS"),
+    "type.mms": ("彩信", "MMS"),
+    "type.wap": ("WAP", "WAP"),
+    "type.kjava": ("百宝箱", "Java games"),
+    "type.pda": ("PDA", "PDA"),
+    "type.animation": ("手机动画", "Animation"),
+    "type.voice": ("语音", "Voice"),
+    "type.other": ("其他", "Other"),
+    "billing.monthly": ("包月", "Monthly"),
+    "billing.per_use": ("按次", "Per use"),
+    "billing.free": ("免费", "Free"),
+    "status.active": ("正常", "Active"),
+    "status.suspended": ("已暂停", "Suspended"),
+    "status.unsubscribed": ("已退订", "Unsubscribed"),
+    "status.disabled": ("已停用", "Disabled"),
+    "order.pending": ("待确认", "Pending"),
+    "order.confirmed": ("已确认", "Confirmed"),
+    "order.expired": ("已过期", "Expired"),
+    "order.failed": ("未成功", "Failed"),
+    "channel.sp": ("SP 渠道", "SP"),
+    "channel.sms": ("短信", "SMS"),
+    "channel.web": ("网站", "Web"),
+    "channel.wap": ("WAP", "WAP"),
+    "channel.hotline": ("10086 热线", "10086 hotline"),
+    "channel.hall": ("营业厅", "Business hall"),
+    "channel.terminal": ("自助终端", "Self-service terminal"),
+    "channel.system": ("系统", "System"),
+    "event.order_placed": ("提交订购", "Order placed"),
+    "event.order_confirmed": ("客户确认", "Confirmed by subscriber"),
+    "event.subscribed": ("开通", "Subscribed"),
+    "event.unsubscribed": ("退订", "Unsubscribed"),
+    "event.late_code": ("验证码过期后回复", "Code sent too late"),
+    "event.code_rejected": ("验证码错误", "Wrong code"),
+    "event.code_locked": ("验证码错误次数过多", "Too many wrong codes"),
+    "event.order_refused": ("订购被拒", "Order refused"),
+    "event.order_expired": ("订购未确认已过期", "Order expired unconfirmed"),
+    "brand.gotone": ("全球通", "GoTone"),
+    "brand.mzone": ("动感地带", "M-Zone"),
+    "brand.easyown": ("神州行", "Easyown"),
+    "brand.other": ("其他", "Other"),
+    "kind.confirmation_request": ("二次确认", "Confirmation request"),
+    "kind.order_reminder": ("订购提醒", "Order reminder"),
+    "kind.unsubscribe_confirmation": ("退订提醒", "Unsubscription notice"),
+    "kind.monthly_reminder": ("月中提醒", "Monthly reminder"),
+    "kind.order_expired": ("订购过期通知", "Expired-order notice"),
+    "kind.deduction_reminder": ("扣费提醒", "Deduction reminder"),
+    "method.password": ("密码", "Password"),
+    "method.sms_code": ("短信验证码", "SMS code"),
+    "method.sms_request": ("申请验证码", "Code request"),
+    "reason.ok": ("成功", "Signed in"),
+    "reason.sent": ("已发送", "Sent"),
+    "reason.bad_credentials": ("凭据错误", "Wrong credentials"),
+    "reason.locked": ("已锁定", "Locked out"),
+    "reason.disabled": ("账号已停用", "Account disabled"),
+    "reason.no_code": ("无有效验证码", "No valid code"),
+    "reason.unknown": ("非本网客户", "Not a subscriber"),
+    "reason.throttled": ("发送过于频繁", "Too many codes"),
+}
+
+
+def has(key: str) -> bool:
+    return key in MESSAGES
+
+
+def other(lang: str) -> str:
+    return "en" if lang == "zh-CN" else "zh-CN"
+
+
+def translator(lang: str) -> Callable[..., str]:
+    index = LANGS.index(lang) if lang in LANGS else 0
+
+    def t(key: str, **values: Any) -> str:
+        pair = MESSAGES.get(key)
+        if pair is None:
+            return key
+        text = pair[index]
+        return text.format(**values) if values else text
+
+    return t
+
+
+def enum_translator(lang: str) -> Callable[[str, str | None], str]:
+    t = translator(lang)
+
+    def tr(prefix: str, value: str | None) -> str:
+        if value is None:
+            return "—"
+        key = f"{prefix}.{value}"
+        return t(key) if key in MESSAGES else value
+
+    return tr

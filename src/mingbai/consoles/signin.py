@@ -1,0 +1,146 @@
+"""Sign-in pages: staff by password, subscribers by a one-time SMS code; sign-out; language."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from mingbai.accounts.service import end_session, request_login_code, sign_in_code, sign_in_password
+from mingbai.consoles import i18n
+from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_protect, set_cookie
+from mingbai.consoles.web import (
+    CONSOLE_ROLES,
+    HOME,
+    PlatformDep,
+    WebUser,
+    current_user,
+    lang_of,
+    public,
+    render,
+    safe_next,
+    see_other,
+    signed_in,
+)
+from mingbai.msisdn import normalize_msisdn
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+Public = Depends(public())
+AnySignedIn = Annotated[WebUser, Depends(signed_in(*CONSOLE_ROLES))]
+
+_REFUSAL = {
+    "bad_credentials": "auth.bad_credentials",
+    "locked": "auth.locked",
+    "disabled": "auth.bad_credentials",
+    "no_code": "auth.no_code",
+}
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _login_page(request: Request, platform: PlatformDep, *, status_code: int = 200, **extra: object) -> Response:
+    context: dict[str, object] = {
+        "next": safe_next(request.query_params.get("next") or str(extra.pop("next", "") or "")),
+        "msisdn": "",
+        "code_sent": False,
+        "handset": platform.handset_enabled,
+    }
+    context.update(extra)
+    return render(request, "login.html", current_user(request, platform), context, status_code=status_code)
+
+
+@router.get("/login", dependencies=[Public])
+def login_page(request: Request, platform: PlatformDep) -> Response:
+    return _login_page(request, platform)
+
+
+@router.post("/login/staff", dependencies=[Public])
+def login_staff(
+    request: Request,
+    platform: PlatformDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    with platform.uow() as ctx:
+        result = sign_in_password(ctx, username=username, password=password, address=_address(request))
+    t = i18n.translator(lang_of(request))
+    if not result.ok or result.token is None or result.principal is None:
+        status = 429 if result.reason == "locked" else 401
+        return _login_page(
+            request, platform, status_code=status, error=t(_REFUSAL[result.reason]), username=username, next=next
+        )
+    response = see_other(safe_next(next, HOME[result.principal.role]))
+    set_cookie(request, response, SESSION_COOKIE, result.token)
+    return response
+
+
+@router.post("/login/sms/request", dependencies=[Public])
+def login_sms_request(
+    request: Request,
+    platform: PlatformDep,
+    msisdn: Annotated[str, Form(max_length=20)],
+    next: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    with platform.uow() as ctx:
+        outcome = request_login_code(ctx, msisdn=msisdn, address=_address(request))
+    t = i18n.translator(lang_of(request))
+    if outcome == "bad_msisdn":
+        return _login_page(request, platform, status_code=422, error=t("auth.bad_msisdn"), msisdn=msisdn, next=next)
+    if outcome == "sent":
+        platform.deliver(msisdn=normalize_msisdn(msisdn))
+    # the same answer whether or not the number is a subscriber: the page must not tell
+    return _login_page(request, platform, notice=t("auth.code_sent"), code_sent=True, msisdn=msisdn, next=next)
+
+
+@router.post("/login/sms/verify", dependencies=[Public])
+def login_sms_verify(
+    request: Request,
+    platform: PlatformDep,
+    msisdn: Annotated[str, Form(max_length=20)],
+    code: Annotated[str, Form(max_length=12)],
+    next: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    with platform.uow() as ctx:
+        result = sign_in_code(ctx, msisdn=msisdn, code=code, address=_address(request))
+    t = i18n.translator(lang_of(request))
+    if not result.ok or result.token is None:
+        status = 429 if result.reason == "locked" else 401
+        return _login_page(
+            request,
+            platform,
+            status_code=status,
+            error=t(_REFUSAL.get(result.reason, "auth.bad_credentials")),
+            code_sent=True,
+            msisdn=msisdn,
+            next=next,
+        )
+    response = see_other(safe_next(next, "/me"))
+    set_cookie(request, response, SESSION_COOKIE, result.token)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, platform: PlatformDep, user: AnySignedIn) -> Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    with platform.uow() as ctx:
+        end_session(ctx, token)
+    response = see_other("/login?done=signed_out")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/console")
+def console_home(user: AnySignedIn) -> Response:
+    return see_other(HOME[user.role])
+
+
+@router.get("/lang", dependencies=[Public])
+def switch_language(request: Request, to: str = i18n.DEFAULT, next: str = "/console") -> Response:
+    response = see_other(safe_next(next))
+    set_cookie(request, response, LANG_COOKIE, to if to in i18n.LANGS else i18n.DEFAULT, max_age=365 * 86400)
+    return response

@@ -1,0 +1,291 @@
+"""The consoles in a real browser: Playwright drives Debian's /usr/bin/chromium (never a
+downloaded browser) against uvicorn on a free 127.0.0.1 port with a SQLite file.
+
+Screenshots of every page land in test-output/consoles/ for a reviewer to look at. Each page
+is also checked for console errors (a Content-Security-Policy violation shows up there) and,
+on phone-sized pages, for horizontal overflow at 360 px.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mingbai.accounts.demo import seed_demo_accounts
+from mingbai.clock import FixedClock
+from mingbai.config import Settings
+from mingbai.db import Database, make_engine
+from mingbai.demo import seed_demo
+from mingbai.migrate import upgrade
+from mingbai.platform import Platform
+from mingbai.subscriptions.service import list_subscriptions, place_order
+from mingbai.web.app import create_app
+from tests.conftest import DEFAULT_NOW
+from tests.helpers import ALICE, BOB, subscribe
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "consoles"
+CAROL = "13700137000"
+
+pytestmark = pytest.mark.browser
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs /usr/bin/chromium for the browser tests (scripts/bootstrap installs it)")
+    pytest.skip("no /usr/bin/chromium (scripts/bootstrap installs it with apt-get)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _history(platform: Platform, clock: FixedClock) -> None:
+    """Two weeks of orders, confirmations, queries and unsubscriptions for the dashboard."""
+    clock.set(DEFAULT_NOW - timedelta(days=6))
+    for day in range(7):
+        for n, (msisdn, service) in enumerate(
+            [(BOB, "SINA-WEATHER"), (CAROL, "QQ-TONES"), ("15800158000", "SOHU-MMS"), ("18800188000", "SINA-NEWS")]
+        ):
+            with platform.uow() as ctx:
+                busy = any(s.service_code == service for s in list_subscriptions(ctx, msisdn=msisdn, active_only=True))
+            if busy:
+                platform.receive_sms(msisdn, "10086", "0000")
+                if (day + n) % 2:
+                    platform.receive_sms(msisdn, "10086", "00000")
+            elif (day + n) % 3 == 0:
+                subscribe(platform, msisdn, service)
+            elif (day + n) % 3 == 1:
+                with platform.uow() as ctx:
+                    place_order(ctx, msisdn=msisdn, service_code=service, channel="sp", actor="seed")
+                platform.deliver(msisdn=msisdn)
+        clock.advance(timedelta(days=1))
+        platform.tick()  # unconfirmed orders expire
+    clock.set(DEFAULT_NOW)
+    subscribe(platform, ALICE, "SINA-NEWS")
+    subscribe(platform, ALICE, "QQ-TONES")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import uvicorn
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'mingbai.db'}"
+    upgrade(url)
+    clock = FixedClock(DEFAULT_NOW)
+    settings = Settings(database_url=url, code_secret="browser")
+    platform = Platform(settings, clock=clock, database=Database(make_engine(url)))
+    with platform.uow() as ctx:
+        seed_demo(ctx)
+        seed_demo_accounts(ctx)
+    _history(platform, clock)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield {"base": f"http://127.0.0.1:{port}", "platform": platform}
+    srv.should_exit = True
+    thread.join(timeout=10)
+    platform.db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+class Page:
+    """A browser tab that records console errors and saves screenshots by name."""
+
+    def __init__(self, browser: Any, base: str, *, width: int = 1280, height: int = 900) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+        self.page = self.context.new_page()
+        self.base = base
+        self.width = width
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("response", lambda r: self.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        self.page.on("dialog", lambda d: d.accept())  # hx-confirm: the user says yes
+
+    def goto(self, path: str) -> Any:
+        return self.page.goto(self.base + path)
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def no_sideways_scroll(self) -> None:
+        overflow = self.page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= self.width, f"page is {overflow}px wide at a {self.width}px viewport"
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.errors, f"browser console errors: {self.errors}"
+
+
+def _staff_sign_in(p: Page, username: str) -> None:
+    """Sign in with the keyboard only: labels, focus order and Enter must work."""
+    p.goto("/login")
+    p.page.get_by_label("用户名").focus()
+    p.page.keyboard.type(username)
+    p.page.keyboard.press("Tab")
+    p.page.keyboard.type(f"mingbai-{username}")
+    with p.page.expect_navigation():
+        p.page.keyboard.press("Enter")
+    assert "/login" not in p.page.url, p.page.inner_text("main")
+
+
+def test_subscriber_signs_in_with_an_sms_code_and_unsubscribes(server, browser):
+    p = Page(browser, server["base"], width=360, height=780)
+    p.goto("/login")
+    p.shot("login-360")
+    p.no_sideways_scroll()
+    p.page.get_by_label("手机号码").fill(ALICE)
+    p.page.get_by_role("button", name="获取验证码").click()
+    p.page.wait_for_selector("#code")
+    # the code arrives by SMS: read it off the demo handset, as a demo user would
+    handset = p.context.new_page()
+    handset.goto(server["base"] + f"/handset?msisdn={ALICE}")
+    texts = "\n".join(handset.locator(".bubbles li.mt").all_inner_texts())
+    (code,) = re.findall(r"登录验证码(\d{6})", texts)
+    handset.screenshot(path=str(SHOTS / "handset-login-code.png"), full_page=True)
+    handset.close()
+    p.page.get_by_label("短信验证码").fill(code)
+    p.page.get_by_role("button", name="登录").first.click()
+    p.page.wait_for_url("**/me")
+    assert "头条新闻" in p.page.inner_text("#my-subs") and "免费至 2026-04-30" in p.page.inner_text("#my-subs")
+    p.shot("subscriber-portal-360")
+    p.no_sideways_scroll()
+    p.page.get_by_role("button", name="退订 头条新闻").click()
+    p.page.wait_for_selector("#my-subs .notice")
+    active = p.page.inner_text("#my-subs article.sub")
+    assert "头条新闻" not in active and "精品图铃" in active
+    p.shot("subscriber-after-unsubscribe-360")
+    with server["platform"].uow() as ctx:
+        news = [s for s in list_subscriptions(ctx, msisdn=ALICE) if s.service_code == "SINA-NEWS"]
+    assert news[-1].status == "unsubscribed" and news[-1].unsubscribe_channel == "web"
+    # the confirmation SMS reached the handset
+    handset = p.context.new_page()
+    handset.goto(server["base"] + f"/handset?msisdn={ALICE}")
+    assert "退订" in "\n".join(handset.locator(".bubbles li.mt").all_inner_texts())
+    handset.close()
+    p.close()
+
+
+def test_agent_finds_a_subscriber_and_unsubscribes_one_service(server, browser):
+    p = Page(browser, server["base"])
+    _staff_sign_in(p, "agent")
+    assert p.page.url.endswith("/agent")
+    p.shot("agent-search")
+    p.page.get_by_label("客户手机号码").fill(ALICE)
+    with p.page.expect_navigation(url=f"**/agent/subscribers/{ALICE}"):
+        p.page.keyboard.press("Enter")
+    body = p.page.inner_text("main")
+    assert "138****8000" in body and ALICE not in body and "张*" in body and "4301**********1234" in body
+    p.shot("agent-subscriber")
+    p.page.get_by_role("button", name="退订 精品图铃").click()
+    p.page.wait_for_selector("#subs-panel .notice")
+    assert "已退订" in p.page.inner_text("#subs-panel .notice")
+    p.shot("agent-after-unsubscribe")
+    with server["platform"].uow() as ctx:
+        tones = [s for s in list_subscriptions(ctx, msisdn=ALICE) if s.service_code == "QQ-TONES"]
+    assert tones[-1].status == "unsubscribed" and tones[-1].unsubscribe_channel == "hotline"
+    p.width = 360  # a clerk's tablet in portrait, or a phone: still usable
+    p.page.set_viewport_size({"width": 360, "height": 780})
+    p.shot("agent-subscriber-360")
+    p.no_sideways_scroll()
+    p.close()
+
+
+def test_sp_sees_only_its_own_orders(server, browser):
+    p = Page(browser, server["base"])
+    _staff_sign_in(p, "sina")
+    assert p.page.url.endswith("/sp")
+    rows = p.page.locator("#sp-order-table tbody tr").all_inner_texts()
+    assert rows and all("SINA-" in r for r in rows), rows
+    assert not any(re.search(r"1[3-9]\d{9}", r) for r in rows)  # numbers masked
+    p.shot("sp-portal")
+    with p.page.expect_navigation():
+        p.page.get_by_role("link", name="English").click()
+    assert p.page.locator("h1").first.inner_text().startswith("SP portal")
+    p.shot("sp-portal-en")
+    with p.page.expect_navigation():
+        p.page.get_by_role("link", name="API keys").click()
+    p.page.get_by_label("Label").fill("browser test")
+    with p.page.expect_navigation():
+        p.page.get_by_role("button", name="Create").click()
+    assert p.page.locator("#new-key").input_value().startswith("mb_")
+    p.shot("sp-keys-en")
+    p.close()
+    phone = Page(browser, server["base"], width=360, height=780)
+    _staff_sign_in(phone, "tencent")
+    rows = phone.page.locator("#sp-order-table tbody tr").all_inner_texts()
+    assert rows and all("QQ-" in r for r in rows), rows
+    phone.shot("sp-portal-tencent-360")
+    phone.no_sideways_scroll()
+    phone.close()
+
+
+def test_dashboard_charts_render_with_data(server, browser):
+    p = Page(browser, server["base"])
+    _staff_sign_in(p, "operator")
+    assert p.page.url.endswith("/ops")
+    for chart in ("chart-daily", "chart-sp", "chart-rate", "chart-reminders"):
+        p.page.wait_for_selector(f"#{chart}[data-rendered='true'] svg")
+        # bars and lines are drawn as SVG paths; an empty chart has only its axes
+        assert p.page.locator(f"#{chart} svg path").count() > 10, chart
+    assert int(p.page.inner_text("#kpi-orders")) > 5
+    assert p.page.locator("#sp-table tbody tr").count() == 3
+    p.shot("ops-dashboard")
+    with p.page.expect_navigation():
+        p.page.get_by_role("link", name="业务目录").click()
+    with p.page.expect_navigation():
+        p.page.get_by_role("button", name="暂停 SOHU-MMS").click()
+    assert "业务已暂停受理" in p.page.inner_text("main")
+    p.shot("ops-catalog")
+    p.close()
+    phone = Page(browser, server["base"], width=360, height=780)
+    _staff_sign_in(phone, "supervisor")
+    phone.goto("/ops")
+    phone.page.wait_for_selector("#chart-daily[data-rendered='true'] svg")
+    phone.shot("ops-dashboard-360")
+    phone.no_sideways_scroll()
+    phone.close()
+
+
+def test_handset_page_still_works(server, browser):
+    p = Page(browser, server["base"], width=360, height=780)
+    p.goto(f"/handset?msisdn={BOB}")
+    p.page.get_by_label("短信 Text").fill("你好明白")
+    p.page.get_by_role("button", name="发送 Send").click()  # htmx post, with the CSRF header
+    sync_api.expect(p.page.locator("#text")).to_have_value("")
+    assert "你好明白" in "\n".join(p.page.locator(".bubbles li.mo").all_inner_texts())
+    with server["platform"].uow() as ctx:
+        from mingbai.messaging.service import conversation
+
+        assert any(m.text == "你好明白" and m.kind == "help" for m in conversation(ctx, BOB))
+    p.shot("handset-360")
+    p.close()

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mingbai.catalog.rules import parse_catalog_document, price_text, reminder_label, yuan
+from mingbai.errors import InvalidInput
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
+
+
+def test_money_wording() -> None:
+    assert yuan(3000) == "30" and yuan(250) == "2.5" and yuan(5) == "0.05" and yuan(0) == "0"
+    assert price_text("monthly", 3000) == "信息费30元/月"
+    assert price_text("per_use", 100) == "信息费1元/条"
+    assert price_text("free", 0) == "免费"
+    assert reminder_label("新浪", "头条新闻", "sms", "monthly", 3000) == "新浪提供的头条新闻短信业务,信息费30元/月"
+
+
+def test_msisdn() -> None:
+    assert normalize_msisdn("+86 138-0013-8000") == "13800138000"
+    assert mask_msisdn("13800138000") == "138****8000"
+    for bad in ["", "12800138000", "1380013800", "138001380001", "abc", "+1 13800138000"]:
+        with pytest.raises(InvalidInput):
+            normalize_msisdn(bad)
+
+
+def doc(**over: object) -> dict[str, object]:
+    d: dict[str, object] = {
+        "sps": [{"code": "S1", "name": "SP", "hotline": "100"}],
+        "services": [{"code": "X", "sp": "S1", "name": "n", "type": "sms", "billing": "monthly", "price_fen": 100}],
+        "subscribers": [{"msisdn": "13800138000", "brand": "全球通", "province": "湖南"}],
+    }
+    d.update(over)
+    return d
+
+
+def test_document_ok_and_brand_alias() -> None:
+    parsed = parse_catalog_document(doc())
+    assert parsed.subscribers[0].brand == "gotone"
+
+
+@pytest.mark.parametrize(
+    ("over", "where"),
+    [
+        (
+            {"services": [{"code": "X", "sp": "S1", "name": "n", "billing": "yearly", "price_fen": 1}]},
+            "services[0].billing",
+        ),
+        (
+            {"services": [{"code": "X", "sp": "S1", "name": "n", "billing": "monthly", "price_fen": -1}]},
+            "services[0].price_fen",
+        ),
+        ({"subscribers": [{"msisdn": "123", "province": "湖南"}]}, "subscribers[0].msisdn"),
+        (
+            {"sps": [{"code": "S1", "name": "a", "hotline": "100"}, {"code": "S1", "name": "b", "hotline": "100"}]},
+            "sps[1]: duplicate of sps[0]",
+        ),
+        ({"sps": "nope"}, "sps must be a list"),
+        ({"extra": []}, "unknown top-level keys"),
+    ],
+)
+def test_document_errors_name_the_record(over: dict[str, object], where: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_catalog_document(doc(**over))
+    assert where in info.value.message
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_any_json_is_accepted_or_refused_clearly(raw: object) -> None:
+    try:
+        parse_catalog_document(raw)
+    except InvalidInput as exc:
+        assert exc.message
