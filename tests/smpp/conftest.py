@@ -112,3 +112,20 @@ def rig(db_url: str, clock: FixedClock, smsc: FakeSmsc) -> Iterator[SmppRig]:
     yield r
     r.stop()
     r.platform.db.engine.dispose()
+
+
+class _PulledByHand:
+    """Stands in for the SMPP gateway where tests drive the outbox rules themselves: like every
+    pulling gateway it leaves MTs queued for the sender to claim (the loopback would deliver them
+    as they are written)."""
+
+    name = "pulled-by-hand"
+
+    def nudge(self) -> None:
+        return None
+
+
+@pytest.fixture
+def platform(platform: Platform) -> Platform:
+    platform.gateway = _PulledByHand()
+    return platform
