@@ -89,6 +89,24 @@ API_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/campaigns/{campaign_id}"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/campaigns/{campaign_id}/start"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/campaigns/{campaign_id}/pause"): frozenset({R.OPERATOR}),
+    # charging (issue 4)
+    ("POST", "/api/v1/billing/runs"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/billing/runs"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/usage/imports"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/subscribers/{msisdn}/charges"): API_STAFF,
+    ("GET", "/api/v1/charges"): frozenset({R.SP}),
+    ("POST", "/api/v1/subscribers/{msisdn}/objections"): frozenset({R.AGENT, R.HALL}),
+    ("GET", "/api/v1/objections"): API_STAFF,
+    ("GET", "/api/v1/subscribers/{msisdn}/balance"): API_STAFF,
+    ("POST", "/api/v1/subscribers/{msisdn}/recharges"): frozenset({R.AGENT, R.HALL}),
+    ("POST", "/api/v1/subscribers/{msisdn}/payments"): frozenset({R.HALL, R.OPERATOR}),
+    ("POST", "/api/v1/subscribers/{msisdn}/credits"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/recharge-cards"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/subscribers/{msisdn}/bill"): API_STAFF,
+    ("GET", "/api/v1/subscribers/{msisdn}/bill.html"): API_STAFF,
+    ("GET", "/api/v1/subscribers/{msisdn}/advice"): API_STAFF,
+    ("POST", "/api/v1/subscribers"): frozenset({R.HALL, R.OPERATOR}),
+    ("GET", "/api/v1/packages"): API_STAFF,
 }
 
 #: infrastructure routes outside the matrix
