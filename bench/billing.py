@@ -138,8 +138,22 @@ def _writing_reminders(platform: Platform) -> bool:
 
 def _killed_run(platform: Platform, url: str, chunk: int, when: str, chunks_total: int) -> str:
     env = dict(os.environ, COLUMNS="120")
-    cmd = [sys.executable, "-m", "mingbai.cli.main", "--db", url, "--at", platform.clock.now().isoformat(),
-           "billing", "run", "--period", PERIOD.label, "--chunk-size", str(chunk), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mingbai.cli.main",
+        "--db",
+        url,
+        "--at",
+        platform.clock.now().isoformat(),
+        "billing",
+        "run",
+        "--period",
+        PERIOD.label,
+        "--chunk-size",
+        str(chunk),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     targets = {"early": max(1, chunks_total // 10), "middle": chunks_total // 2, "reminders": chunks_total * 3 // 4}
     target = targets[when]
@@ -236,25 +250,38 @@ def bench_pg(args: argparse.Namespace) -> None:
         say(f"filling {args.subscriptions:,} subscriptions over {args.subscribers:,} subscribers …")
         fill_s = fill(platform, args.subscriptions, args.subscribers)
         say(f"filled in {fill_s:.1f}s")
-        run_s, charged, reminders = timed_run(platform, args.chunk_size, args.workers, "first run")
+        runs = []
+        for i, workers in enumerate(int(w) for w in args.workers.split(",")):
+            if i:  # bill the month again from nothing, with another number of workers
+                with platform.db.engine.begin() as conn:
+                    conn.execute(text("TRUNCATE charge, sms_outbox, billing_run, billing_watermark"))
+            with platform.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("CHECKPOINT"))
+            run_s, charged, reminders = timed_run(platform, args.chunk_size, workers, f"first run, {workers} worker(s)")
+            runs.append((workers, run_s, charged, reminders))
         with platform.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("CHECKPOINT"))
-        rerun_s, recharged, _ = timed_run(platform, args.chunk_size, args.workers, "rerun")
+        rerun_s, recharged, _ = timed_run(platform, args.chunk_size, runs[-1][0], "rerun")
         copy_s, rows = copy_reference(url)
-        run_rate, copy_rate = charged / run_s, rows / copy_s
+        copy_rate = rows / copy_s
+        load = os.getloadavg()
         print()
         print("| figure | value |\n|---|---|")
         print(f"| subscriptions / subscribers | {args.subscriptions:,} / {args.subscribers:,} |")
-        print(f"| chunk size / workers | {args.chunk_size:,} / {args.workers} |")
+        print(f"| chunk size | {args.chunk_size:,} |")
         print(f"| charges + reminder outbox rows written | {charged:,} + {reminders:,} |")
-        print(f"| billing run (charges + reminders) | {run_s:.1f} s = {run_rate:,.0f} charges/s |")
+        for workers, run_s, charged, _ in runs:
+            run_rate = charged / run_s
+            print(
+                f"| billing run, {workers} worker(s) (charges + reminders) | {run_s:.1f} s = {run_rate:,.0f} charges/s"
+                f" = **{run_rate / copy_rate:.2f}× COPY** |"
+            )
+        print(f"| load average (1/5/15 min) at the end | {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} |")
         print(
-            f"| binary COPY of the same {rows:,} charge rows, same indexes | "
-            f"{copy_s:.1f} s = {copy_rate:,.0f} rows/s |"
+            f"| binary COPY of the same {rows:,} charge rows, same indexes | {copy_s:.1f} s = {copy_rate:,.0f} rows/s |"
         )
-        print(f"| **run rate / COPY rate** | **{run_rate / copy_rate:.2f}×** |")
         print(
-            f"| rerun of the period | {rerun_s:.1f} s ({rerun_s / run_s:.0%} of the first run), "
+            f"| rerun of the period | {rerun_s:.1f} s ({rerun_s / runs[-1][1]:.0%} of the first run), "
             f"{recharged} inserted |"
         )
         print()
@@ -302,7 +329,7 @@ def main() -> None:
     ap.add_argument("--subscriptions", type=int, default=10_000_000)
     ap.add_argument("--subscribers", type=int, default=4_000_000)
     ap.add_argument("--chunk-size", type=int, default=50_000)
-    ap.add_argument("--workers", type=int, default=1, help="chunks charged side by side (PostgreSQL)")
+    ap.add_argument("--workers", default="1", help="chunks charged side by side (PostgreSQL); a list bills again")
     ap.add_argument("--kill", action="store_true", help="also run the kill -9 test (PostgreSQL)")
     ap.add_argument("--kill-chunk", type=int, default=0, help="chunk size for the killed runs (default: --chunk-size)")
     ap.add_argument("--admin", default=ADMIN, help="URL of a database to create the bench database from")

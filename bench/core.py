@@ -69,25 +69,42 @@ def load(url: str, args: argparse.Namespace) -> float:
     pg = url.startswith("postgresql")
     engine = create_engine(url)
     t0 = time.perf_counter()
-    series = "generate_series(0, :n - 1) AS g(i)" if pg else "(WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < :n) SELECT i FROM g) AS g"
+    series = (
+        "generate_series(0, :n - 1) AS g(i)"
+        if pg
+        else "(WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < :n) SELECT i FROM g) AS g"
+    )
     ts = "now()" if pg else "'2026-01-01 00:00:00'"
     pad = "lpad(CAST(i AS text), 8, '0')" if pg else "substr('00000000' || i, -8, 8)"
     with engine.begin() as c:
-        c.execute(text(f"INSERT INTO sp (code, name, hotline, status, credit_points, created_at, updated_at) SELECT 'SP' || i, 'SP' || i, '4000000' || i, 'active', 100, {ts}, {ts} FROM {series}"), {"n": 20})
-        c.execute(text(
-            "INSERT INTO service (code, sp_code, name, type, billing, price_fen, scope, status, reminder_label, created_at, updated_at) "
-            f"SELECT 'S' || i, 'SP' || (i % 20), '业务' || i, 'sms', CASE WHEN i % 10 = 9 THEN 'per_use' ELSE 'monthly' END, "
-            f"100 * (1 + i % 10), 'national', 'active', 'SP' || (i % 20) || '提供的业务' || i || '短信业务,信息费' || (1 + i % 10) || '元/月', {ts}, {ts} FROM {series}"
-        ), {"n": N_SERVICES})
-        c.execute(text(
-            "INSERT INTO service (code, sp_code, name, type, billing, price_fen, scope, status, reminder_label, created_at, updated_at) "
-            f"VALUES ('BENCH-FLOW', 'SP0', '压测业务', 'sms', 'monthly', 500, 'national', 'active', 'SP0提供的压测业务短信业务,信息费5元/月', {ts}, {ts})"
-        ))
+        c.execute(
+            text(
+                f"INSERT INTO sp (code, name, hotline, status, credit_points, created_at, updated_at) SELECT 'SP' || i, 'SP' || i, '4000000' || i, 'active', 100, {ts}, {ts} FROM {series}"
+            ),
+            {"n": 20},
+        )
+        c.execute(
+            text(
+                "INSERT INTO service (code, sp_code, name, type, billing, price_fen, scope, status, reminder_label, created_at, updated_at) "
+                f"SELECT 'S' || i, 'SP' || (i % 20), '业务' || i, 'sms', CASE WHEN i % 10 = 9 THEN 'per_use' ELSE 'monthly' END, "
+                f"100 * (1 + i % 10), 'national', 'active', 'SP' || (i % 20) || '提供的业务' || i || '短信业务,信息费' || (1 + i % 10) || '元/月', {ts}, {ts} FROM {series}"
+            ),
+            {"n": N_SERVICES},
+        )
+        c.execute(
+            text(
+                "INSERT INTO service (code, sp_code, name, type, billing, price_fen, scope, status, reminder_label, created_at, updated_at) "
+                f"VALUES ('BENCH-FLOW', 'SP0', '压测业务', 'sms', 'monthly', 500, 'national', 'active', 'SP0提供的压测业务短信业务,信息费5元/月', {ts}, {ts})"
+            )
+        )
     with engine.begin() as c:
-        c.execute(text(
-            "INSERT INTO subscriber (msisdn, brand, province, status, created_at, updated_at) "
-            f"SELECT '139' || {pad}, CASE i % 3 WHEN 0 THEN 'gotone' WHEN 1 THEN 'mzone' ELSE 'easyown' END, '湖南', 'active', {ts}, {ts} FROM {series}"
-        ), {"n": args.subscribers})
+        c.execute(
+            text(
+                "INSERT INTO subscriber (msisdn, brand, province, status, created_at, updated_at) "
+                f"SELECT '139' || {pad}, CASE i % 3 WHEN 0 THEN 'gotone' WHEN 1 THEN 'mzone' ELSE 'easyown' END, '湖南', 'active', {ts}, {ts} FROM {series}"
+            ),
+            {"n": args.subscribers},
+        )
     print(f"  subscribers: {args.subscribers:,} in {time.perf_counter() - t0:.1f}s", flush=True)
     # subscription i belongs to subscriber i % M and service (i % M * 7 + i / M) % N: distinct per subscriber.
     # Subscribers 0 .. K-1 confirmed their first subscription this month (April 2026); the rest earlier.
@@ -96,8 +113,10 @@ def load(url: str, args: argparse.Namespace) -> float:
     for start in range(0, args.subscriptions, chunk):
         n = min(chunk, args.subscriptions - start)
         if pg:
-            confirmed = ("CASE WHEN j < :k THEN timestamptz '2026-04-01 02:00+08' + (j % 1000) * interval '1 minute' "
-                         "ELSE timestamptz '2024-04-01 00:00+08' + (j % 700) * interval '1 day' END")
+            confirmed = (
+                "CASE WHEN j < :k THEN timestamptz '2026-04-01 02:00+08' + (j % 1000) * interval '1 minute' "
+                "ELSE timestamptz '2024-04-01 00:00+08' + (j % 700) * interval '1 day' END"
+            )
             first = "CASE WHEN j < :k THEN date '2026-05-01' ELSE date '2024-06-01' END"
             sub_msisdn = "'139' || lpad(CAST(s AS text), 8, '0')"
             inner = f"SELECT i + :start AS j, (i + :start) % :m AS s FROM {series}"
@@ -109,12 +128,15 @@ def load(url: str, args: argparse.Namespace) -> float:
         svc = "'S' || ((s * 7 + j / :m) % " + str(N_SERVICES) + ")"
         billing = f"CASE WHEN (s * 7 + j / :m) % {N_SERVICES} % 10 = 9 THEN 'per_use' ELSE 'monthly' END"
         with engine.begin() as c:
-            c.execute(text(
-                "INSERT INTO subscription (msisdn, id, service_code, sp_code, order_id, channel, status, billing, price_fen, "
-                "trial, first_charge_on, ordered_at, confirmed_at) "
-                f"SELECT {sub_msisdn}, 1000 + j, {svc}, 'SP' || ((s * 7 + j / :m) % {N_SERVICES} % 20), 1000 + j, 'sp', 'active', "
-                f"{billing}, 500, true, {first}, {confirmed}, {confirmed} FROM ({inner}) AS q"
-            ), {"n": n, "start": start, "m": m, "k": k})
+            c.execute(
+                text(
+                    "INSERT INTO subscription (msisdn, id, service_code, sp_code, order_id, channel, status, billing, price_fen, "
+                    "trial, first_charge_on, ordered_at, confirmed_at) "
+                    f"SELECT {sub_msisdn}, 1000 + j, {svc}, 'SP' || ((s * 7 + j / :m) % {N_SERVICES} % 20), 1000 + j, 'sp', 'active', "
+                    f"{billing}, 500, true, {first}, {confirmed}, {confirmed} FROM ({inner}) AS q"
+                ),
+                {"n": n, "start": start, "m": m, "k": k},
+            )
         print(f"  subscriptions: {start + n:,} in {time.perf_counter() - t0:.1f}s", flush=True)
     with engine.begin() as c:
         c.execute(text("ANALYZE"))
@@ -212,11 +234,21 @@ def bench_http(url: str, args: argparse.Namespace, offset: int) -> dict[str, flo
         create_key(ctx, role="smsc", label="bench", key="bench-smsc")
     platform.db.engine.dispose()
     port = _free_port()
-    env = dict(os.environ, MINGBAI_DATABASE_URL=url, MINGBAI_NOW=FLOW_AT.isoformat(), MINGBAI_CODE_SECRET="bench",
-               MINGBAI_TICK_SECONDS="3600")
+    env = dict(
+        os.environ,
+        MINGBAI_DATABASE_URL=url,
+        MINGBAI_NOW=FLOW_AT.isoformat(),
+        MINGBAI_CODE_SECRET="bench",
+        MINGBAI_TICK_SECONDS="3600",
+    )
     mingbai = shutil.which("mingbai") or str(Path(sys.executable).parent / "mingbai")
-    server = subprocess.Popen([mingbai, "serve", "--port", str(port), "--workers", "2"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [mingbai, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -230,7 +262,9 @@ def bench_http(url: str, args: argparse.Namespace, offset: int) -> dict[str, flo
         per = args.http_flows // args.http_clients
         q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
         ctx = mp.get_context("fork")
-        procs = [ctx.Process(target=_http_worker, args=(base, offset + w * per, per, q)) for w in range(args.http_clients)]
+        procs = [
+            ctx.Process(target=_http_worker, args=(base, offset + w * per, per, q)) for w in range(args.http_clients)
+        ]
         t0 = time.perf_counter()
         for p in procs:
             p.start()
@@ -259,17 +293,27 @@ def bench_reminders(url: str) -> dict[str, float]:
     # physical reference: the same number of outbox rows from a plain INSERT … SELECT, no aggregation
     with platform.uow() as ctx:
         t = time.perf_counter()
-        ref = ctx.session.execute(text(
-            "INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at) "
-            "SELECT msisdn, 7, '10086', 'reference text of a typical reminder length, about ninety characters long......', "
-            "'reference', 'numbered', 'reference', 'queued', :now, :now FROM subscriber LIMIT :n"
-        ), {"n": written, "now": REMIND_AT if pg else REMIND_AT.replace(tzinfo=None)}).rowcount
+        ref = ctx.session.execute(
+            text(
+                "INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at) "
+                "SELECT msisdn, 7, '10086', 'reference text of a typical reminder length, about ninety characters long......', "
+                "'reference', 'numbered', 'reference', 'queued', :now, :now FROM subscriber LIMIT :n"
+            ),
+            {"n": written, "now": REMIND_AT if pg else REMIND_AT.replace(tzinfo=None)},
+        ).rowcount
         ref_s = time.perf_counter() - t
         ctx.session.execute(text("DELETE FROM sms_outbox WHERE kind = 'reference'"))
     platform.db.engine.dispose()
-    return {"written": written, "seconds": first, "per_second": written / first, "second_pass_written": again,
-            "second_pass_seconds": second, "reference_rows": ref, "reference_seconds": ref_s,
-            "ratio_to_reference": (written / first) / (ref / ref_s)}
+    return {
+        "written": written,
+        "seconds": first,
+        "per_second": written / first,
+        "second_pass_written": again,
+        "second_pass_seconds": second,
+        "reference_rows": ref,
+        "reference_seconds": ref_s,
+        "ratio_to_reference": (written / first) / (ref / ref_s),
+    }
 
 
 def main() -> None:
@@ -287,8 +331,11 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the bench database (PostgreSQL)")
     ap.add_argument("--reuse", action="store_true", help="reuse a kept database: skip loading (PostgreSQL)")
     args = ap.parse_args()
-    print(f"bench/core.py {args.backend}: {args.subscriptions:,} subscriptions over {args.subscribers:,} subscribers; "
-          f"{args.month_subscribers:,} with orders this month", flush=True)
+    print(
+        f"bench/core.py {args.backend}: {args.subscriptions:,} subscriptions over {args.subscribers:,} subscribers; "
+        f"{args.month_subscribers:,} with orders this month",
+        flush=True,
+    )
     if args.reuse and args.backend == "pg":
         url = PG_ADMIN.rsplit("/", 1)[0] + "/bench_core"
         with create_engine(url).begin() as c:  # a rerun starts from the loaded state
@@ -305,7 +352,11 @@ def main() -> None:
     flow_offset = args.month_subscribers + 1
     print("order→code→subscription (service layer):", bench_flows(url, args, flow_offset), flush=True)
     if not args.skip_http:
-        print("order→code→subscription (HTTP, 2 workers):", bench_http(url, args, flow_offset + args.flows + 1), flush=True)
+        print(
+            "order→code→subscription (HTTP, 2 workers):",
+            bench_http(url, args, flow_offset + args.flows + 1),
+            flush=True,
+        )
     if not args.keep and args.backend == "pg":
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
