@@ -40,6 +40,7 @@ from mingbai.db import Ctx, Database, UtcDateTime, upsert
 from mingbai.errors import Conflict, InvalidInput
 from mingbai.ids import new_id, reserve_ids
 from mingbai.messaging.models import OutboundSms
+from mingbai.msisdn import mask_msisdn
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +449,9 @@ def run_billing(
                         result = _charge_chunk(ctx, params, *bounds, chunk_size)
                 except IntegrityError:
                     # another writer inserted one of these fees meanwhile: redo the chunk safely
-                    log.warning("billing %s: chunk after %s redone with ON CONFLICT", period.label, bounds[0])
+                    log.warning(
+                        "billing %s: chunk after %s redone with ON CONFLICT", period.label, mask_msisdn(bounds[0])
+                    )
                     with platform.uow() as ctx:
                         result = _charge_chunk(ctx, params, *bounds, chunk_size, safe=True)
                 if on_chunk is not None:
