@@ -1,10 +1,12 @@
-"""SMS path figures (issue 5): MT throughput to a direct SMPP peer with receipts handled, the
-campaign sender's rate hold, and the crash test (kill -9 the sender at random points).
+"""SMS path figures (issue 5): MT throughput with receipts handled, to a direct SMPP peer or
+through Jasmin 0.11.0 (tests/jasmin/harness.py starts it), the campaign sender's rate hold
+(campaign SMS per second at the peer), and the crash test (kill -9 the sender at random points).
 
 The peer is the test harness's fake SMSC (smpp34's Rust SMPP server) in its own process; the
 outbox is on PostgreSQL (your own database: createdb -h 127.0.0.1 -U postgres bench_sms).
 
     .venv/bin/python bench/sms.py throughput --db postgresql://postgres@127.0.0.1/bench_sms -n 20000
+    .venv/bin/python bench/sms.py throughput --db … --via jasmin --connectors 4 -n 5000 --receipt-delay 1
     .venv/bin/python bench/sms.py campaign   --db postgresql://postgres@127.0.0.1/bench_sms --rate 500 --seconds 60
     .venv/bin/python bench/sms.py crash      --db postgresql://postgres@127.0.0.1/bench_sms -n 50000 --kills 20
 """
@@ -84,8 +86,26 @@ def counts(platform: Platform) -> dict[str, int]:
         }
 
 
-def start_peer(port: int, stats: Path) -> subprocess.Popen[bytes]:
-    p = subprocess.Popen([PY, "-m", "tests.smpp.smsc", "--port", str(port), "--stats", str(stats)], cwd=ROOT)
+def start_peer(
+    port: int, stats: Path, *, id_prefix: str = "F", receipt_delay: float = 0.0, per_second: bool = False
+) -> subprocess.Popen[bytes]:
+    p = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "tests.smpp.smsc",
+            "--port",
+            str(port),
+            "--stats",
+            str(stats),
+            "--id-prefix",
+            id_prefix,
+            "--receipt-delay",
+            str(receipt_delay),
+            *(["--per-second"] if per_second else []),
+        ],
+        cwd=ROOT,
+    )
     time.sleep(1.0)
     return p
 
@@ -94,14 +114,16 @@ def peer_stats(stats: Path) -> dict[str, int]:
     return json.loads(stats.read_text()) if stats.exists() else {}
 
 
-def gateway_env(db: str, port: int, rate: float, window: int, doubt: float = 600.0) -> dict[str, str]:
+def gateway_env(
+    db: str, port: int, rate: float, window: int, doubt: float = 600.0, user: tuple[str, str] = ("bench", "bench")
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         MINGBAI_DATABASE_URL=db,
         MINGBAI_SMSC_HOST="127.0.0.1",
         MINGBAI_SMSC_PORT=str(port),
-        MINGBAI_SMSC_SYSTEM_ID="bench",
-        MINGBAI_SMSC_PASSWORD="bench",
+        MINGBAI_SMSC_SYSTEM_ID=user[0],
+        MINGBAI_SMSC_PASSWORD=user[1],
         MINGBAI_SMSC_RATE=str(rate),
         MINGBAI_SMSC_WINDOW=str(window),
         MINGBAI_SMSC_DOUBT_WAIT_S=str(doubt),
@@ -121,36 +143,87 @@ def start_gateway(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_final(platform: Platform, n: int, timeout: float) -> tuple[float, dict[str, int]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_final(
+    platform: Platform, n: int, timeout: float, stats: Path | None = None
+) -> tuple[float, dict[str, int], float | None]:
+    """Seconds until n rows are delivered, the outbox counts, and when the peer had accepted all n."""
     t0 = time.monotonic()
+    all_at = None
     while time.monotonic() - t0 < timeout:
+        if stats is not None and all_at is None and peer_stats(stats).get("accepted", 0) >= n:
+            all_at = time.monotonic() - t0
         c = counts(platform)
         if c.get("delivered", 0) >= n:
-            return time.monotonic() - t0, c
+            return time.monotonic() - t0, c, all_at
         time.sleep(0.25)
-    return time.monotonic() - t0, counts(platform)
+    return time.monotonic() - t0, counts(platform), all_at
 
 
 def cmd_throughput(a: argparse.Namespace) -> None:
+    """MT submitted with receipts handled: to the fake SMSC directly, or through Jasmin 0.11.0
+    (Mingbai → Jasmin's SMPP server → Jasmin's client connector → the fake SMSC, receipts back)."""
     platform = fresh_db(a.db)
     fill(platform, a.n)
     port, stats = free_port(), Path(f"/tmp/bench-smsc-{os.getpid()}.json")
-    peer = start_peer(port, stats)
-    gw = start_gateway(gateway_env(a.db, port, a.rate, a.window))
+    peer = start_peer(port, stats, id_prefix=f"B{os.getpid()}-", receipt_delay=a.receipt_delay)
+    jasmin = None
+    gw = None
     try:
+        if a.via == "jasmin":
+            from tests.jasmin.harness import Jasmin
+
+            jasmin = Jasmin(port, dlr_expiry=3600, connectors=a.connectors).start()
+            print(f"Jasmin 0.11.0 up: SMPP server 127.0.0.1:{jasmin.smpp_port}, connectors {jasmin.cids}", flush=True)
+            env = gateway_env(a.db, jasmin.smpp_port, a.rate, a.window, user=(jasmin.user, jasmin.password))
+        else:
+            env = gateway_env(a.db, port, a.rate, a.window)
+        gw = start_gateway(env)
         # measure from the first accepted submit to the last receipt settled
+        t0 = time.monotonic()
         while peer_stats(stats).get("accepted", 0) == 0:
+            if time.monotonic() - t0 > 60:
+                raise SystemExit(f"no MT reached the peer in 60 s; {jasmin.logs() if jasmin else ''}")
             time.sleep(0.05)
-        took, c = wait_final(platform, a.n, 600)
+        cpu0 = {"mingbai": cpu_seconds(gw.pid), "peer": cpu_seconds(peer.pid)}
+        if jasmin is not None and jasmin.proc is not None:
+            cpu0["jasmind"] = cpu_seconds(jasmin.proc.pid)
+        took, c, all_at = wait_final(platform, a.n, a.timeout, stats)
+        done = c.get("delivered", 0)
+        cpu = {
+            k: cpu_seconds(gw.pid if k == "mingbai" else peer.pid if k == "peer" else jasmin.proc.pid) - v  # type: ignore[union-attr]
+            for k, v in cpu0.items()
+        }
         print(
-            f"{a.n} MT submitted and settled by receipts in {took:.1f} s: {a.n / took:.0f} MT/s "
-            f"(window {a.window}, limit {a.rate:g}/s); outbox {c}; peer {peer_stats(stats)}"
+            "CPU per MT (ms): "
+            + ", ".join(f"{k} {v * 1000 / max(done, 1):.2f}" for k, v in cpu.items())
+            + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
+        if all_at is not None:
+            print(f"all {a.n} MT reached the peer after {all_at:.1f} s: {a.n / all_at:.0f} submit_sm/s end to end")
+        print(
+            f"{a.via}: {done} of {a.n} MT submitted and settled by receipts in {took:.1f} s: {done / took:.0f} MT/s "
+            f"(window {a.window}, limit {a.rate:g}/s{f', {a.connectors} Jasmin connectors' if jasmin else ''}, "
+            f"peer receipt delay {a.receipt_delay:g} s); outbox {c}; "
+            f"peer {peer_stats(stats)}"
         )
     finally:
-        gw.send_signal(signal.SIGTERM)
-        gw.wait(30)
+        if gw is not None:
+            gw.send_signal(signal.SIGTERM)
+            gw.wait(30)
+        if jasmin is not None:
+            jasmin.stop()
         peer.send_signal(signal.SIGTERM)
         peer.wait(10)
+        stats.unlink(missing_ok=True)
 
 
 def cmd_campaign(a: argparse.Namespace) -> None:
@@ -158,7 +231,7 @@ def cmd_campaign(a: argparse.Namespace) -> None:
     from mingbai.campaigns.service import plan_campaign, release_due, start_campaign
 
     platform = fresh_db(a.db)
-    n = int(a.rate * a.seconds * 1.1)
+    n = int(a.rate * (a.seconds + a.skip + 10))
     now = datetime.now(UTC)
     with platform.uow() as ctx:  # subscribers with one SMS subscription each: one SMS per subscriber
         ctx.session.execute(
@@ -198,33 +271,50 @@ def cmd_campaign(a: argparse.Namespace) -> None:
         )
         start_campaign(ctx, plan.id)
     port, stats = free_port(), Path(f"/tmp/bench-smsc-{os.getpid()}.json")
-    peer = start_peer(port, stats)
+    peer = start_peer(port, stats, per_second=True)
+    # the sender's own limit well above the campaign's rate: the campaign's slots set the pace
     gw = start_gateway(gateway_env(a.db, port, a.rate * 4, 100))
-    samples: list[tuple[float, int]] = []
     try:
+        # release only once the sender is bound: slots that fall due while it starts would go out
+        # in a burst when it comes up (they are due, and due rows are sent at once)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < a.seconds + 5:
+        while peer_stats(stats).get("binds", 0) < 1:
+            if time.monotonic() - t0 > 60:
+                raise SystemExit("the sender did not bind to the peer in 60 s")
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        while True:
             with platform.uow() as ctx:
                 release_due(ctx)
-            samples.append((time.monotonic(), peer_stats(stats).get("accepted", 0)))
+            if len(peer_stats(stats).get("per_second", [])) > a.seconds + a.skip + 2:
+                break
+            if time.monotonic() - t0 > a.seconds + a.skip + 60:
+                raise SystemExit(f"the peer saw {peer_stats(stats).get('accepted', 0)} submits; too few")
             time.sleep(0.5)
-        # steady state: skip the first 5 s (first release, bind)
-        steady = [(t, c) for t, c in samples if t - t0 >= 5]
-        (ta, ca), (tb, cb) = steady[0], steady[-1]
-        per_10s = []
-        for i in range(len(steady)):
-            j = next((k for k in range(i, len(steady)) if steady[k][0] - steady[i][0] >= 10), None)
-            if j is not None:
-                per_10s.append((steady[j][1] - steady[i][1]) / (steady[j][0] - steady[i][0]))
+        st = peer_stats(stats)
+        # the first --skip seconds are the ramp; the last one is partial
+        window = st["messages_per_second"][a.skip : a.skip + int(a.seconds)]
+        pdus = sum(st["per_second"][a.skip : a.skip + int(a.seconds)])
+        dev = sorted(n / a.rate - 1 for n in window)
+        outside = sum(1 for d in dev if abs(d) > 0.05)
+        tens = [sum(window[i : i + 10]) / 10 for i in range(0, len(window) - 9, 10)]
+        total = sum(window)
+        print(f"ramp, seconds 0..{a.skip - 1}: {st['messages_per_second'][: a.skip]}")
+        print(f"campaign SMS per second at the peer, seconds {a.skip}..{a.skip + len(window) - 1}: {window}")
         print(
-            f"campaign at {a.rate:g}/s: {cb - ca} submits in {tb - ta:.1f} s = {(cb - ca) / (tb - ta):.1f}/s "
-            f"({(cb - ca) / (tb - ta) / a.rate - 1:+.1%}); 10-s windows min {min(per_10s):.1f} max {max(per_10s):.1f}"
+            f"campaign at {a.rate:g} SMS/s for {len(window)} s: {total} SMS ({pdus} submit_sm) = "
+            f"{total / len(window):.1f}/s ({total / len(window) / a.rate - 1:+.2%}); per-second deviation "
+            f"min {dev[0]:+.1%}, median {dev[len(dev) // 2]:+.1%}, max {dev[-1]:+.1%}; "
+            f"{outside} of {len(window)} seconds outside ±5%; 10-s windows "
+            + ", ".join(f"{x / a.rate - 1:+.1%}" for x in tens)
+            + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
     finally:
         gw.send_signal(signal.SIGTERM)
         gw.wait(30)
         peer.send_signal(signal.SIGTERM)
         peer.wait(10)
+        stats.unlink(missing_ok=True)
 
 
 def cmd_crash(a: argparse.Namespace) -> None:
@@ -243,7 +333,7 @@ def cmd_crash(a: argparse.Namespace) -> None:
             gw.wait()
             print(f"kill {k + 1:2d} at {time.monotonic() - t0:6.1f} s: outbox {counts(platform)}", flush=True)
             gw = start_gateway(env)
-        took, c = wait_final(platform, a.n, 900)
+        took, c, _ = wait_final(platform, a.n, 900)
         time.sleep(1.0)
         s = peer_stats(stats)
         print(f"after {a.kills} kills: {took:.1f} s to settle; outbox {c}; peer {s}")
@@ -254,6 +344,7 @@ def cmd_crash(a: argparse.Namespace) -> None:
         gw.wait(30)
         peer.send_signal(signal.SIGTERM)
         peer.wait(10)
+        stats.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -265,7 +356,13 @@ def main() -> None:
         p.add_argument("--rate", type=float, default=5000.0)
         p.add_argument("--window", type=int, default=200)
         p.add_argument("-n", type=int, default=20000)
+    t = sub.choices["throughput"]
+    t.add_argument("--via", choices=("direct", "jasmin"), default="direct", help="the SMPP peer Mingbai binds to")
+    t.add_argument("--connectors", type=int, default=1, help="Jasmin client connectors to the peer (round-robin)")
+    t.add_argument("--receipt-delay", type=float, default=0.0, help="seconds the peer waits before each receipt")
+    t.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     sub.choices["campaign"].add_argument("--seconds", type=float, default=60.0)
+    sub.choices["campaign"].add_argument("--skip", type=int, default=3, help="seconds of ramp not counted")
     c = sub.choices["crash"]
     c.add_argument("--kills", type=int, default=20)
     c.add_argument("--max-gap", type=float, default=4.0)

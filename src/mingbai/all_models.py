@@ -7,6 +7,7 @@ from mingbai.catalog import models as _catalog  # noqa: F401
 from mingbai.charging import models as _charging  # noqa: F401
 from mingbai.db import Base
 from mingbai.messaging import models as _messaging  # noqa: F401
+from mingbai.spam import models as _spam  # noqa: F401
 from mingbai.subscriptions import models as _subscriptions  # noqa: F401
 
 metadata = Base.metadata

@@ -101,6 +101,8 @@ DEMO_KEYS = [
     ("agent", "demo-agent", None, "demo-agent"),
     ("hall", "demo-hall", None, "demo-hall"),
     ("operator", "demo-operator", None, "demo-operator"),
+    ("reviewer", "demo-reviewer", None, "demo-reviewer"),
+    ("smsc", "demo-smsc", None, "demo-smsc"),
 ]
 
 

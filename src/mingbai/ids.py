@@ -13,6 +13,8 @@ import secrets
 import threading
 import time
 
+#: the largest id a client may name: ids are 63-bit at most (BIGINT), 53-bit in practice
+MAX_ID = 2**63 - 1
 _EPOCH_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
 _lock = threading.Lock()
 _last = 0

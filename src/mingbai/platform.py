@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mingbai.accounts import service as accounts
+from mingbai.auth.service import KeyCache
 from mingbai.campaigns import service as campaigns
 from mingbai.charging import billing
 from mingbai.charging.sms import with_objections
@@ -24,6 +25,7 @@ from mingbai.messaging import service as messaging
 from mingbai.messaging.gateways import Gateway, LoopbackGateway, PullingGateway
 from mingbai.messaging.router import Mo, MoRouter
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
+from mingbai.spam.sms import handle_10086999
 from mingbai.subscriptions import reminders
 from mingbai.subscriptions.sms import handle_10086, handle_sp_number
 
@@ -51,6 +53,7 @@ class TickReport:
 def build_router() -> MoRouter:
     router = MoRouter()
     router.route("10086", with_objections(handle_10086))
+    router.route("10086999", handle_10086999)
     router.fallback(handle_sp_number)
     return router
 
@@ -69,6 +72,8 @@ class Platform:
         self.db = database or Database(make_engine(settings.database_url))
         self.gateway: Gateway | PullingGateway = gateway or LoopbackGateway()
         self.router = build_router()
+        #: API keys that authenticated in the last seconds (auth.service.KeyCache)
+        self.key_cache = KeyCache()
 
     @property
     def handset_enabled(self) -> bool:
@@ -108,29 +113,27 @@ class Platform:
         if not recipient.isdigit() or not 3 <= len(recipient) <= 21:
             raise InvalidInput("recipient must be a service number of 3–21 digits, e.g. 10086", code="bad_recipient")
         clean = text.translate(_CONTROL)
+        mo_id = new_id()
+        mo = Mo(msisdn, recipient, clean, mo_id)
+        try:
+            with self.uow() as ctx:
+                label = self.router.dispatch(ctx, mo)
+                # written after handling, with its outcome: one INSERT instead of INSERT + UPDATE
+                messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean, handled_as=label, mo_id=mo_id)
+                if within is not None:
+                    within(ctx)
+            return MoResult(mo_id, label, messaging.as_sms(ctx.enqueued))
+        except MingbaiError as exc:
+            label = "error"
+            apology = f"您的请求未能受理({exc.code})。查询已订购业务请发送0000到10086。中国移动"
+        except Exception:
+            log.exception("MO %s from %s to %s failed", mo_id, mask_msisdn(msisdn), recipient)
+            label = "failed"
+            apology = "系统繁忙,您的短信已记录,请稍后再试。中国移动"
+        # The handler's work was rolled back as a whole; the MO and an answer are still kept.
+        # (No savepoint on the happy path: it would cost two round trips on every MO.)
         with self.uow() as ctx:
-            # the MO row is written after handling, with its outcome, in the same transaction:
-            # one INSERT instead of INSERT + UPDATE, and it is kept whatever the handler did
-            mo_id = new_id()
-            mo = Mo(msisdn, recipient, clean, mo_id)
-            try:
-                with ctx.session.begin_nested():
-                    label = self.router.dispatch(ctx, mo)
-            except MingbaiError as exc:
-                label = "error"
-                messaging.enqueue(
-                    ctx,
-                    msisdn=msisdn,
-                    kind="reply",
-                    mo_id=mo_id,
-                    text=f"您的请求未能受理({exc.code})。查询已订购业务请发送0000到10086。中国移动",
-                )
-            except Exception:
-                log.exception("MO %s from %s to %s failed", mo_id, mask_msisdn(msisdn), recipient)
-                label = "failed"
-                messaging.enqueue(
-                    ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text="系统繁忙,您的短信已记录,请稍后再试。中国移动"
-                )
+            messaging.enqueue(ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text=apology)
             messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean, handled_as=label, mo_id=mo_id)
             if within is not None:
                 within(ctx)

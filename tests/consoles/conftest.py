@@ -23,6 +23,7 @@ API_KEYS = {
     "hall": (None, "key-hall"),
     "operator": (None, "key-operator"),
     "smsc": (None, "key-smsc"),
+    "reviewer": (None, "key-reviewer"),
 }
 
 

@@ -41,8 +41,23 @@ def test_agent_sees_all_15_fields_masked_and_history(app, platform):
     page = c.get(r.headers["location"])
     html = page.text
     assert page.headers["cache-control"] == "no-store"
-    for label in ("SP 名称", "业务代码", "业务名称", "订购时间", "业务类型", "计费类型", "资费", "状态", "订购渠道",
-                  "变更历史", "SP 客服电话", "联系人", "赠送人", "业务描述", "业务属性"):
+    for label in (
+        "SP 名称",
+        "业务代码",
+        "业务名称",
+        "订购时间",
+        "业务类型",
+        "计费类型",
+        "资费",
+        "状态",
+        "订购渠道",
+        "变更历史",
+        "SP 客服电话",
+        "联系人",
+        "赠送人",
+        "业务描述",
+        "业务属性",
+    ):
         assert f"<dt>{label}</dt>" in html, label
     assert "头条新闻" in html and "新浪" in html and "9510567" in html and "¥5.00/月" in html
     assert "每日两条新闻早晚报" in html and "免费至" in html and "2026-04-30" in html

@@ -23,7 +23,9 @@ from tests.helpers import ALICE, BOB, order, subscribe
 
 R = Role
 ALL = frozenset(Role)
-CONSOLE = ALL - {R.SMSC}
+#: roles that reach the API with a key only, never a console session
+KEY_ONLY = frozenset({R.SMSC, R.REVIEWER})
+CONSOLE = ALL - KEY_ONLY
 FRONT = frozenset({R.AGENT, R.HALL, R.SUPERVISOR})
 OVERSIGHT = frozenset({R.OPERATOR, R.SUPERVISOR, R.AUDITOR})
 API_STAFF = frozenset({R.AGENT, R.HALL, R.OPERATOR})
@@ -107,6 +109,21 @@ API_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/subscribers/{msisdn}/advice"): API_STAFF,
     ("POST", "/api/v1/subscribers"): frozenset({R.HALL, R.OPERATOR}),
     ("GET", "/api/v1/packages"): API_STAFF,
+    ("POST", "/api/v1/spam/check"): frozenset({R.SMSC}),
+    ("POST", "/api/v1/spam/check/batch"): frozenset({R.SMSC}),
+    ("GET", "/api/v1/spam/reviews"): frozenset({R.REVIEWER, R.OPERATOR}),
+    ("POST", "/api/v1/spam/reviews/{review_id}/decision"): frozenset({R.REVIEWER}),
+    ("GET", "/api/v1/spam/reports"): frozenset({R.REVIEWER, R.OPERATOR}),
+    ("POST", "/api/v1/spam/reports/{report_id}/decision"): frozenset({R.REVIEWER}),
+    ("GET", "/api/v1/spam/reports/stats"): frozenset({R.REVIEWER, R.OPERATOR}),
+    ("POST", "/api/v1/spam/referrals/export"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/spam/ports"): frozenset({R.REVIEWER, R.OPERATOR}),
+    ("POST", "/api/v1/spam/ports"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/spam/ports/{port}/state"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/spam/ports/{port}/history"): frozenset({R.REVIEWER, R.OPERATOR}),
+    ("GET", "/api/v1/spam/strategies"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/spam/strategies"): frozenset({R.OPERATOR}),
+    ("POST", "/api/v1/spam/strategies/{version}/activate"): frozenset({R.OPERATOR}),
 }
 
 #: infrastructure routes outside the matrix
@@ -220,8 +237,8 @@ def _url(path: str, world: dict[str, Any]) -> str:
 
 def _console_client(app, world: dict[str, Any], role: Role) -> TestClient:  # type: ignore[no-untyped-def]
     c = TestClient(app, base_url="http://testserver")
-    if role is R.SMSC:
-        c.headers["X-API-Key"] = API_KEYS["smsc"][1]  # an API key is no console credential
+    if role in KEY_ONLY:
+        c.headers["X-API-Key"] = API_KEYS[role.value][1]  # an API key is no console credential
     else:
         c.cookies.set("mb_session", world["sessions"][role])
     return c
@@ -255,7 +272,7 @@ def test_console_matrix(app, world):
                 assert r.status_code not in (401, 403), where
                 assert not r.headers.get("location", "").startswith("/login?next"), where
                 assert r.status_code < 500, where
-            elif role is R.SMSC:
+            elif role in KEY_ONLY:
                 assert r.status_code == 303 and r.headers["location"].startswith("/login?next"), where
                 refusals += 1
             else:

@@ -96,7 +96,15 @@ def test_numbers_in_log_lines_are_masked():
     assert mask_numbers("GET /agent/subscribers/13800138000 HTTP/1.1") == "GET /agent/subscribers/138****8000 HTTP/1.1"
     assert mask_numbers("from +8613900139000 to 10086") == "from 139****9000 to 10086"
     assert mask_numbers("order 502873232625792 id") == "order 502873232625792 id"  # long ids untouched
-    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s"', ("1.2.3.4", "GET", "/agent/subscribers/13800138000"), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s"',
+        ("1.2.3.4", "GET", "/agent/subscribers/13800138000"),
+        None,
+    )
     MaskNumbersFilter().filter(record)
     assert "13800138000" not in record.getMessage() and "138****8000" in record.getMessage()
 

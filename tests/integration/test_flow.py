@@ -202,3 +202,35 @@ def test_history_records_who_and_channel(platform):
     with platform.uow() as ctx:
         kinds = [(e.kind, e.channel) for e in history(ctx, msisdn=ALICE)]
     assert kinds == [("order_placed", "sp"), ("order_confirmed", "sms"), ("subscribed", "sp"), ("unsubscribed", "sms")]
+
+
+def test_a_failing_handler_loses_nothing(platform, monkeypatch):
+    """A bug in a handler rolls back its work, but the MO is kept and the subscriber answered."""
+    subscribe(platform)
+
+    def boom(ctx, mo):
+        from mingbai.subscriptions.service import unsubscribe
+
+        unsubscribe(ctx, msisdn=mo.msisdn, channel="sms", actor="t")  # work that must not survive
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setitem(platform.router._exact, "10086", boom)
+    r = platform.receive_sms(ALICE, "10086", "00000")
+    assert r.handled_as == "failed" and "已记录" in r.replies[-1].text
+    with platform.uow() as ctx:
+        assert [s.status for s in list_subscriptions(ctx, msisdn=ALICE)] == ["active"]
+        kept = ctx.session.execute(text("SELECT handled_as FROM mo_message WHERE id = :i"), {"i": r.mo_id}).scalar_one()
+    assert kept == "failed"
+
+
+def test_each_subscription_carries_only_its_own_history(platform):
+    subscribe(platform)
+    platform.receive_sms(ALICE, "10086", "00000")
+    subscribe(platform)  # the same service again: a second subscription with its own order
+    from mingbai.subscriptions.service import subscriptions_with_history
+
+    with platform.uow() as ctx:
+        (first, first_events), (second, second_events) = subscriptions_with_history(ctx, msisdn=ALICE)
+    assert [e.kind for e in first_events] == ["order_placed", "order_confirmed", "subscribed", "unsubscribed"]
+    assert [e.kind for e in second_events] == ["order_placed", "order_confirmed", "subscribed"]
+    assert {e.order_id for e in second_events} == {second.order_id} != {first.order_id}

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from mingbai.auth.service import create_key
 from mingbai.web.app import create_app
 
-KEYS = {"sp": ("SINA", "fz-sp"), "agent": (None, "fz-agent"), "operator": (None, "fz-op"), "smsc": (None, "fz-smsc")}
+KEYS = {
+    "sp": ("SINA", "fz-sp"),
+    "agent": (None, "fz-agent"),
+    "operator": (None, "fz-op"),
+    "smsc": (None, "fz-smsc"),
+    "reviewer": (None, "fz-rev"),
+}
 
 
 def test_no_server_errors(platform, db_url):

@@ -17,6 +17,7 @@ import collections
 import contextlib
 import itertools
 import json
+import re
 import signal
 import socket
 import threading
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import smpp34
 
 DELIVRD = "DELIVRD"
+_NUMBERED = re.compile(r"\((\d+)/(\d+)\)")
 
 
 def free_port() -> int:
@@ -54,6 +56,15 @@ class Submitted:
         return data.decode("utf-16-be") if self.data_coding == 8 else data.decode("latin-1")
 
     @property
+    def first_part(self) -> bool:
+        """A whole message, or the first part of one: UDH part 1, or a numbered text's "(1/n)"."""
+        c = self.concat
+        if c is not None:
+            return c[2] == 1
+        m = _NUMBERED.match(self.text[:12])
+        return m is None or m.group(1) == "1"
+
+    @property
     def concat(self) -> tuple[int, int, int] | None:
         if not (self.esm_class & 0x40) or len(self.payload) < 6 or self.payload[1] != 0:
             return None
@@ -79,8 +90,13 @@ class _Receipt:
 
 
 class FakeSmsc:
-    def __init__(self, port: int | None = None, policy: Policy | None = None, keep: bool = True) -> None:
+    def __init__(
+        self, port: int | None = None, policy: Policy | None = None, keep: bool = True, id_prefix: str = "F"
+    ) -> None:
         self.port = port or free_port()
+        #: message ids are ``<prefix><9 digits>``: a gateway in front of several runs (Jasmin keeps
+        #: them in a shared Redis) needs them unique per run
+        self.id_prefix = id_prefix
         self.policy = policy or Policy()
         self.keep = keep  # keep every Submitted (tests); counts only (benchmarks)
         self.submitted: list[Submitted] = []
@@ -99,6 +115,10 @@ class FakeSmsc:
         self._lock = threading.Lock()
         self.first_submit_at: float | None = None
         self.submit_times: list[float] = []
+        #: when each message (a single SMS, or the first part of a longer one) was accepted
+        self.message_times: list[float] = []
+        self._per_second: collections.Counter[int] = collections.Counter()
+        self._messages_per_second: collections.Counter[int] = collections.Counter()
 
     # -- lifecycle
     def start(self) -> FakeSmsc:
@@ -128,6 +148,18 @@ class FakeSmsc:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(10)
+
+    def reset(self, policy: Policy | None = None) -> None:
+        """Forget what was submitted (one SMSC serving several tests); a new policy."""
+        with self._lock:
+            self.policy = policy or Policy()
+            self.submitted.clear()
+            self.counts.clear()
+            self.submit_times.clear()
+            self.message_times.clear()
+            self._per_second.clear()
+            self._messages_per_second.clear()
+            self.first_submit_at = None
 
     def kick(self) -> None:
         """Drop every bound session (as an SMSC restart would)."""
@@ -173,7 +205,7 @@ class FakeSmsc:
         if status:
             ev.reject(status)
             return
-        s.message_id = f"F{next(self._ids):09d}"
+        s.message_id = f"{self.id_prefix}{next(self._ids):09d}"
         ev.accept(message_id=s.message_id)
         with self._lock:
             self.accepted += 1
@@ -181,6 +213,11 @@ class FakeSmsc:
             if self.first_submit_at is None:
                 self.first_submit_at = now
             self.submit_times.append(now)
+            second = int(now - self.first_submit_at)
+            self._per_second[second] += 1
+            if s.first_part:
+                self.message_times.append(now)
+                self._messages_per_second[second] += 1
             if self.keep:
                 self.submitted.append(s)
         stat = self.policy.receipt(s)
@@ -290,9 +327,21 @@ class FakeSmsc:
         with self._lock:
             return sum(n - 1 for n in self.counts.values() if n > 1)
 
-    def stats(self) -> dict[str, object]:
+    def per_second(self, messages: bool = False) -> list[int]:
+        """Submits (or messages: whole ones and first parts) accepted in each whole second since the
+        first submit; the last second may be partial. Counted as they arrive (no pass over all)."""
         with self._lock:
-            return {
+            counts = dict(self._messages_per_second if messages else self._per_second)
+        return [counts.get(i, 0) for i in range(max(counts, default=-1) + 1)]
+
+    def stats(self, per_second: bool = False) -> dict[str, object]:
+        extra: dict[str, object] = (
+            {"per_second": self.per_second(), "messages_per_second": self.per_second(messages=True)}
+            if per_second
+            else {}
+        )
+        with self._lock:
+            return extra | {
                 "submits": self.total_submits,
                 "accepted": self.accepted,
                 "unique": len(self.counts),
@@ -308,8 +357,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=2775)
     ap.add_argument("--stats", help="write counts as JSON here every half second")
     ap.add_argument("--receipt-delay", type=float, default=0.0)
+    ap.add_argument("--per-second", action="store_true", help="add accepted submits per second to the stats")
+    ap.add_argument("--id-prefix", default="F", help="message ids are PREFIX + 9 digits")
     args = ap.parse_args()
-    smsc = FakeSmsc(args.port, Policy(receipt_delay=args.receipt_delay), keep=False)
+    smsc = FakeSmsc(args.port, Policy(receipt_delay=args.receipt_delay), keep=False, id_prefix=args.id_prefix)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -322,7 +373,7 @@ def main() -> None:
                 await asyncio.sleep(0.5)
                 if args.stats:
                     with open(args.stats + ".tmp", "w") as f:
-                        json.dump(smsc.stats(), f)
+                        json.dump(smsc.stats(args.per_second), f)
                     import os
 
                     os.replace(args.stats + ".tmp", args.stats)
@@ -332,7 +383,7 @@ def main() -> None:
         t.cancel()
         if args.stats:
             with open(args.stats, "w") as f:
-                json.dump(smsc.stats(), f)
+                json.dump(smsc.stats(args.per_second), f)
 
     asyncio.run(run())
 

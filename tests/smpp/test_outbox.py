@@ -30,6 +30,17 @@ def test_claim_is_exclusive_and_counts_attempts(platform) -> None:  # type: igno
     assert (c.id, c.attempt, row.status, row.claimed_by) == (rid, 1, "submitting", "run-1")
 
 
+def test_claim_ahead_takes_rows_due_within_the_lookahead_and_no_later(platform) -> None:  # type: ignore[no-untyped-def]
+    now = platform.clock.now()
+    with platform.uow() as ctx:
+        soon = messaging.enqueue(ctx, msisdn=ALICE, text="a", kind="t", due_at=now + timedelta(milliseconds=400))
+        messaging.enqueue(ctx, msisdn=BOB, text="b", kind="t", due_at=now + timedelta(milliseconds=700))
+    with platform.uow() as ctx:
+        assert outbox.claim_due(ctx, run_id="r", limit=10) == []
+        (c,) = outbox.claim_due(ctx, run_id="r", limit=10, ahead=timedelta(milliseconds=500))
+    assert c.id == soon and c.due_at == now + timedelta(milliseconds=400)
+
+
 def test_a_lost_run_leaves_rows_in_doubt_and_an_unknown_receipt_settles_them(platform) -> None:  # type: ignore[no-untyped-def]
     with platform.uow() as ctx:
         rid = messaging.enqueue(ctx, msisdn=ALICE, text="a", kind="t")

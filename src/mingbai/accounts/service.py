@@ -35,7 +35,7 @@ from mingbai.subscriptions.rules import code_mac, new_code
 log = logging.getLogger(__name__)
 
 #: roles a staff account may hold (subscribers sign in by SMS; the SMS centre only has API keys)
-STAFF_ROLES = frozenset(Role) - {Role.SUBSCRIBER, Role.SMSC}
+STAFF_ROLES = frozenset(Role) - {Role.SUBSCRIBER, Role.SMSC, Role.REVIEWER}
 
 #: argon2id with the library's defaults (RFC 9106 low-memory profile); replaceable in tests
 hasher = PasswordHasher()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,12 +29,13 @@ class Role(StrEnum):
     SECURITY = "security"  # security approver (金库 second person); watches sign-ins
     AUDITOR = "auditor"  # reads, never changes
     SUBSCRIBER = "subscriber"  # a subscriber on the self-service portal: bound to one MSISDN
+    REVIEWER = "reviewer"  # 7×24 spam review: grey-zone messages and 10086999 reports
 
 
 STAFF_CHANNEL = {Role.AGENT: "hotline", Role.HALL: "hall", Role.OPERATOR: "hotline", Role.SUPERVISOR: "hotline"}
 
 #: roles an API key may carry; subscribers sign in on the portal with an SMS code instead
-KEY_ROLES = frozenset({Role.SP, Role.AGENT, Role.HALL, Role.OPERATOR, Role.SMSC})
+KEY_ROLES = frozenset({Role.SP, Role.AGENT, Role.HALL, Role.OPERATOR, Role.SMSC, Role.REVIEWER})
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,39 @@ def create_key(ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, k
         },
     )
     return key
+
+
+class KeyCache:
+    """Keys that authenticated recently, so an API request does not open a transaction only to
+    learn who is calling (that lookup cost more than a spam check). A revocation through this
+    process clears the cache at once; other processes stop accepting a revoked key within
+    ``ttl`` seconds. Unknown keys are never cached, so guessing cannot grow it."""
+
+    def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
+        digest = _hash(key)
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = load()
+        with self._lock:
+            if principal is None:
+                self._entries.pop(digest, None)
+            else:
+                if len(self._entries) >= self._size:
+                    self._entries.clear()
+                self._entries[digest] = (now + self._ttl, principal)
+        return principal
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def authenticate(ctx: Ctx, key: str) -> Principal | None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import Principal, Role
 from mingbai.campaigns import service
-from mingbai.web.deps import CtxDep, require
+from mingbai.web.deps import CtxDep, RowId, require
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["Campaigns"])
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
@@ -98,17 +98,17 @@ def list_all(who: Operator, ctx: CtxDep) -> list[ProgressOut]:
 
 
 @router.get("/{campaign_id}", response_model=ProgressOut, summary="Progress: planned, released, sent, delivered")
-def progress(campaign_id: int, who: Operator, ctx: CtxDep) -> ProgressOut:
+def progress(campaign_id: RowId, who: Operator, ctx: CtxDep) -> ProgressOut:
     return _progress(service.campaign_progress(ctx, campaign_id))
 
 
 @router.post("/{campaign_id}/start", response_model=ProgressOut, summary="Start or resume sending")
-def start(campaign_id: int, who: Operator, ctx: CtxDep) -> ProgressOut:
+def start(campaign_id: RowId, who: Operator, ctx: CtxDep) -> ProgressOut:
     service.start_campaign(ctx, campaign_id)
     return _progress(service.campaign_progress(ctx, campaign_id))
 
 
 @router.post("/{campaign_id}/pause", response_model=ProgressOut, summary="Pause: no new slots are handed out")
-def pause(campaign_id: int, who: Operator, ctx: CtxDep) -> ProgressOut:
+def pause(campaign_id: RowId, who: Operator, ctx: CtxDep) -> ProgressOut:
     service.pause_campaign(ctx, campaign_id)
     return _progress(service.campaign_progress(ctx, campaign_id))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mingbai.errors import InvalidInput
 from mingbai.msisdn import normalize_msisdn
@@ -58,25 +58,28 @@ def reminder_label(sp_name: str, service_name: str, service_type: str, billing: 
     return f"{service_label(sp_name, service_name, service_type)},{price_text(billing, price_fen)}"
 
 
+def _check_code(v: str) -> str:
+    if not _CODE.fullmatch(v):
+        raise ValueError("letters, digits, '-' or '_' only")
+    return v
+
+
+#: an SP or service code, as operators and SPs type it
+Code = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_check_code)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class SpIn(_In):
-    code: str = Field(min_length=1, max_length=32)
+    code: Code
     name: str = Field(min_length=1, max_length=64)
     hotline: str = Field(min_length=3, max_length=20)
     contact: str | None = Field(default=None, max_length=64)
     access_number: str | None = Field(default=None, max_length=21)
     status: Status = "active"
     credit_points: int = Field(default=100, ge=0, le=1000)
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not _CODE.fullmatch(v):
-            raise ValueError("letters, digits, '-' or '_' only")
-        return v
 
     @field_validator("hotline")
     @classmethod
@@ -94,7 +97,7 @@ class SpIn(_In):
 
 
 class ServiceIn(_In):
-    code: str = Field(min_length=1, max_length=32)
+    code: Code
     sp: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=64)
     type: ServiceType = "sms"
@@ -105,13 +108,6 @@ class ServiceIn(_In):
     scope: Literal["national", "local"] = "national"
     status: Status = "active"
     mo_keyword: str | None = Field(default=None, max_length=20)
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not _CODE.fullmatch(v):
-            raise ValueError("letters, digits, '-' or '_' only")
-        return v
 
     @field_validator("mo_keyword")
     @classmethod

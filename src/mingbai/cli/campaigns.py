@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mingbai.cli.common import console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import IdArg, console, friendly_errors, opts, print_json, print_table
 from mingbai.clock import parse_instant
 
 campaign_app = typer.Typer(help="Stock-wide reminder campaigns (R4, seed 004 batches).", no_args_is_help=True)
@@ -59,7 +59,7 @@ def plan(
 
 
 @campaign_app.command("start")
-def start(ctx: typer.Context, campaign_id: int) -> None:
+def start(ctx: typer.Context, campaign_id: IdArg) -> None:
     """Start (or resume) handing out send slots."""
     from mingbai.campaigns.service import start_campaign
 
@@ -69,7 +69,7 @@ def start(ctx: typer.Context, campaign_id: int) -> None:
 
 
 @campaign_app.command("pause")
-def pause(ctx: typer.Context, campaign_id: int) -> None:
+def pause(ctx: typer.Context, campaign_id: IdArg) -> None:
     from mingbai.campaigns.service import pause_campaign
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
@@ -78,7 +78,7 @@ def pause(ctx: typer.Context, campaign_id: int) -> None:
 
 
 @campaign_app.command("status")
-def status(ctx: typer.Context, campaign_id: int, json_out: JsonOpt = False) -> None:
+def status(ctx: typer.Context, campaign_id: IdArg, json_out: JsonOpt = False) -> None:
     """Progress: planned, released, sent, delivered, and MTs per state."""
     from mingbai.campaigns.service import campaign_progress
 
@@ -97,7 +97,7 @@ def status(ctx: typer.Context, campaign_id: int, json_out: JsonOpt = False) -> N
 @campaign_app.command("run")
 def run(
     ctx: typer.Context,
-    campaign_id: int,
+    campaign_id: IdArg,
     every: Annotated[float, typer.Option("--every", help="Seconds between releases.")] = 0.5,
 ) -> None:
     """Start the campaign and keep releasing its slots until every SMS is out (Ctrl-C stops;

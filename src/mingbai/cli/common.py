@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,10 +17,14 @@ from rich.table import Table
 from mingbai.clock import Clock, FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.errors import MingbaiError
+from mingbai.ids import MAX_ID
 from mingbai.jsonable import jsonable
 from mingbai.platform import Platform
 
 console = Console()
+
+#: an id argument: out-of-range numbers are refused by the parser, never by the database driver
+IdArg = Annotated[int, typer.Argument(min=0, max=MAX_ID)]
 err_console = Console(stderr=True)
 
 

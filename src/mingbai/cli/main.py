@@ -12,8 +12,9 @@ import typer
 from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
-from mingbai.cli.common import Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import IdArg, Options, console, friendly_errors, opts, print_json, print_table
 from mingbai.cli.messaging import sms_gateway
+from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(key_app, name="apikey")
 app.add_typer(campaign_app, name="campaign")
 app.command("sms-gateway")(sms_gateway)
 app.add_typer(accounts_cli.app, name="user")
+app.add_typer(spam_app, name="spam")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -319,7 +321,7 @@ def unsubscribe(
 @key_app.command("create")
 def key_create(
     ctx: typer.Context,
-    role: Annotated[str, typer.Option("--role", help="sp|agent|hall|operator|smsc")],
+    role: Annotated[str, typer.Option("--role", help="sp|agent|hall|operator|smsc|reviewer")],
     label: Annotated[str, typer.Option("--label")],
     sp: Annotated[str | None, typer.Option("--sp", help="SP code, for role sp")] = None,
 ) -> None:
@@ -354,7 +356,7 @@ def key_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
 
 @key_app.command("revoke")
-def key_revoke(ctx: typer.Context, key_id: int) -> None:
+def key_revoke(ctx: typer.Context, key_id: IdArg) -> None:
     from mingbai.auth.service import revoke_key
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:

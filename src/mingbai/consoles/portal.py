@@ -18,6 +18,7 @@ from mingbai.consoles.views import subscription_cards
 from mingbai.consoles.web import PlatformDep, WebUser, lang_of, render, see_other, signed_in
 from mingbai.errors import NotFound
 from mingbai.subscriptions import service as subs
+from mingbai.web.deps import RowId
 
 router = APIRouter(prefix="/me", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -52,7 +53,7 @@ def home(request: Request, platform: PlatformDep, user: Subscriber) -> Response:
 
 
 @router.get("/subscriptions/{subscription_id}")
-def subscription(request: Request, platform: PlatformDep, user: Subscriber, subscription_id: int) -> Response:
+def subscription(request: Request, platform: PlatformDep, user: Subscriber, subscription_id: RowId) -> Response:
     with platform.uow() as ctx:
         cards = [c for c in subscription_cards(ctx, user.msisdn) if c.sub.id == subscription_id]
     if not cards:

@@ -16,6 +16,7 @@ from mingbai.consoles.security import csrf_protect
 from mingbai.consoles.web import PlatformDep, WebUser, lang_of, render, see_other, signed_in
 from mingbai.errors import MingbaiError
 from mingbai.subscriptions import service as subs
+from mingbai.web.deps import RowId
 
 router = APIRouter(prefix="/sp", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -47,7 +48,7 @@ def home(request: Request, platform: PlatformDep, user: SpUser) -> Response:
 
 
 @router.get("/orders/{order_id}")
-def order(request: Request, platform: PlatformDep, user: SpUser, order_id: int) -> Response:
+def order(request: Request, platform: PlatformDep, user: SpUser, order_id: RowId) -> Response:
     with platform.uow() as ctx:
         placed = subs.get_order(ctx, order_id, sp_code=user.sp_code)  # another SP's order: 404
     return render(request, "sp/order.html", user, {"order": placed})
@@ -79,7 +80,8 @@ def create(
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke(platform: PlatformDep, user: SpUser, key_id: int) -> Response:
+def revoke(platform: PlatformDep, user: SpUser, key_id: RowId) -> Response:
     with platform.uow() as ctx:
         revoke_key(ctx, key_id, sp_code=user.sp_code)  # another SP's key: 404
+    platform.key_cache.clear()  # refused from this request on, here; within seconds elsewhere
     return see_other("/sp/keys?done=key_revoked")

@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
-
 from mingbai.db import Ctx
 from mingbai.subscriptions import service as subs
-from mingbai.subscriptions.models import Subscription
 from mingbai.subscriptions.service import EventView, SubscriptionView
 
 
@@ -30,25 +27,7 @@ class SubscriptionCard:
 
 def subscription_cards(ctx: Ctx, msisdn: str, *, active_only: bool = False) -> list[SubscriptionCard]:
     """Every subscription (oldest first) with the events of its order and of itself, one year back."""
-    views = subs.list_subscriptions(ctx, msisdn=msisdn, active_only=active_only)
-    events = subs.history(ctx, msisdn=msisdn)
-    order_of = (
-        dict(
-            ctx.session.execute(
-                select(Subscription.id, Subscription.order_id).where(Subscription.msisdn == views[0].msisdn)
-            ).all()
-        )
-        if views
-        else {}
-    )
     return [
-        SubscriptionCard(
-            s,
-            [
-                e
-                for e in events
-                if e.subscription_id == s.id or (e.subscription_id is None and e.order_id == order_of[s.id])
-            ],
-        )
-        for s in views
+        SubscriptionCard(view, events)
+        for view, events in subs.subscriptions_with_history(ctx, msisdn=msisdn, active_only=active_only)
     ]

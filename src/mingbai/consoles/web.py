@@ -29,7 +29,7 @@ from mingbai.web.deps import get_platform
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 #: every role that can hold a console session
-CONSOLE_ROLES = frozenset(Role) - {Role.SMSC}
+CONSOLE_ROLES = frozenset(Role) - {Role.SMSC, Role.REVIEWER}  # API-key roles: no console (yet)
 #: staff who work on a subscriber's behalf (agent console)
 FRONT_LINE = (Role.AGENT, Role.HALL, Role.SUPERVISOR)
 #: who may read the operator dashboard and catalog

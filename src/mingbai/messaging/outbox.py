@@ -62,14 +62,18 @@ class Claimed:
     accepted_parts: frozenset[int] = frozenset()
 
 
-def claim_due(ctx: Ctx, *, run_id: str, limit: int, quiet: tuple[time, time] | None = None) -> list[Claimed]:
-    """Take up to ``limit`` due rows for this run: queued → submitting, oldest due first.
+def claim_due(
+    ctx: Ctx, *, run_id: str, limit: int, quiet: tuple[time, time] | None = None, ahead: timedelta = timedelta(0)
+) -> list[Claimed]:
+    """Take up to ``limit`` rows due by now + ``ahead`` for this run: queued → submitting, oldest
+    due first (the sender holds a row claimed ahead until its due time, so paced rows go out on
+    time rather than one claim's round trip late).
 
     Bulk rows stay queued during the quiet hours. On PostgreSQL two runs would skip each
     other's rows (SKIP LOCKED), though the lease keeps it to one run at a time.
     """
     now = ctx.now()
-    due = select(T.msisdn, T.id).where(T.status == "queued", T.due_at <= now)
+    due = select(T.msisdn, T.id).where(T.status == "queued", T.due_at <= now + ahead)
     if quiet is not None and in_quiet_hours(now.astimezone(SHANGHAI).time(), quiet):
         due = due.where(T.bulk.is_(False))
     due = due.order_by(T.due_at, T.id).limit(limit)

@@ -227,7 +227,8 @@ def classify_status(code: int) -> str:
 
 _BIND_ERRORS = {
     0x0D: "the SMSC refused the bind (ESME_RBINDFAIL): check system_id, password and that the account may bind",
-    0x0E: "wrong password for system_id {system_id} (ESME_RINVPASWD)",
+    0x0E: "wrong password for system_id {system_id}, or no such system_id (ESME_RINVPASWD; some SMSCs, "
+    "Jasmin among them, answer an unknown system_id so too)",
     0x0F: "unknown system_id {system_id} (ESME_RINVSYSID)",
     0x05: "system_id {system_id} is already bound and the SMSC allows no more sessions (ESME_RALYBND)",
     0x53: "the SMSC does not accept system_type {system_type!r} (ESME_RINVSYSTYP)",

@@ -23,7 +23,7 @@ from mingbai.subscriptions.schemas import (
     UnsubscribedOut,
     UnsubscribeIn,
 )
-from mingbai.web.deps import CtxDep, require
+from mingbai.web.deps import CtxDep, RowId, require
 
 router = APIRouter(prefix="/api/v1")
 
@@ -57,7 +57,7 @@ def sp_place_order(body: OrderIn, who: SpOnly, ctx: CtxDep) -> OrderOut:
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, tags=["SP"], summary="One of your orders")
-def sp_get_order(order_id: int, who: SpOnly, ctx: CtxDep) -> OrderOut:
+def sp_get_order(order_id: RowId, who: SpOnly, ctx: CtxDep) -> OrderOut:
     return _order_out(service.get_order(ctx, order_id, sp_code=who.sp_code))
 
 
@@ -99,15 +99,9 @@ def sp_unsubscribe(body: SpUnsubscribeIn, who: SpOnly, ctx: CtxDep) -> list[Unsu
 )
 def agent_subscriptions(msisdn: str, who: Staff, ctx: CtxDep) -> list[SubscriptionDetail]:
     get_subscriber(ctx, msisdn)
-    subs = service.list_subscriptions(ctx, msisdn=msisdn)
-    events = service.history(ctx, msisdn=msisdn)
     out = []
-    for s in subs:
-        mine = [
-            EventOut.model_validate(jsonable(e))
-            for e in events
-            if e.subscription_id == s.id or (e.service_code == s.service_code and e.subscription_id is None)
-        ]
+    for s, events in service.subscriptions_with_history(ctx, msisdn=msisdn):
+        mine = [EventOut.model_validate(jsonable(e)) for e in events]
         out.append(
             SubscriptionDetail(
                 id=s.id,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mingbai.ids import MAX_ID
 
 Channel = Literal["sp", "sms", "web", "wap", "hotline", "hall", "terminal"]
 
@@ -99,7 +101,7 @@ class SubscriptionDetail(BaseModel):
 class UnsubscribeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subscription_ids: list[int] | None = Field(
+    subscription_ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] | None = Field(
         default=None, max_length=500, description="Omit (with all=true) to end every subscription"
     )
     service_code: str | None = Field(default=None, max_length=32)

@@ -639,6 +639,7 @@ def choose_from_menu(ctx: Ctx, *, msisdn: str, numbers: Sequence[int], mo_id: in
 @dataclass(frozen=True)
 class SubscriptionView:
     id: int
+    order_id: int
     msisdn: str
     service_code: str
     service_name: str
@@ -682,6 +683,7 @@ def list_subscriptions(
         out.append(
             SubscriptionView(
                 sub.id,
+                sub.order_id,
                 sub.msisdn,
                 sub.service_code,
                 svc.name,
@@ -733,6 +735,15 @@ def history(ctx: Ctx, *, msisdn: str, since: datetime | None = None) -> list[Eve
         EventView(e.at, e.kind, e.service_code, e.order_id, e.subscription_id, e.actor, e.channel, e.detail)
         for e in rows
     ]
+
+
+def subscriptions_with_history(
+    ctx: Ctx, *, msisdn: str, active_only: bool = False
+) -> list[tuple[SubscriptionView, list[EventView]]]:
+    """Each subscription (oldest first) with its own events and its order's, one year back (R5)."""
+    views = list_subscriptions(ctx, msisdn=msisdn, active_only=active_only)
+    events = history(ctx, msisdn=msisdn)
+    return [(s, [e for e in events if e.subscription_id == s.id or e.order_id == s.order_id]) for s in views]
 
 
 def list_orders(ctx: Ctx, *, msisdn: str, sp_code: str | None = None) -> list[PlacedOrder]:

@@ -25,6 +25,7 @@ from mingbai.messaging.api import router as sms_router
 from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
 from mingbai.messaging.metrics import registry_with_outbox
 from mingbai.platform import Platform
+from mingbai.spam.api import router as spam_router
 from mingbai.subscriptions.api import router as subscriptions_router
 from mingbai.web.handset import router as handset_router
 
@@ -87,6 +88,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(charging_router)
     app.include_router(sms_router)
+    app.include_router(spam_router)
     app.include_router(handset_router)
     app.include_router(campaigns_router)
     install_consoles(app)

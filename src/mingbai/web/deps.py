@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from mingbai.auth.service import Principal, Role, authenticate
 from mingbai.db import Ctx
 from mingbai.errors import Forbidden, MingbaiError
+from mingbai.ids import MAX_ID
 from mingbai.platform import Platform
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Per-SP or staff API key")
@@ -43,8 +44,7 @@ def require(*roles: Role) -> Callable[..., Principal]:
     ) -> Principal:
         if not key:
             raise Unauthorized("send your API key in the X-API-Key header")
-        with platform.uow() as ctx:
-            principal = authenticate(ctx, key)
+        principal = platform.key_cache.lookup(key, lambda: _authenticate(platform, key))
         if principal is None:
             raise Unauthorized("unknown or revoked API key")
         if principal.role not in allowed:
@@ -56,4 +56,11 @@ def require(*roles: Role) -> Callable[..., Principal]:
     return dependency
 
 
+def _authenticate(platform: Platform, key: str) -> Principal | None:
+    with platform.uow() as ctx:
+        return authenticate(ctx, key)
+
+
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
+#: an id in a URL: anything outside BIGINT is a 422 here, never an overflow in the driver
+RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
