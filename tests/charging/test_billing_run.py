@@ -16,6 +16,7 @@ from mingbai.charging.service import list_charges
 from mingbai.clock import SHANGHAI
 from mingbai.errors import InvalidInput
 from mingbai.messaging.models import OutboundSms
+from mingbai.messaging.rules import parts_for
 from tests.charging.conftest import add_subscription
 from tests.helpers import ALICE, BOB, subscribe
 
@@ -166,15 +167,17 @@ def test_every_charge_has_one_reminder_worded_like_the_python_template(platform,
     for r in rows:
         c = by_id[r.id]
         assert r.dedupe_key == f"charge:{c.id}"
-        assert r.text == texts.monthly_reminder("2026年4月", c.sp_name, c.service_name, c.amount_fen, c.service_code)
+        assert r.text == texts.monthly_reminder("4月", c.sp_name, c.service_name, c.amount_fen, c.service_code)
         # raised at 00:05, but nobody is texted at night: due at 08:00 Shanghai
         assert r.due_at == sh(2026, 4, 1, 8, 0)
     texts_by_service = {by_id[r.id].service_code: r.text for r in rows}
-    assert "新浪头条新闻业务2026年4月信息费5元已扣除" in texts_by_service["SINA-NEWS"]
+    assert "新浪头条新闻业务4月信息费5元已扣除" in texts_by_service["SINA-NEWS"]
+    # one SMS segment, not two, for every one of the month's millions of reminders
+    assert all(len(parts_for(t, "concat")) == 1 for t in texts_by_service.values())
     assert "信息费2.5元" in texts_by_service["SINA-WEATHER"]
     assert "信息费0.05元" in texts_by_service["QQ-TONES"]
     assert "信息费12.34元" in texts_by_service["SOHU-MMS"]
-    assert "回复YYSOHU-MMS到10086" in texts_by_service["SOHU-MMS"]
+    assert "回复YYSOHU-MMS停止扣费" in texts_by_service["SOHU-MMS"]
     assert platform.deliver() == []
     clock.set(sh(2026, 4, 1, 8, 0))
     assert len(platform.deliver()) == 4

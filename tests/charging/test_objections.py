@@ -62,7 +62,7 @@ def _charged_alice(platform, clock, *services: str) -> None:
 def test_reply_yy_stops_charging_and_opens_a_dispute(platform, clock, gateway):
     _charged_alice(platform, clock, "SINA-NEWS", "QQ-TONES")
     (reminder,) = [d for d in gateway.delivered if "新浪头条新闻" in "".join(d.parts)]
-    assert "回复YYSINA-NEWS到10086" in "".join(reminder.parts)
+    assert "回复YYSINA-NEWS停止扣费" in "".join(reminder.parts)
     result = platform.receive_sms(ALICE, "10086", "YYSINA-NEWS")
     assert result.handled_as == "objection_accepted"
     replies = [r.text for r in result.replies]

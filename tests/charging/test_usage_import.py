@@ -137,7 +137,7 @@ def test_per_use_records_are_charged_with_a_reminder_each(platform, clock):
     sent = platform.deliver()
     reminder_texts = [s.text for s in sent if s.kind == "charge_reminder"]
     assert any(
-        "4月9日使用的腾讯公司手机游戏点播业务(3次)信息费6元已扣除" in t and "回复YYQQ-GAME" in t for t in reminder_texts
+        "4月9日使用腾讯公司手机游戏点播业务(3次)信息费6元已扣除" in t and "回复YYQQ-GAME" in t for t in reminder_texts
     )
     assert len(reminder_texts) == 2
 

@@ -2,12 +2,14 @@
 reminder for each.
 
 Shape: set-based SQL over the subscription table in chunks of MSISDN ranges, one transaction
-per chunk holding (1) a count of the chunk's subscriptions by skip reason, (2)
-``INSERT INTO charge … SELECT … ON CONFLICT DO NOTHING`` and (3) ``INSERT INTO sms_outbox …
-SELECT`` of one reminder for each charge that (2) inserted, then the run's counters. A kill at
-any instant loses at most the open chunk; a rerun inserts nothing that exists, because
-``uq_charge_once`` (msisdn, subscription, period, '') makes a fee a uniqueness rule, and a
-reminder is written only in the transaction that inserted its charge.
+per chunk holding (1) ``INSERT INTO charge … SELECT`` of the range's fees not yet raised, (2)
+``INSERT INTO sms_outbox … SELECT`` of one reminder for each charge that (1) inserted, and (3) the
+run's counters; the summary by skip reason is one aggregate at the end. A kill at any instant
+loses at most the open chunk (its charges and reminders together); a rerun inserts nothing that
+exists, because ``uq_charge_once`` (msisdn, subscription, period, '') makes a fee a uniqueness
+rule, and a reminder is written only in the transaction that inserted its charge. One run per
+period at a time (an advisory lock on PostgreSQL), so the insert can be a plain one; a unique
+violation from any other writer makes the chunk roll back and be redone with ON CONFLICT DO NOTHING.
 
 The scheduler also runs a small catch-up pass: a re-order confirmed during the month owes that
 month's fee at confirmation (see :func:`mingbai.charging.rules.monthly_skip_reason`); the pass
@@ -332,7 +334,7 @@ def _raise_watermark(ctx: Ctx, period: str, confirmed_before: datetime) -> None:
 
 
 def _params(period: Period, run_id: int, now: datetime, upper: datetime, settings: Settings) -> dict[str, Any]:
-    a, b, c, d = texts.monthly_reminder_parts(period.zh)
+    a, b, c, d = texts.monthly_reminder_parts(period.month_zh)
     return {
         "period": period.label,
         "batch_id": run_id,
@@ -560,7 +562,9 @@ def _remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -
                 "msisdn": r.msisdn,
                 "id": r.id,
                 "sender": ctx.settings.service_number,
-                "text": texts.monthly_reminder(period.zh, *names[r.service_code], int(r.amount_fen), r.service_code),
+                "text": texts.monthly_reminder(
+                    period.month_zh, *names[r.service_code], int(r.amount_fen), r.service_code
+                ),
                 "kind": "charge_reminder",
                 "segmentation": "concat",
                 "dedupe_key": f"charge:{r.id}",

@@ -37,8 +37,13 @@ class Period:
 
     @property
     def zh(self) -> str:
-        """ "2026年4月" as a bill and a reminder say it."""
+        """ "2026年4月" as a bill says it."""
         return f"{self.first_day.year}年{self.first_day.month}月"
+
+    @property
+    def month_zh(self) -> str:
+        """ "4月" as a deduction reminder says it (sent within days of the month it names)."""
+        return f"{self.first_day.month}月"
 
     def previous(self) -> Period:
         return period_for(self.first_day - timedelta(days=1))
