@@ -4,6 +4,7 @@ from mingbai.accounts import models as _accounts  # noqa: F401
 from mingbai.auth import models as _auth  # noqa: F401
 from mingbai.campaigns import models as _campaigns  # noqa: F401
 from mingbai.catalog import models as _catalog  # noqa: F401
+from mingbai.charging import models as _charging  # noqa: F401
 from mingbai.db import Base
 from mingbai.messaging import models as _messaging  # noqa: F401
 from mingbai.spam import models as _spam  # noqa: F401

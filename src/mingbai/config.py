@@ -23,6 +23,19 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _percents_env(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        values = tuple(sorted({int(p) for p in raw.replace(" ", "").split(",") if p}))
+    except ValueError as exc:
+        raise ValueError(f"{name} must be percentages separated by commas, e.g. 50,80,100; got {raw!r}") from exc
+    if not values or any(not 1 <= v <= 1000 for v in values):
+        raise ValueError(f"{name} must be percentages from 1 to 1000, got {raw!r}")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
@@ -40,6 +53,10 @@ class Settings:
     tick_seconds: int = 5
     #: key for confirmation-code MACs; empty means: use the key stored in the database
     code_secret: str = ""
+    #: traffic alerts when a month's package data use crosses these percentages (R7)
+    traffic_alert_percents: tuple[int, ...] = (50, 80, 100)
+    #: and, roaming abroad, at every further this many MB used in a month (R7)
+    roaming_alert_step_mb: int = 10
     #: Asia/Shanghai wall-clock period in which no bulk SMS (campaigns) goes out (R4)
     quiet_hours: str = "21:00-08:00"
 
@@ -51,5 +68,7 @@ class Settings:
             max_code_attempts=_int_env("MINGBAI_MAX_CODE_ATTEMPTS", 5),
             tick_seconds=_int_env("MINGBAI_TICK_SECONDS", 5),
             code_secret=os.environ.get("MINGBAI_CODE_SECRET", ""),
+            traffic_alert_percents=_percents_env("MINGBAI_TRAFFIC_ALERT_PERCENTS", (50, 80, 100)),
+            roaming_alert_step_mb=_int_env("MINGBAI_ROAMING_ALERT_STEP_MB", 10),
             quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", "21:00-08:00"),
         )

@@ -187,9 +187,10 @@ def insert_ignore(
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
-    result = session.execute(stmt, rows)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # Count what RETURNING gives back: with SQLAlchemy 2.1 + psycopg the rowcount of a Core
+    # INSERT is -1, which would make every row look new (and every dedupe key look unused).
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys).returning(*table.primary_key.columns)
+    return len(session.execute(stmt, rows).all())
 
 
 def _dialect(session: Session | Connection) -> str:

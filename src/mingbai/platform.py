@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from mingbai.accounts import service as accounts
 from mingbai.auth.service import KeyCache
 from mingbai.campaigns import service as campaigns
+from mingbai.charging import billing
+from mingbai.charging.sms import with_objections
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
@@ -50,7 +52,7 @@ class TickReport:
 
 def build_router() -> MoRouter:
     router = MoRouter()
-    router.route("10086", handle_10086)
+    router.route("10086", with_objections(handle_10086))
     router.route("10086999", handle_10086999)
     router.fallback(handle_sp_number)
     return router
@@ -165,10 +167,11 @@ class Platform:
             purged = accounts.purge_stale(ctx)
         with self.uow() as ctx:
             released = campaigns.release_due(ctx)
+        extra = billing.scheduled(self)
         sent = self.deliver()
         return TickReport(
             expired,
             written,
             len({s.outbox_id for s in sent}),
-            {"console_sessions_purged": purged, "campaign_released": released},
+            {"console_sessions_purged": purged, "campaign_released": released, **extra},
         )

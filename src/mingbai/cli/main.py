@@ -11,6 +11,7 @@ import typer
 
 from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
+from mingbai.cli.charging import register as register_charging
 from mingbai.cli.common import IdArg, Options, console, friendly_errors, opts, print_json, print_table
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
@@ -383,6 +384,9 @@ def serve(
     uvicorn.run(
         "mingbai.web.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info"
     )
+
+
+register_charging(app)
 
 
 def main() -> None:

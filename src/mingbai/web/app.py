@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mingbai import __version__
 from mingbai.campaigns.api import router as campaigns_router
 from mingbai.catalog.api import router as catalog_router
+from mingbai.charging.api import router as charging_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.consoles import install as install_consoles
@@ -85,6 +86,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
 
     app.include_router(subscriptions_router)
     app.include_router(catalog_router)
+    app.include_router(charging_router)
     app.include_router(sms_router)
     app.include_router(spam_router)
     app.include_router(handset_router)

@@ -1,0 +1,605 @@
+"""The monthly billing run (R6): raise every month's fee that is due, once, with a deduction
+reminder for each.
+
+Shape: set-based SQL over the subscription table in chunks of MSISDN ranges, one transaction
+per chunk holding (1) ``INSERT INTO charge … SELECT`` of the range's fees not yet raised, (2)
+``INSERT INTO sms_outbox … SELECT`` of one reminder for each charge that (1) inserted, and (3) the
+run's counters; the summary by skip reason is one aggregate at the end. A kill at any instant
+loses at most the open chunk (its charges and reminders together); a rerun inserts nothing that
+exists, because ``uq_charge_once`` (msisdn, subscription, period, '') makes a fee a uniqueness
+rule, and a reminder is written only in the transaction that inserted its charge. One run per
+period at a time (an advisory lock on PostgreSQL), so the insert can be a plain one; a unique
+violation from any other writer makes the chunk roll back and be redone with ON CONFLICT DO NOTHING.
+
+The scheduler also runs a small catch-up pass: a re-order confirmed during the month owes that
+month's fee at confirmation (see :func:`mingbai.charging.rules.monthly_skip_reason`); the pass
+charges those confirmed since the last look (a watermark per period) the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import Date
+
+from mingbai.charging import texts
+from mingbai.charging.models import BillingRun, BillingWatermark
+from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, period_at, reminder_due_at
+from mingbai.clock import Clock
+from mingbai.config import Settings
+from mingbai.db import Ctx, Database, UtcDateTime, upsert
+from mingbai.errors import Conflict, InvalidInput
+from mingbai.ids import new_id, reserve_ids
+from mingbai.messaging.models import OutboundSms
+from mingbai.msisdn import mask_msisdn
+
+log = logging.getLogger(__name__)
+
+#: subscriptions per chunk: a kill loses at most this much uncommitted work
+DEFAULT_CHUNK = 50_000
+#: the catch-up pass looks this far behind its watermark, for confirmations whose transaction
+#: read the clock before the last pass and committed after it
+CATCHUP_MARGIN = timedelta(minutes=10)
+#: past the highest MSISDN (15 digits, the column's width)
+_TOP = "9" * 15
+
+
+class PlatformLike(Protocol):
+    """What a run needs from :class:`mingbai.platform.Platform` (kept apart to avoid a cycle)."""
+
+    clock: Clock
+    settings: Settings
+    db: Database
+
+    def uow(self) -> AbstractContextManager[Ctx]: ...
+
+
+# -- SQL -------------------------------------------------------------------------------------
+
+#: the WHERE that :func:`mingbai.charging.rules.monthly_skip_reason` returns None for
+_DUE = """s.billing = 'monthly'
+  AND s.confirmed_at < :upper
+  AND (s.unsubscribed_at IS NULL OR s.unsubscribed_at >= :p_start)
+  AND s.first_charge_on < :next_first_day
+  AND s.price_fen > 0"""
+
+#: the same rule as a CASE, first reason wins, in the order of ``monthly_skip_reason``
+_REASON = f"""CASE
+  WHEN s.billing <> 'monthly' THEN '{SkipReason.NOT_MONTHLY}'
+  WHEN s.confirmed_at >= :upper THEN '{SkipReason.ORDERED_AFTER}'
+  WHEN s.unsubscribed_at IS NOT NULL AND s.unsubscribed_at < :p_start THEN '{SkipReason.UNSUBSCRIBED_BEFORE}'
+  WHEN s.first_charge_on IS NULL OR s.first_charge_on >= :next_first_day THEN '{SkipReason.IN_TRIAL}'
+  WHEN s.price_fen <= 0 THEN '{SkipReason.FREE}'
+  ELSE '' END"""
+
+_RANGE_S = "s.msisdn > :lo AND s.msisdn <= :hi"
+_RANGE_C = "c.msisdn > :lo AND c.msisdn <= :hi"
+
+#: the run's summary: every subscription by reason, in one pass at the end (a parallel scan on
+#: PostgreSQL) rather than once per chunk
+_COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GROUP BY 1"
+
+_CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
+                    amount_fen, quantity, batch_id, created_at, occurred_at)
+SELECT s.msisdn, :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id, s.service_code, s.sp_code,
+       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now, :p_start
+FROM subscription s"""
+
+#: the safe form: whatever else inserts the same fee at the same moment, this one skips it
+_CHARGE = f"""{_CHARGE_COLUMNS}
+WHERE {{where}} AND {_DUE}
+ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING
+"""
+
+#: the fast form, for a run that holds the period's lock: "charged already?" is answered from the
+#: chunk's own range of the charge table (a hash anti-join on PostgreSQL, an index probe per row
+#: on SQLite) and the insert is a plain one. ON CONFLICT's speculative insertion costs about 40%
+#: more per row on PostgreSQL 15 (docs/PERFORMANCE.md). The unique index still refuses a second
+#: fee: were another writer to slip in, the chunk fails and is redone in the safe form.
+_CHARGE_FAST = f"""{_CHARGE_COLUMNS}
+WHERE {{where}} AND {_DUE}
+  AND NOT EXISTS (SELECT 1 FROM charge c WHERE c.msisdn = s.msisdn AND c.subscription_id = s.id
+                  AND c.period = CAST(:period AS VARCHAR(7)) AND c.usage_ref = ''
+                  AND c.msisdn > :lo AND c.msisdn <= :hi)
+"""
+
+#: fen → "5", "2.5", "0.05" exactly as :func:`mingbai.catalog.rules.yuan` says it, in portable SQL
+_YUAN = """CASE
+  WHEN c.amount_fen % 100 = 0 THEN CAST(c.amount_fen / 100 AS TEXT)
+  WHEN c.amount_fen % 10 = 0 THEN CAST(c.amount_fen / 100 AS TEXT) || '.' || CAST(c.amount_fen % 100 / 10 AS TEXT)
+  WHEN c.amount_fen % 100 < 10 THEN CAST(c.amount_fen / 100 AS TEXT) || '.0' || CAST(c.amount_fen % 100 AS TEXT)
+  ELSE CAST(c.amount_fen / 100 AS TEXT) || '.' || CAST(c.amount_fen % 100 AS TEXT) END"""
+
+# A plain INSERT: the charges read here were inserted by this transaction (batch_id), so their
+# reminders cannot exist yet; the outbox's unique dedupe key would refuse a second one anyway.
+# The reminder's outbox id is its charge's id: reminder N is the one about charge N.
+_REMIND = f"""
+INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
+SELECT c.msisdn, c.id, :sender,
+       :t_a || p.name || svc.name || :t_b || {_YUAN} || :t_c || c.service_code || :t_d,
+       'charge_reminder', 'concat', 'charge:' || c.id, 'queued', :now, :due
+FROM charge c
+JOIN service svc ON svc.code = c.service_code
+JOIN sp p ON p.code = svc.sp_code
+WHERE {_RANGE_C} AND c.batch_id = :batch_id
+"""
+
+_PROGRESS = """
+UPDATE billing_run SET
+  charged = charged + :charged, reminders = reminders + :reminders,
+  amount_fen = amount_fen + (SELECT coalesce(sum(c.amount_fen), 0) FROM charge c
+                             WHERE c.msisdn > :lo AND c.msisdn <= :hi AND c.batch_id = :batch_id),
+  chunks_done = chunks_done + 1,
+  last_msisdn = CASE WHEN last_msisdn IS NULL OR last_msisdn < :last THEN :last ELSE last_msisdn END
+WHERE id = :batch_id
+"""
+
+_PROGRESS_EMPTY = """
+UPDATE billing_run SET chunks_done = chunks_done + 1,
+  last_msisdn = CASE WHEN last_msisdn IS NULL OR last_msisdn < :last THEN :last ELSE last_msisdn END
+WHERE id = :batch_id
+"""
+
+
+def _sql(statement: str, **extra: Any) -> Any:
+    return text(statement).bindparams(
+        bindparam("upper", type_=UtcDateTime),
+        bindparam("p_start", type_=UtcDateTime),
+        bindparam("next_first_day", type_=Date),
+        **extra,
+    )
+
+
+def _timed(statement: str) -> Any:
+    return _sql(statement, now=bindparam("now", type_=UtcDateTime))
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's figures as recorded in ``billing_run``."""
+
+    run_id: int
+    period: str
+    mode: str
+    status: str
+    actor: str
+    started_at: datetime
+    finished_at: datetime | None
+    seen: int
+    charged: int
+    amount_fen: int
+    reminders: int
+    skipped: dict[str, int]
+    chunks: int
+    last_msisdn: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    lo: str
+    hi: str
+    seen: int
+    charged: int
+    reminders: int
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def summary_of(run: BillingRun) -> RunSummary:
+    skipped = {
+        SkipReason.NOT_MONTHLY.value: run.skip_not_monthly,
+        SkipReason.ORDERED_AFTER.value: run.skip_ordered_after_period,
+        SkipReason.UNSUBSCRIBED_BEFORE.value: run.skip_unsubscribed_before_period,
+        SkipReason.IN_TRIAL.value: run.skip_in_trial,
+        SkipReason.FREE.value: run.skip_free_of_charge,
+        SkipReason.ALREADY_CHARGED.value: run.skip_already_charged,
+    }
+    return RunSummary(
+        run.id,
+        run.period,
+        run.mode,
+        run.status,
+        run.actor,
+        run.started_at,
+        run.finished_at,
+        run.seen,
+        run.charged,
+        run.amount_fen,
+        run.reminders,
+        skipped,
+        run.chunks_done,
+        run.last_msisdn,
+    )
+
+
+def list_runs(ctx: Ctx, *, period: str | None = None, limit: int = 50) -> list[RunSummary]:
+    stmt = select(BillingRun).order_by(BillingRun.started_at.desc(), BillingRun.id.desc()).limit(limit)
+    if period is not None:
+        stmt = stmt.where(BillingRun.period == period)
+    return [summary_of(r) for r in ctx.session.scalars(stmt)]
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _period_lock(db: Database, period: str) -> Iterator[None]:
+    """One run per period at a time. On PostgreSQL a session advisory lock, released by the
+    server if the process dies (kill -9 included); SQLite serialises writers by itself."""
+    if db.engine.dialect.name != "postgresql":
+        yield
+        return
+    conn: Connection = db.engine.connect()
+    try:
+        # advisory locks are per database: the schema keeps side-by-side installations apart
+        schema = conn.execute(text("SELECT current_schema()")).scalar()
+        digest = hashlib.sha256(f"mingbai-billing:{schema}:{period}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()
+        if not got:
+            raise Conflict(f"a billing run for {period} is already in progress", code="run_in_progress")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+    finally:
+        conn.close()
+
+
+def _start_run(platform: PlatformLike, period: Period, mode: str, actor: str, now: datetime, upper: datetime) -> int:
+    run_id = new_id()
+    with platform.uow() as ctx:
+        ctx.session.execute(
+            update(BillingRun)
+            .where(BillingRun.period == period.label, BillingRun.status == "running")
+            .values(status="interrupted")
+        )
+        ctx.session.execute(
+            insert(BillingRun),
+            {
+                "id": run_id,
+                "period": period.label,
+                "mode": mode,
+                "status": "running",
+                "started_at": now,
+                "finished_at": None,
+                "actor": actor,
+                "seen": 0,
+                "charged": 0,
+                "amount_fen": 0,
+                "reminders": 0,
+                "skip_not_monthly": 0,
+                "skip_ordered_after_period": 0,
+                "skip_unsubscribed_before_period": 0,
+                "skip_in_trial": 0,
+                "skip_free_of_charge": 0,
+                "skip_already_charged": 0,
+                "chunks_done": 0,
+                "last_msisdn": None,
+                "confirmed_before": upper,
+            },
+        )
+    return run_id
+
+
+def _finish_run(platform: PlatformLike, run_id: int, status: str, params: dict[str, Any] | None = None) -> RunSummary:
+    """Close the run; a finished run also gets its summary: every subscription by reason."""
+    with platform.uow() as ctx:
+        values: dict[str, Any] = {"status": status, "finished_at": platform.clock.now()}
+        if params is not None:
+            counts = {row.reason: int(row.n) for row in ctx.session.execute(_sql(_COUNT_ALL), params)}
+            run = ctx.session.get(BillingRun, run_id)
+            assert run is not None
+            values["seen"] = sum(counts.values())
+            for reason in SkipReason:
+                values[f"skip_{reason.value}"] = counts.get(reason.value, 0)
+            values["skip_already_charged"] = max(0, counts.get("", 0) - run.charged)
+        ctx.session.execute(update(BillingRun).where(BillingRun.id == run_id).values(**values))
+        run = ctx.session.get(BillingRun, run_id)
+        assert run is not None
+        ctx.session.refresh(run)
+        if status == "done":
+            _raise_watermark(ctx, run.period, run.confirmed_before)
+        return summary_of(run)
+
+
+def _raise_watermark(ctx: Ctx, period: str, confirmed_before: datetime) -> None:
+    current = ctx.session.get(BillingWatermark, period)
+    if current is None or current.confirmed_before < confirmed_before:
+        upsert(
+            ctx.session,
+            BillingWatermark.__table__,
+            [{"period": period, "confirmed_before": confirmed_before}],
+            ["period"],
+        )
+
+
+def _params(period: Period, run_id: int, now: datetime, upper: datetime, settings: Settings) -> dict[str, Any]:
+    a, b, c, d = texts.monthly_reminder_parts(period.month_zh)
+    return {
+        "period": period.label,
+        "batch_id": run_id,
+        "now": now,
+        "upper": upper,
+        "p_start": period.start,
+        "next_first_day": period.next_first_day,
+        "sender": settings.service_number,
+        "due": reminder_due_at(now),
+        "t_a": a,
+        "t_b": b,
+        "t_c": c,
+        "t_d": d,
+    }
+
+
+def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int, *, safe: bool = False) -> ChunkResult:
+    """One chunk in the caller's transaction: charge, remind, record progress."""
+    session = ctx.session
+    if ctx.dialect == "postgresql":
+        # The planner's statistics on charge describe the table before this run (often: empty).
+        # Believing it empty, it would answer "charged already?" with a scan of every charge per
+        # subscription, and join the chunk's fresh charges to the catalog in a nested loop: both
+        # are minutes instead of milliseconds once the table has filled. Every statement here is
+        # an index range or an index probe by design, so say so.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        session.execute(text("SET LOCAL enable_nestloop = off"))
+        # a range of the run's own choosing, so always plan for the actual bounds
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # A chunk commits without waiting for its WAL flush: a crash may lose the last chunks
+        # (charges and their reminders together, as one transaction), which a rerun redoes; the
+        # run's final "done" commits synchronously and so flushes everything before it.
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+    p = dict(params, lo=lo, hi=hi, base_id=reserve_ids(size + 1))
+    sql = (_CHARGE if safe else _CHARGE_FAST).format(where=_RANGE_S)
+    charged = int(session.execute(_timed(sql), p).rowcount)  # type: ignore[attr-defined]
+    reminders = 0
+    if charged:
+        reminders = int(
+            session.execute(
+                text(_REMIND).bindparams(bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)), p
+            ).rowcount  # type: ignore[attr-defined]
+        )
+        session.execute(text(_PROGRESS), {"charged": charged, "reminders": reminders, "last": hi, **p})
+    else:
+        session.execute(text(_PROGRESS_EMPTY), {"last": hi, **p})
+    return ChunkResult(lo, hi, size, charged, reminders)
+
+
+def _next_bound(platform: PlatformLike, lo: str, chunk_size: int) -> str | None:
+    """The MSISDN ``chunk_size`` subscriptions after ``lo`` (None: the rest fits in one chunk).
+    Chunks end on a whole MSISDN, so one subscriber's subscriptions are never split."""
+    with platform.db.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT msisdn FROM subscription WHERE msisdn > :lo ORDER BY msisdn LIMIT 1 OFFSET :n"),
+            {"lo": lo, "n": chunk_size - 1},
+        ).scalar()
+
+
+def count_subscriptions(platform: PlatformLike) -> int:
+    with platform.uow() as ctx:
+        return int(ctx.session.execute(text("SELECT count(*) FROM subscription")).scalar() or 0)
+
+
+def run_billing(
+    platform: PlatformLike,
+    period: Period,
+    *,
+    actor: str,
+    chunk_size: int = DEFAULT_CHUNK,
+    workers: int = 1,
+    throttle_ms: int = 0,
+    on_start: Callable[[int], None] | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+) -> RunSummary:
+    """Charge ``period``'s monthly fees for every subscription that owes them.
+
+    Each chunk commits on its own; ``workers`` > 1 charges chunks side by side on PostgreSQL
+    (SQLite has one writer, so it always uses one). ``throttle_ms`` pauses between chunks to
+    leave the database to online traffic.
+    """
+    if chunk_size < 1:
+        raise InvalidInput("chunk size must be at least 1")
+    now = platform.clock.now()
+    if period.start > now:
+        raise InvalidInput(f"period {period.label} has not begun; its fees fall due on {period.first_day}")
+    if platform.db.engine.dialect.name != "postgresql":
+        workers = 1
+    upper = charge_upper_bound(period, now + timedelta(microseconds=1))
+    with _period_lock(platform.db, period.label):
+        run_id = _start_run(platform, period, "full", actor, now, upper)
+        if on_start is not None:
+            on_start(count_subscriptions(platform))
+        params = _params(period, run_id, now, upper, platform.settings)
+        bounds_lock = threading.Lock()
+        cursor = {"lo": "", "done": False}
+
+        def next_chunk() -> tuple[str, str] | None:
+            with bounds_lock:
+                if cursor["done"]:
+                    return None
+                lo = str(cursor["lo"])
+                hi = _next_bound(platform, lo, chunk_size)
+                if hi is None:
+                    cursor["done"] = True
+                    hi = _TOP
+                cursor["lo"] = hi
+                return lo, hi
+
+        def worker() -> None:
+            while (bounds := next_chunk()) is not None:
+                try:
+                    with platform.uow() as ctx:
+                        result = _charge_chunk(ctx, params, *bounds, chunk_size)
+                except IntegrityError:
+                    # another writer inserted one of these fees meanwhile: redo the chunk safely
+                    log.warning(
+                        "billing %s: chunk after %s redone with ON CONFLICT", period.label, mask_msisdn(bounds[0])
+                    )
+                    with platform.uow() as ctx:
+                        result = _charge_chunk(ctx, params, *bounds, chunk_size, safe=True)
+                if on_chunk is not None:
+                    on_chunk(result)
+                if throttle_ms:
+                    time.sleep(throttle_ms / 1000)
+
+        try:
+            if workers <= 1:
+                worker()
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="billing") as pool:
+                    for future in [pool.submit(worker) for _ in range(workers)]:
+                        future.result()
+        except BaseException:
+            try:
+                _finish_run(platform, run_id, "failed")
+            except Exception:  # the database itself may be what failed
+                log.exception("could not mark billing run %s failed", run_id)
+            raise
+        return _finish_run(platform, run_id, "done", params)
+
+
+# -- the catch-up pass -------------------------------------------------------------------------
+
+
+def catch_up(platform: PlatformLike, period: Period, *, actor: str = "scheduler") -> RunSummary | None:
+    """Charge re-orders of ``period`` confirmed since the last look. Cheap: it reads only the
+    subscriptions confirmed after the period's watermark (the confirmed_at index).
+
+    Recorded as a ``catchup`` run only when it charged something."""
+    now = platform.clock.now()
+    if period.start > now:
+        return None
+    upper = charge_upper_bound(period, now + timedelta(microseconds=1))
+    with platform.uow() as ctx:
+        mark = ctx.session.get(BillingWatermark, period.label)
+        since = period.start if mark is None else max(period.start, mark.confirmed_before - CATCHUP_MARGIN)
+        if mark is not None and mark.confirmed_before >= period.end:
+            return None
+        batch_id = new_id()
+        p = _params(period, batch_id, now, upper, platform.settings)
+        p["since"] = since
+        window = ctx.session.execute(
+            text(
+                "SELECT count(*) FROM subscription s WHERE s.confirmed_at >= :since AND s.confirmed_at < :upper"
+            ).bindparams(bindparam("since", type_=UtcDateTime), bindparam("upper", type_=UtcDateTime)),
+            {"since": since, "upper": upper},
+        ).scalar()
+        p["base_id"] = reserve_ids(int(window or 0) + 1)
+        stmt = _timed(
+            _CHARGE.format(where="s.confirmed_at >= :since").replace(
+                "ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING",
+                "ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING "
+                "RETURNING msisdn, id, service_code, sp_code, amount_fen",
+            )
+        ).bindparams(bindparam("since", type_=UtcDateTime))
+        # RETURNING reports only what was inserted; a row_number() window keeps ids distinct
+        rows = ctx.session.execute(stmt, p).all()
+        _raise_watermark(ctx, period.label, upper)
+        if not rows:
+            return None
+        _remind_rows(ctx, period, rows, now)
+        ctx.session.execute(
+            insert(BillingRun),
+            {
+                "id": batch_id,
+                "period": period.label,
+                "mode": "catchup",
+                "status": "done",
+                "started_at": now,
+                "finished_at": now,
+                "actor": actor,
+                "seen": len(rows),
+                "charged": len(rows),
+                "amount_fen": sum(int(r.amount_fen) for r in rows),
+                "reminders": len(rows),
+                "skip_not_monthly": 0,
+                "skip_ordered_after_period": 0,
+                "skip_unsubscribed_before_period": 0,
+                "skip_in_trial": 0,
+                "skip_free_of_charge": 0,
+                "skip_already_charged": 0,
+                "chunks_done": 1,
+                "last_msisdn": max(r.msisdn for r in rows),
+                "confirmed_before": upper,
+            },
+        )
+        run = ctx.session.get(BillingRun, batch_id)
+        assert run is not None
+        return summary_of(run)
+
+
+def _remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -> None:
+    names = {
+        code: (sp_name, name)
+        for code, name, sp_name in ctx.session.execute(
+            text("SELECT svc.code, svc.name, p.name FROM service svc JOIN sp p ON p.code = svc.sp_code")
+        ).all()
+    }
+    due = reminder_due_at(now)
+    ctx.session.execute(
+        insert(OutboundSms),
+        [
+            {
+                "msisdn": r.msisdn,
+                "id": r.id,
+                "sender": ctx.settings.service_number,
+                "text": texts.monthly_reminder(
+                    period.month_zh, *names[r.service_code], int(r.amount_fen), r.service_code
+                ),
+                "kind": "charge_reminder",
+                "segmentation": "concat",
+                "dedupe_key": f"charge:{r.id}",
+                "status": "queued",
+                "created_at": now,
+                "due_at": due,
+            }
+            for r in rows
+        ],
+    )
+
+
+# -- the scheduler -----------------------------------------------------------------------------
+
+
+def scheduled(platform: PlatformLike) -> dict[str, int]:
+    """What ``Platform.tick`` does for charging: the month's run once it has begun (the 1st at
+    00:00 Shanghai, or the first tick after), then the catch-up for this and last month."""
+    now = platform.clock.now()
+    period = period_at(now)
+    out: dict[str, int] = {}
+    with platform.uow() as ctx:
+        done = ctx.session.scalar(
+            select(func.count())
+            .select_from(BillingRun)
+            .where(BillingRun.period == period.label, BillingRun.mode == "full", BillingRun.status == "done")
+        )
+    if not done:
+        try:
+            out["billing_charged"] = run_billing(platform, period, actor="scheduler").charged
+        except Conflict:  # another process is running it
+            out["billing_charged"] = 0
+    caught = 0
+    for p in (period.previous(), period):
+        result = catch_up(platform, p)
+        caught += result.charged if result else 0
+    out["billing_catchup"] = caught
+    return out

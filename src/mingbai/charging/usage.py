@@ -1,0 +1,398 @@
+"""Usage records in: per-use charges with their deduction reminders, traffic alerts (R6, R7),
+and monthly usage figures for bills and the tariff advisor.
+
+An import is one unit of work: the file's records, their charges, reminders and alerts are
+committed together or not at all. The same file twice is recognised by its SHA-256 and does
+nothing; overlapping files are safe too, because a record is keyed by (msisdn, record_id) and a
+per-use charge by (msisdn, subscription, period, record_id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, tuple_
+
+from mingbai.catalog.models import Service, Sp, Subscriber
+from mingbai.charging import texts
+from mingbai.charging.models import Charge, UsageImport, UsageRecord
+from mingbai.charging.packages import MonthUsage, find_package
+from mingbai.charging.rules import period_at, reminder_due_at, traffic_alerts
+from mingbai.charging.usage_csv import UsageFileError, UsageRow, parse_usage_csv
+from mingbai.db import Ctx
+from mingbai.ids import new_id
+from mingbai.messaging.models import OutboundSms
+from mingbai.messaging.service import enqueue
+from mingbai.msisdn import mask_msisdn
+from mingbai.subscriptions.models import Subscription
+
+#: rows per IN (…) list, well under SQLite's variable limit
+_SLICE = 500
+
+
+@dataclass(frozen=True)
+class UsageImportReport:
+    import_id: int
+    filename: str
+    records: int
+    new_records: int
+    charges: int
+    amount_fen: int
+    alerts: int
+    #: True when this very file had been imported before: nothing was done
+    already_imported: bool = False
+
+
+def _dialect_insert(ctx: Ctx) -> Any:
+    if ctx.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def _slices(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), _SLICE):
+        yield items[i : i + _SLICE]
+
+
+def import_usage(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> UsageImportReport:
+    """Apply a usage file (docs/usage-csv.md) whole, or reject it whole with line numbers."""
+    rows = parse_usage_csv(data)
+    sha = hashlib.sha256(data).hexdigest()
+    previous = ctx.session.scalars(select(UsageImport).where(UsageImport.sha256 == sha)).first()
+    if previous is not None:
+        return UsageImportReport(
+            previous.id,
+            previous.filename,
+            previous.records,
+            0,
+            0,
+            0,
+            0,
+            already_imported=True,
+        )
+    subs_for = _check_against_database(ctx, rows)
+    import_id = new_id()
+    new_keys = _insert_records(ctx, rows, import_id)
+    new_rows = [r for r in rows if (r.msisdn, r.record_id) in new_keys]
+    charges, amount = _charge_per_use(ctx, [r for r in new_rows if r.kind == "vas"], subs_for, import_id)
+    alerts = _traffic_alerts(ctx, [r for r in new_rows if r.kind == "data"], import_id)
+    ctx.session.execute(
+        insert(UsageImport),
+        {
+            "id": import_id,
+            "sha256": sha,
+            "filename": filename[-200:],
+            "imported_at": ctx.now(),
+            "actor": actor,
+            "records": len(rows),
+            "new_records": len(new_rows),
+            "charges": charges,
+            "amount_fen": amount,
+            "alerts": alerts,
+        },
+    )
+    return UsageImportReport(import_id, filename, len(rows), len(new_rows), charges, amount, alerts)
+
+
+@dataclass(frozen=True)
+class _Sub:
+    id: int
+    sp_code: str
+    price_fen: int
+    confirmed_at: datetime
+    unsubscribed_at: datetime | None
+
+
+def _check_against_database(ctx: Ctx, rows: list[UsageRow]) -> dict[int, _Sub]:
+    """What the file cannot know: is the subscriber ours, was the use chargeable? Returns the
+    per-use subscription each VAS line is charged to (by line)."""
+    now = ctx.now()
+    problems: list[tuple[int, str]] = []
+    msisdns = sorted({r.msisdn for r in rows})
+    known: set[str] = set()
+    for part in _slices(msisdns):
+        known.update(ctx.session.scalars(select(Subscriber.msisdn).where(Subscriber.msisdn.in_(part))))
+    services = {code: billing for code, billing in ctx.session.execute(select(Service.code, Service.billing))}
+    vas_msisdns = sorted({r.msisdn for r in rows if r.kind == "vas"})
+    subs: dict[tuple[str, str], list[_Sub]] = defaultdict(list)
+    for part in _slices(vas_msisdns):
+        for s in ctx.session.scalars(
+            select(Subscription).where(Subscription.msisdn.in_(part), Subscription.billing == "per_use")
+        ):
+            subs[(s.msisdn, s.service_code)].append(
+                _Sub(s.id, s.sp_code, s.price_fen, s.confirmed_at, s.unsubscribed_at)
+            )
+    chosen: dict[int, _Sub] = {}
+    for r in rows:
+        if r.msisdn not in known:
+            problems.append((r.line, f"{mask_msisdn(r.msisdn)} is not a subscriber of ours"))
+        elif r.used_at > now:
+            problems.append((r.line, f"used_at {r.used_at.isoformat()} is in the future"))
+        elif r.kind == "vas":
+            billing = services.get(r.service_code or "")
+            if billing is None:
+                problems.append((r.line, f"unknown service {r.service_code}"))
+            elif billing != "per_use":
+                problems.append((r.line, f"{r.service_code} is {billing}, not per use; monthly fees come from the run"))
+            else:
+                match = [
+                    s
+                    for s in subs.get((r.msisdn, r.service_code or ""), [])
+                    if s.confirmed_at <= r.used_at and (s.unsubscribed_at is None or r.used_at < s.unsubscribed_at)
+                ]
+                if not match:
+                    problems.append(
+                        (
+                            r.line,
+                            f"{mask_msisdn(r.msisdn)} had no confirmed subscription to {r.service_code} "
+                            "at used_at: not chargeable",
+                        )
+                    )
+                else:
+                    chosen[r.line] = match[0]
+        if len(problems) >= 20:
+            break
+    if problems:
+        raise UsageFileError(problems)
+    return chosen
+
+
+def _insert_records(ctx: Ctx, rows: list[UsageRow], import_id: int) -> set[tuple[str, str]]:
+    """Insert what is new; a record seen before must say the same as before, else the file is
+    rejected (two different uses under one id would make one of them unprovable)."""
+    dialect_insert = _dialect_insert(ctx)
+    new: set[tuple[str, str]] = set()
+    for part in _slices(rows):
+        stmt = (
+            dialect_insert(UsageRecord)
+            .values(
+                [
+                    {
+                        "msisdn": r.msisdn,
+                        "record_id": r.record_id,
+                        "used_at": r.used_at,
+                        "period": period_at(r.used_at).label,
+                        "kind": r.kind,
+                        "service_code": r.service_code,
+                        "quantity": r.quantity,
+                        "roaming": r.roaming,
+                        "import_id": import_id,
+                    }
+                    for r in part
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["msisdn", "record_id"])
+            .returning(UsageRecord.msisdn, UsageRecord.record_id)
+        )
+        new.update((m, rid) for m, rid in ctx.session.execute(stmt).all())
+    old = [r for r in rows if (r.msisdn, r.record_id) not in new]
+    problems = []
+    for part in _slices(old):
+        existing = {
+            (u.msisdn, u.record_id): u
+            for u in ctx.session.scalars(
+                select(UsageRecord).where(
+                    tuple_(UsageRecord.msisdn, UsageRecord.record_id).in_([(r.msisdn, r.record_id) for r in part])
+                )
+            )
+        }
+        for r in part:
+            u = existing[(r.msisdn, r.record_id)]
+            if (u.used_at, u.kind, u.service_code, u.quantity, u.roaming) != (
+                r.used_at,
+                r.kind,
+                r.service_code,
+                r.quantity,
+                r.roaming,
+            ):
+                problems.append((r.line, f"record {r.record_id} was imported before with different content"))
+    if problems:
+        raise UsageFileError(problems[:20], max(0, len(problems) - 20))
+    return new
+
+
+def _charge_per_use(ctx: Ctx, rows: list[UsageRow], subs_for: dict[int, _Sub], import_id: int) -> tuple[int, int]:
+    """One charge per new VAS record at the subscription's agreed price, and its reminder."""
+    if not rows:
+        return 0, 0
+    dialect_insert = _dialect_insert(ctx)
+    now = ctx.now()
+    names = dict(
+        (
+            (code, (sp_name, name))
+            for code, name, sp_name in ctx.session.execute(
+                select(Service.code, Service.name, Sp.name).join(Sp, Sp.code == Service.sp_code)
+            )
+        )
+    )
+    by_key = {}
+    inserted: list[tuple[str, int, str]] = []
+    for part in _slices(rows):
+        values = []
+        for r in part:
+            sub = subs_for[r.line]
+            row = {
+                "msisdn": r.msisdn,
+                "id": new_id(),
+                "subscription_id": sub.id,
+                "service_code": r.service_code,
+                "sp_code": sub.sp_code,
+                "kind": "per_use",
+                "period": period_at(r.used_at).label,
+                "usage_ref": r.record_id,
+                "amount_fen": sub.price_fen * r.quantity,
+                "quantity": r.quantity,
+                "batch_id": import_id,
+                "created_at": now,
+                "occurred_at": r.used_at,
+            }
+            by_key[(r.msisdn, row["id"])] = (r, row)
+            values.append(row)
+        stmt = (
+            dialect_insert(Charge)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["msisdn", "subscription_id", "period", "usage_ref"])
+            .returning(Charge.msisdn, Charge.id, Charge.usage_ref)
+        )
+        inserted.extend((m, i, ref) for m, i, ref in ctx.session.execute(stmt).all())
+    due = reminder_due_at(now)
+    reminders = []
+    amount = 0
+    for msisdn, charge_id, _ref in inserted:
+        r, row = by_key[(msisdn, charge_id)]
+        amount += row["amount_fen"]
+        sp_name, name = names[r.service_code or ""]
+        reminders.append(
+            {
+                "msisdn": msisdn,
+                "id": charge_id,
+                "sender": ctx.settings.service_number,
+                "text": texts.per_use_reminder(
+                    r.used_at, sp_name, name, row["amount_fen"], r.quantity, r.service_code or ""
+                ),
+                "kind": "charge_reminder",
+                "segmentation": "concat",
+                "dedupe_key": f"charge:{charge_id}",
+                "status": "queued",
+                "created_at": now,
+                "due_at": due,
+            }
+        )
+    if reminders:
+        ctx.session.execute(insert(OutboundSms), reminders)
+    return len(inserted), amount
+
+
+def _traffic_alerts(ctx: Ctx, rows: list[UsageRow], import_id: int) -> int:
+    """R7 over the data records this import added: first use, package thresholds, roaming."""
+    if not rows:
+        return 0
+    added: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (msisdn, period) → [home, abroad]
+    for r in rows:
+        added[(r.msisdn, period_at(r.used_at).label)][1 if r.roaming == "abroad" else 0] += r.quantity
+    msisdns = sorted({m for m, _ in added})
+    periods = sorted({p for _, p in added})
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    used_before: set[str] = set()
+    packages: dict[str, str | None] = {}
+    abroad = case((UsageRecord.roaming == "abroad", 1), else_=0)
+    for part in _slices(msisdns):
+        for m, p, is_abroad, kb in ctx.session.execute(
+            select(UsageRecord.msisdn, UsageRecord.period, abroad, func.sum(UsageRecord.quantity))
+            .where(UsageRecord.msisdn.in_(part), UsageRecord.kind == "data", UsageRecord.period.in_(periods))
+            .group_by(UsageRecord.msisdn, UsageRecord.period, abroad)
+        ):
+            totals[(m, p)][int(is_abroad)] = int(kb)
+        used_before.update(
+            ctx.session.scalars(
+                select(UsageRecord.msisdn)
+                .where(UsageRecord.msisdn.in_(part), UsageRecord.kind == "data", UsageRecord.import_id != import_id)
+                .distinct()
+            )
+        )
+        for m, package_code in ctx.session.execute(
+            select(Subscriber.msisdn, Subscriber.package).where(Subscriber.msisdn.in_(part))
+        ):
+            packages[m] = package_code
+    settings = ctx.settings
+    sent = 0
+    for (msisdn, period), (home_new, abroad_new) in sorted(added.items()):
+        home_after, abroad_after = totals[(msisdn, period)]
+        package = find_package(packages.get(msisdn))
+        for alert in traffic_alerts(
+            period=period,
+            ever_used_before=msisdn in used_before,
+            home_before_kb=home_after - home_new,
+            home_after_kb=home_after,
+            abroad_before_kb=abroad_after - abroad_new,
+            abroad_after_kb=abroad_after,
+            allowance_kb=package.data_kb if package else 0,
+            percents=settings.traffic_alert_percents,
+            roaming_step_kb=settings.roaming_alert_step_mb * 1024,
+        ):
+            if alert.kind == "first_use":
+                text = texts.data_first_use(package)
+            elif alert.kind == "package":
+                assert package is not None
+                text = texts.data_threshold(alert.value, home_after, package)
+            elif alert.kind == "roaming_first":
+                text = texts.roaming_first_use()
+            else:
+                text = texts.roaming_step(abroad_after)
+            if enqueue(ctx, msisdn=msisdn, kind="traffic_alert", dedupe_key=alert.key, text=text) is not None:
+                sent += 1
+    return sent
+
+
+# -- monthly usage figures ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    period: str
+    voice_min: int
+    sms: int
+    data_kb: int
+    abroad_data_kb: int
+    records: int
+
+    def domestic(self) -> MonthUsage:
+        return MonthUsage(self.period, self.voice_min, self.sms, self.data_kb)
+
+
+def month_figures(ctx: Ctx, msisdn: str, periods: Sequence[str]) -> dict[str, MonthFigures]:
+    """Voice minutes (each call rounded up), SMS, data at home and abroad, per month."""
+    u = UsageRecord
+    minutes = case((u.kind == "voice", (u.quantity + 59) // 60), else_=0)
+    sms = case((u.kind == "sms", u.quantity), else_=0)
+    home = case(((u.kind == "data") & (u.roaming != "abroad"), u.quantity), else_=0)
+    away = case(((u.kind == "data") & (u.roaming == "abroad"), u.quantity), else_=0)
+    rows = ctx.session.execute(
+        select(u.period, func.sum(minutes), func.sum(sms), func.sum(home), func.sum(away), func.count())
+        .where(u.msisdn == msisdn, u.period.in_(list(periods)))
+        .group_by(u.period)
+    ).all()
+    out = {p: MonthFigures(p, 0, 0, 0, 0, 0) for p in periods}
+    for p, v, s, h, a, n in rows:
+        out[p] = MonthFigures(p, int(v or 0), int(s or 0), int(h or 0), int(a or 0), int(n))
+    return out
+
+
+def mark_alerts(ctx: Ctx, msisdn: str) -> list[str]:
+    """The traffic alerts a subscriber has been sent (their dedupe keys), oldest first."""
+    return list(
+        ctx.session.scalars(
+            select(OutboundSms.dedupe_key)
+            .where(OutboundSms.msisdn == msisdn, OutboundSms.kind == "traffic_alert")
+            .order_by(OutboundSms.id)
+        )
+    )
