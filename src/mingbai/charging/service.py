@@ -55,6 +55,7 @@ def list_charges(
     msisdn: str,
     period: str | None = None,
     sp_code: str | None = None,
+    since: datetime | None = None,
     limit: int = 1000,
 ) -> list[ChargeView]:
     """A subscriber's charges, oldest first; an SP passes its code and sees only its own."""
@@ -74,6 +75,8 @@ def list_charges(
         stmt = stmt.where(Charge.period == parse_billing_period(period).label)
     if sp_code is not None:
         stmt = stmt.where(Charge.sp_code == sp_code)
+    if since is not None:
+        stmt = stmt.where(Charge.occurred_at >= since)
     return [
         ChargeView(
             c.id,
