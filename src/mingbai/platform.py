@@ -114,12 +114,21 @@ class Platform:
             raise InvalidInput("recipient must be a service number of 3–21 digits, e.g. 10086", code="bad_recipient")
         clean = text.translate(_CONTROL)
         mo_id = new_id()
+        received_at = self.clock.now()  # before any reply, so the phone shows them in order
         mo = Mo(msisdn, recipient, clean, mo_id)
         try:
             with self.uow() as ctx:
                 label = self.router.dispatch(ctx, mo)
                 # written after handling, with its outcome: one INSERT instead of INSERT + UPDATE
-                messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean, handled_as=label, mo_id=mo_id)
+                messaging.record_mo(
+                    ctx,
+                    msisdn=msisdn,
+                    recipient=recipient,
+                    text=clean,
+                    handled_as=label,
+                    mo_id=mo_id,
+                    received_at=received_at,
+                )
                 if within is not None:
                     within(ctx)
             return MoResult(mo_id, label, messaging.as_sms(ctx.enqueued))
@@ -134,7 +143,15 @@ class Platform:
         # (No savepoint on the happy path: it would cost two round trips on every MO.)
         with self.uow() as ctx:
             messaging.enqueue(ctx, msisdn=msisdn, kind="reply", mo_id=mo_id, text=apology)
-            messaging.record_mo(ctx, msisdn=msisdn, recipient=recipient, text=clean, handled_as=label, mo_id=mo_id)
+            messaging.record_mo(
+                ctx,
+                msisdn=msisdn,
+                recipient=recipient,
+                text=clean,
+                handled_as=label,
+                mo_id=mo_id,
+                received_at=received_at,
+            )
             if within is not None:
                 within(ctx)
         return MoResult(mo_id, label, messaging.as_sms(ctx.enqueued))

@@ -234,3 +234,23 @@ def test_each_subscription_carries_only_its_own_history(platform):
     assert [e.kind for e in first_events] == ["order_placed", "order_confirmed", "subscribed", "unsubscribed"]
     assert [e.kind for e in second_events] == ["order_placed", "order_confirmed", "subscribed"]
     assert {e.order_id for e in second_events} == {second.order_id} != {first.order_id}
+
+
+def test_the_phone_shows_the_mo_before_its_reply(platform, clock):
+    from mingbai.messaging.service import conversation
+
+    class Ticking:
+        """A clock that moves a millisecond every time it is read, like a real one."""
+
+        def __init__(self, start):  # noqa: ANN001
+            self.t = start
+
+        def now(self):  # noqa: ANN202
+            self.t += timedelta(milliseconds=1)
+            return self.t
+
+    platform.clock = Ticking(clock.now())
+    platform.receive_sms(ALICE, "10086", "0000")
+    with platform.uow() as ctx:
+        thread = conversation(ctx, ALICE)
+    assert [m.direction for m in thread] == ["mo", "mt"]

@@ -100,7 +100,16 @@ def as_sms(items: list[Outgoing]) -> list[SentSms]:
     return out
 
 
-def record_mo(ctx: Ctx, *, msisdn: str, recipient: str, text: str, handled_as: str, mo_id: int | None = None) -> int:
+def record_mo(
+    ctx: Ctx,
+    *,
+    msisdn: str,
+    recipient: str,
+    text: str,
+    handled_as: str,
+    mo_id: int | None = None,
+    received_at: datetime | None = None,
+) -> int:
     """Keep an MO as evidence of what the subscriber actually sent (R8 "active use")."""
     mo_id = mo_id or new_id()
     ctx.conn.execute(
@@ -110,7 +119,7 @@ def record_mo(ctx: Ctx, *, msisdn: str, recipient: str, text: str, handled_as: s
             "id": mo_id,
             "recipient": recipient,
             "text": text[:MAX_MO_CHARS],
-            "received_at": ctx.now(),
+            "received_at": received_at or ctx.now(),
             "handled_as": handled_as,
         },
     )
