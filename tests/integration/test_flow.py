@@ -242,10 +242,10 @@ def test_the_phone_shows_the_mo_before_its_reply(platform, clock):
     class Ticking:
         """A clock that moves a millisecond every time it is read, like a real one."""
 
-        def __init__(self, start):  # noqa: ANN001
+        def __init__(self, start):
             self.t = start
 
-        def now(self):  # noqa: ANN202
+        def now(self):
             self.t += timedelta(milliseconds=1)
             return self.t
 
