@@ -182,6 +182,22 @@ def insert_ignore(
     """INSERT … ON CONFLICT DO NOTHING; returns how many rows were new."""
     if not rows:
         return 0
+    return len(_insert_ignore(session, table, rows, keys, list(table.primary_key.columns)))
+
+
+def insert_new(
+    session: Session | Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], returning: str
+) -> set[Any]:
+    """INSERT … ON CONFLICT (keys) DO NOTHING; returns the ``returning`` column of the rows that
+    were new (the others conflicted and were not written)."""
+    if not rows:
+        return set()
+    return {r[0] for r in _insert_ignore(session, table, rows, keys, [table.c[returning]])}
+
+
+def _insert_ignore(
+    session: Session | Connection, table: Any, rows: list[dict[str, Any]], keys: list[str] | None, returning: list[Any]
+) -> list[Any]:
     dialect = _dialect(session)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -189,8 +205,8 @@ def insert_ignore(
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     # Count what RETURNING gives back: with SQLAlchemy 2.1 + psycopg the rowcount of a Core
     # INSERT is -1, which would make every row look new (and every dedupe key look unused).
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys).returning(*table.primary_key.columns)
-    return len(session.execute(stmt, rows).all())
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys).returning(*returning)
+    return list(session.execute(stmt, rows).all())
 
 
 def _dialect(session: Session | Connection) -> str:

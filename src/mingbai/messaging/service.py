@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from mingbai.db import Ctx, insert_ignore, table_of
+from mingbai.db import Ctx, insert_new, table_of
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
 from mingbai.messaging.models import MoMessage, OutboundSms
@@ -31,6 +31,8 @@ class Outgoing:
     kind: str
     segmentation: str
     due_at: datetime
+    #: the MO this answers, if any (a batch of MOs shares one unit of work)
+    mo_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,20 @@ class SentSms:
     text: str
     kind: str
     outbox_id: int
+
+
+@dataclass(frozen=True)
+class Mt:
+    """One MT to write; see :func:`enqueue` for the fields."""
+
+    msisdn: str
+    text: str
+    kind: str
+    dedupe_key: str | None = None
+    segmentation: str = "concat"
+    due_at: datetime | None = None
+    mo_id: int | None = None
+    sender: str | None = None
 
 
 def enqueue(
@@ -61,34 +77,56 @@ def enqueue(
     together, without an UPDATE per message. Network gateways are fed by :func:`dispatch_due`
     after the commit, so a crash can never lose a message that was not written.
     """
+    return enqueue_many(ctx, [Mt(msisdn, text, kind, dedupe_key, segmentation, due_at, mo_id, sender)])[0]
+
+
+def enqueue_many(ctx: Ctx, mts: Sequence[Mt]) -> list[int | None]:
+    """Write several MTs with one statement per kind of insert; returns each row's id, or None
+    where a ``dedupe_key`` was already used (then nothing was written for it)."""
     now = ctx.now()
-    row_id = new_id()
-    due = due_at or now
-    inline = ctx.inline_gateway if due <= now else None
-    parts = parts_for(text, segmentation) if inline is not None else None
-    row: dict[str, Any] = {
-        "msisdn": msisdn,
-        "id": row_id,
-        "sender": sender or ctx.settings.service_number,
-        "text": text,
-        "kind": kind,
-        "segmentation": segmentation,
-        "dedupe_key": dedupe_key,
-        "status": "queued" if parts is None else "delivered",
-        "created_at": now,
-        "due_at": due,
-        "sent_at": None if parts is None else now,
-        "parts": None if parts is None else len(parts),
-        "mo_id": mo_id,
-    }
-    if dedupe_key is None:
-        ctx.conn.execute(insert(table_of(OutboundSms)), row)
-    elif not insert_ignore(ctx.conn, OutboundSms.__table__, [row], ["msisdn", "dedupe_key"]):
-        return None
-    if inline is not None and parts is not None:
-        inline.submit(sender=row["sender"], recipient=msisdn, parts=parts, outbox_id=row_id)
-    ctx.enqueued.append(Outgoing(msisdn, row_id, row["sender"], text, kind, segmentation, row["due_at"]))
-    return row_id
+    inline = ctx.inline_gateway
+    rows: list[dict[str, Any]] = []
+    parts_of: list[list[str] | None] = []
+    for mt in mts:
+        due = mt.due_at or now
+        parts = parts_for(mt.text, mt.segmentation) if inline is not None and due <= now else None
+        parts_of.append(parts)
+        rows.append(
+            {
+                "msisdn": mt.msisdn,
+                "id": new_id(),
+                "sender": mt.sender or ctx.settings.service_number,
+                "text": mt.text,
+                "kind": mt.kind,
+                "segmentation": mt.segmentation,
+                "dedupe_key": mt.dedupe_key,
+                "status": "queued" if parts is None else "delivered",
+                "created_at": now,
+                "due_at": due,
+                "sent_at": None if parts is None else now,
+                "parts": None if parts is None else len(parts),
+                "mo_id": mt.mo_id,
+            }
+        )
+    plain = [r for r in rows if r["dedupe_key"] is None]
+    keyed = [r for r in rows if r["dedupe_key"] is not None]
+    if plain:
+        ctx.conn.execute(insert(table_of(OutboundSms)), plain)
+    written = {r["id"] for r in plain}
+    if keyed:
+        written.update(insert_new(ctx.conn, OutboundSms.__table__, keyed, ["msisdn", "dedupe_key"], "id"))
+    out: list[int | None] = []
+    for mt, row, parts in zip(mts, rows, parts_of, strict=True):
+        if row["id"] not in written:
+            out.append(None)
+            continue
+        if inline is not None and parts is not None:
+            inline.submit(sender=row["sender"], recipient=mt.msisdn, parts=parts, outbox_id=row["id"])
+        ctx.enqueued.append(
+            Outgoing(mt.msisdn, row["id"], row["sender"], mt.text, mt.kind, mt.segmentation, row["due_at"], mt.mo_id)
+        )
+        out.append(row["id"])
+    return out
 
 
 def as_sms(items: list[Outgoing]) -> list[SentSms]:
@@ -98,6 +136,18 @@ def as_sms(items: list[Outgoing]) -> list[SentSms]:
         texts = parts_for(o.text, o.segmentation) if o.segmentation == "numbered" else [o.text]
         out.extend(SentSms(o.sender, o.msisdn, t, o.kind, o.id) for t in texts)
     return out
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """An MO as kept: what the subscriber actually sent and what we made of it."""
+
+    msisdn: str
+    recipient: str
+    text: str
+    handled_as: str
+    mo_id: int
+    received_at: datetime
 
 
 def record_mo(
@@ -112,18 +162,26 @@ def record_mo(
 ) -> int:
     """Keep an MO as evidence of what the subscriber actually sent (R8 "active use")."""
     mo_id = mo_id or new_id()
-    ctx.conn.execute(
-        insert(table_of(MoMessage)),
-        {
-            "msisdn": msisdn,
-            "id": mo_id,
-            "recipient": recipient,
-            "text": text[:MAX_MO_CHARS],
-            "received_at": received_at or ctx.now(),
-            "handled_as": handled_as,
-        },
-    )
+    record_mos(ctx, [InboundRecord(msisdn, recipient, text, handled_as, mo_id, received_at or ctx.now())])
     return mo_id
+
+
+def record_mos(ctx: Ctx, mos: Sequence[InboundRecord]) -> None:
+    if mos:
+        ctx.conn.execute(
+            insert(table_of(MoMessage)),
+            [
+                {
+                    "msisdn": m.msisdn,
+                    "id": m.mo_id,
+                    "recipient": m.recipient,
+                    "text": m.text[:MAX_MO_CHARS],
+                    "received_at": m.received_at,
+                    "handled_as": m.handled_as,
+                }
+                for m in mos
+            ],
+        )
 
 
 def dispatch_due(

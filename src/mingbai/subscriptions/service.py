@@ -8,20 +8,20 @@ the scheduler serialise per MSISDN), and appends an event for every state change
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import reminder_label
 from mingbai.db import Ctx, insert_ignore, table_of, upsert
-from mingbai.errors import Conflict, InvalidInput, NotFound
+from mingbai.errors import Conflict, InvalidInput, MingbaiError, NotFound
 from mingbai.ids import new_id
-from mingbai.messaging.service import enqueue
-from mingbai.msisdn import normalize_msisdn
+from mingbai.messaging.service import Mt, enqueue, enqueue_many
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.subscriptions import texts
 from mingbai.subscriptions.models import (
     Order,
@@ -113,8 +113,9 @@ class CatalogEntry:
     sp_status: str
 
 
-def catalog_entry(ctx: Ctx, service_code: str) -> CatalogEntry:
-    row = ctx.conn.execute(
+def catalog_entries(ctx: Ctx, service_codes: Collection[str]) -> dict[str, CatalogEntry]:
+    """The catalog facts of these services (unknown codes are simply absent)."""
+    rows = ctx.conn.execute(
         select(
             Service.code,
             Service.name,
@@ -128,24 +129,63 @@ def catalog_entry(ctx: Ctx, service_code: str) -> CatalogEntry:
             Sp.status,
         )
         .join(Sp, Sp.code == Service.sp_code)
-        .where(Service.code == service_code)
-    ).first()
-    if row is None:
+        .where(Service.code.in_(sorted(set(service_codes))))
+    ).all()
+    return {
+        code: CatalogEntry(
+            ServiceFacts(code, name, type_, billing, price, sp_name, hotline), sp_code, status, sp_status
+        )
+        for code, name, type_, billing, price, status, sp_code, sp_name, hotline, sp_status in rows
+    }
+
+
+def catalog_entry(ctx: Ctx, service_code: str) -> CatalogEntry:
+    entry = catalog_entries(ctx, [service_code]).get(service_code)
+    if entry is None:
         raise NotFound(f"no service with code {service_code!r}", code="unknown_service")
-    code, name, type_, billing, price, status, sp_code, sp_name, hotline, sp_status = row
-    return CatalogEntry(ServiceFacts(code, name, type_, billing, price, sp_name, hotline), sp_code, status, sp_status)
+    return entry
+
+
+def lock_subscribers(ctx: Ctx, msisdns: Collection[str]) -> dict[str, str]:
+    """Lock these subscribers' rows and return their statuses (unknown numbers are absent).
+
+    Every change to a subscriber goes through here, so concurrent SMS, API calls, batches and the
+    scheduler serialise per MSISDN; rows are locked in MSISDN order, so two batches that share
+    subscribers wait for each other instead of deadlocking."""
+    stmt = (
+        select(Subscriber.msisdn, Subscriber.status)
+        .where(Subscriber.msisdn.in_(sorted(set(msisdns))))
+        .order_by(Subscriber.msisdn)
+    )
+    if ctx.dialect == "postgresql":
+        stmt = stmt.with_for_update()
+    return {m: status for m, status in ctx.conn.execute(stmt).all()}
+
+
+def _unknown_subscriber(msisdn: str) -> NotFound:
+    return NotFound(f"no subscriber {mask_msisdn(msisdn)}", code="unknown_subscriber")
 
 
 def lock_subscriber(ctx: Ctx, msisdn: str) -> str:
-    """Lock the subscriber's row and return its status; every change to one subscriber goes
-    through here, so concurrent SMS, API calls and the scheduler serialise per MSISDN."""
-    stmt = select(Subscriber.status).where(Subscriber.msisdn == msisdn)
-    if ctx.dialect == "postgresql":
-        stmt = stmt.with_for_update()
-    status = ctx.conn.execute(stmt).scalar()
+    """Lock one subscriber's row (see :func:`lock_subscribers`) and return its status."""
+    status = lock_subscribers(ctx, [msisdn]).get(msisdn)
     if status is None:
-        raise NotFound(f"no subscriber {msisdn[:3]}****{msisdn[-4:]}", code="unknown_subscriber")
+        raise _unknown_subscriber(msisdn)
     return status
+
+
+def waves(keys: Sequence[str]) -> list[list[int]]:
+    """Split positions into waves holding each key at most once, keeping each key's order: a
+    batch handles one message per subscriber at a time, so a later one sees what an earlier did."""
+    out: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        wave = seen.get(key, -1) + 1
+        seen[key] = wave
+        if wave == len(out):
+            out.append([])
+        out[wave].append(i)
+    return out
 
 
 # -- orders ------------------------------------------------------------------------------
@@ -167,6 +207,21 @@ class PlacedOrder:
     created: bool = True
 
 
+@dataclass(frozen=True)
+class OrderRequest:
+    """One order to place; ``sp_code`` restricts it to that SP's services (an SP ordering
+    through the API), ``external_ref`` is the SP's idempotency key."""
+
+    msisdn: str
+    service_code: str
+    channel: str
+    actor: str
+    gifter: str | None = None
+    sp_code: str | None = None
+    external_ref: str | None = None
+    mo_id: int | None = None
+
+
 def place_order(
     ctx: Ctx,
     *,
@@ -179,116 +234,185 @@ def place_order(
     external_ref: str | None = None,
     mo_id: int | None = None,
 ) -> PlacedOrder:
-    """Record a pending order and send the confirmation request with a fresh code (R2).
+    """Record a pending order and send the confirmation request with a fresh code (R2)."""
+    request = OrderRequest(msisdn, service_code, channel, actor, gifter, sp_code, external_ref, mo_id)
+    result = place_orders(ctx, [request])[0]
+    if isinstance(result, MingbaiError):
+        raise result
+    return result
 
-    ``sp_code`` restricts the order to that SP's services (an SP ordering through the API).
-    """
-    msisdn = normalize_msisdn(msisdn)
-    if channel not in CHANNELS:
+
+def _checked(req: OrderRequest) -> OrderRequest:
+    msisdn = normalize_msisdn(req.msisdn)
+    if req.channel not in CHANNELS:
         raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}", code="bad_channel")
+    gifter = req.gifter
     if gifter is not None:
         gifter = normalize_msisdn(gifter)
         if gifter == msisdn:
             raise InvalidInput("a gift order names someone other than the recipient as gifter", code="bad_gifter")
-    if external_ref is not None and not (1 <= len(external_ref) <= 64):
+    if req.external_ref is not None and not (1 <= len(req.external_ref) <= 64):
         raise InvalidInput("external_ref must be 1–64 characters", code="bad_external_ref")
-    if lock_subscriber(ctx, msisdn) != "active":
-        raise Conflict("subscriber is not active; no order can be placed", code="subscriber_inactive")
-    entry = catalog_entry(ctx, service_code)
-    if sp_code is not None and entry.sp_code != sp_code:
-        # another SP's service: as if it did not exist
-        raise NotFound(f"no service with code {service_code!r}", code="unknown_service")
-    if entry.sp_status != "active":
-        raise Conflict(f"SP {entry.sp_code} is suspended and may not take new orders", code="sp_suspended")
-    if entry.service_status != "active":
-        raise Conflict(f"service {service_code} is suspended", code="service_suspended")
+    return replace(req, msisdn=msisdn, gifter=gifter)
+
+
+def place_orders(ctx: Ctx, requests: Sequence[OrderRequest]) -> list[PlacedOrder | MingbaiError]:
+    """Place many orders with a fixed number of statements, whatever their number (R2).
+
+    Each request gets its own answer: the placed order, or the error that refused it (nothing is
+    written for a refused one). Requests are decided in order, so a second order of the same
+    service by the same subscriber in one batch finds the first one pending.
+    """
+    results: list[PlacedOrder | MingbaiError | None] = [None] * len(requests)
+    todo: list[tuple[int, OrderRequest]] = []
+    for i, raw in enumerate(requests):
+        try:
+            todo.append((i, _checked(raw)))
+        except MingbaiError as exc:
+            results[i] = exc
+    if todo:
+        _place(ctx, todo, results)
+    return [r for r in results if r is not None]
+
+
+def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedOrder | MingbaiError | None]) -> None:
     now = ctx.now()
     expires_at = now + timedelta(minutes=ctx.settings.code_ttl_minutes)
-    if external_ref is not None:
-        existing = ctx.session.scalars(
-            select(Order).where(
-                Order.msisdn == msisdn, Order.sp_code == entry.sp_code, Order.external_ref == external_ref
+    msisdns = sorted({r.msisdn for _, r in todo})
+    statuses = lock_subscribers(ctx, msisdns)
+    entries = catalog_entries(ctx, {r.service_code for _, r in todo})
+    active = _pairs(
+        ctx.conn.execute(
+            select(Subscription.msisdn, Subscription.service_code).where(
+                Subscription.msisdn.in_(msisdns), Subscription.status == "active"
             )
-        ).first()
-        if existing is not None:
-            if existing.service_code != service_code:
-                raise Conflict("external_ref was already used for another service", code="external_ref_reused")
-            return _placed(existing, created=False)
-    active, pending = ctx.conn.execute(
-        select(
-            exists().where(
-                Subscription.msisdn == msisdn,
-                Subscription.service_code == service_code,
-                Subscription.status == "active",
-            ),
-            exists().where(
-                Order.msisdn == msisdn,
-                Order.service_code == service_code,
-                Order.status == "pending",
-                Order.expires_at > now,
-            ),
         )
-    ).one()
-    if active:
-        raise Conflict(f"already subscribed to {service_code}", code="already_subscribed")
-    if pending:
-        raise Conflict(
-            f"an order for {service_code} is already waiting for the subscriber's confirmation",
-            code="pending_exists",
+    )
+    pending = _pairs(
+        ctx.conn.execute(
+            select(Order.msisdn, Order.service_code).where(
+                Order.msisdn.in_(msisdns), Order.status == "pending", Order.expires_at > now
+            )
         )
-    order_id = new_id()
-    code = new_code(ctx.settings.code_digits)
-    row = {
-        "msisdn": msisdn,
-        "id": order_id,
-        "service_code": service_code,
-        "sp_code": entry.sp_code,
-        "channel": channel,
-        "gifter": gifter,
-        "status": "pending",
-        "price_fen": entry.facts.price_fen,
-        "created_at": now,
-        "expires_at": expires_at,
-        "code_mac": code_mac(code_key(ctx), msisdn, order_id, code),
-        "attempts": 0,
-        "external_ref": external_ref,
-        "actor": actor,
-        "mo_id": mo_id,
-    }
-    ctx.conn.execute(insert(table_of(Order)), row)
-    record_event(
-        ctx,
-        msisdn=msisdn,
-        kind="order_placed",
-        service_code=service_code,
-        actor=actor,
-        channel=channel,
-        order_id=order_id,
-        detail={"price_fen": entry.facts.price_fen, "gifter": gifter},
     )
-    enqueue(
-        ctx,
-        msisdn=msisdn,
-        kind="confirmation_request",
-        dedupe_key=f"confirm:{order_id}",
-        mo_id=mo_id,
-        text=texts.confirmation_request(entry.facts, code, ctx.settings.code_ttl_minutes, gifter),
-    )
-    return PlacedOrder(
-        order_id,
-        msisdn,
-        service_code,
-        entry.sp_code,
-        channel,
-        gifter,
-        "pending",
-        entry.facts.price_fen,
-        now,
-        expires_at,
-    )
+    by_ref: dict[tuple[str, str, str], Any] = {}
+    refs = sorted({r.external_ref for _, r in todo if r.external_ref is not None})
+    if refs:
+        for o in ctx.conn.execute(
+            select(table_of(Order)).where(Order.msisdn.in_(msisdns), Order.external_ref.in_(refs))
+        ).all():
+            by_ref[(o.msisdn, o.sp_code, o.external_ref)] = o
+    key = code_key(ctx)
+    orders: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    mts: list[Mt] = []
+    for i, req in todo:
+        msisdn, service_code = req.msisdn, req.service_code
+        entry = entries.get(service_code)
+        refused: MingbaiError | None = None
+        status = statuses.get(msisdn)
+        if status is None:
+            refused = _unknown_subscriber(msisdn)
+        elif status != "active":
+            refused = Conflict("subscriber is not active; no order can be placed", code="subscriber_inactive")
+        elif entry is None or (req.sp_code is not None and entry.sp_code != req.sp_code):
+            # another SP's service: as if it did not exist
+            refused = NotFound(f"no service with code {service_code!r}", code="unknown_service")
+        elif entry.sp_status != "active":
+            refused = Conflict(f"SP {entry.sp_code} is suspended and may not take new orders", code="sp_suspended")
+        elif entry.service_status != "active":
+            refused = Conflict(f"service {service_code} is suspended", code="service_suspended")
+        if refused is not None or entry is None:
+            results[i] = refused
+            continue
+        if req.external_ref is not None:
+            existing = by_ref.get((msisdn, entry.sp_code, req.external_ref))
+            if existing is not None:
+                if existing.service_code != service_code:
+                    results[i] = Conflict(
+                        "external_ref was already used for another service", code="external_ref_reused"
+                    )
+                else:
+                    results[i] = _placed(existing, created=False)
+                continue
+        if (msisdn, service_code) in active:
+            results[i] = Conflict(f"already subscribed to {service_code}", code="already_subscribed")
+            continue
+        if (msisdn, service_code) in pending:
+            results[i] = Conflict(
+                f"an order for {service_code} is already waiting for the subscriber's confirmation",
+                code="pending_exists",
+            )
+            continue
+        order_id = new_id()
+        code = new_code(ctx.settings.code_digits)
+        row = {
+            "msisdn": msisdn,
+            "id": order_id,
+            "service_code": service_code,
+            "sp_code": entry.sp_code,
+            "channel": req.channel,
+            "gifter": req.gifter,
+            "status": "pending",
+            "price_fen": entry.facts.price_fen,
+            "created_at": now,
+            "expires_at": expires_at,
+            "code_mac": code_mac(key, msisdn, order_id, code),
+            "attempts": 0,
+            "external_ref": req.external_ref,
+            "actor": req.actor,
+            "mo_id": req.mo_id,
+        }
+        orders.append(row)
+        pending.add((msisdn, service_code))
+        placed = PlacedOrder(
+            order_id,
+            msisdn,
+            service_code,
+            entry.sp_code,
+            req.channel,
+            req.gifter,
+            "pending",
+            entry.facts.price_fen,
+            now,
+            expires_at,
+        )
+        if req.external_ref is not None:
+            by_ref[(msisdn, entry.sp_code, req.external_ref)] = placed
+        results[i] = placed
+        events.append(
+            event_row(
+                ctx,
+                msisdn=msisdn,
+                kind="order_placed",
+                service_code=service_code,
+                actor=req.actor,
+                channel=req.channel,
+                order_id=order_id,
+                detail={"price_fen": entry.facts.price_fen, "gifter": req.gifter},
+            )
+        )
+        mts.append(
+            Mt(
+                msisdn,
+                texts.confirmation_request(entry.facts, code, ctx.settings.code_ttl_minutes, req.gifter),
+                "confirmation_request",
+                dedupe_key=f"confirm:{order_id}",
+                mo_id=req.mo_id,
+            )
+        )
+    if orders:
+        ctx.conn.execute(insert(table_of(Order)), orders)
+        record_events(ctx, events)
+        enqueue_many(ctx, mts)
 
 
-def _placed(o: Order, created: bool = True) -> PlacedOrder:
+def _pairs(rows: Any) -> set[tuple[str, str]]:
+    return {(a, b) for a, b in rows}
+
+
+def _placed(o: Any, created: bool = True) -> PlacedOrder:
+    """A PlacedOrder from an ``Order``, a ``sub_order`` row, or one placed earlier in a batch."""
     return PlacedOrder(
         o.id,
         o.msisdn,
@@ -323,171 +447,253 @@ class CodeOutcome:
     subscription_id: int | None = None
 
 
+@dataclass(frozen=True)
+class CodeReply:
+    msisdn: str
+    code: str
+    mo_id: int | None = None
+
+
 def reply_code(ctx: Ctx, *, msisdn: str, code: str, mo_id: int | None = None) -> CodeOutcome:
     """Decide a code the subscriber sent to 10086 and answer it by SMS."""
-    lock_subscriber(ctx, msisdn)
+    result = reply_codes(ctx, [CodeReply(msisdn, code, mo_id)])[0]
+    if isinstance(result, MingbaiError):
+        raise result
+    return result
+
+
+def reply_codes(ctx: Ctx, replies: Sequence[CodeReply]) -> list[CodeOutcome | MingbaiError]:
+    """Decide many code replies with a fixed number of statements per wave, and answer each.
+
+    Replies from one subscriber are decided one after another (see :func:`waves`), so a
+    second reply sees what the first did. An unknown subscriber gets its error, nothing else.
+    """
+    results: list[CodeOutcome | MingbaiError | None] = [None] * len(replies)
+    for wave in waves([r.msisdn for r in replies]):
+        _decide_codes(ctx, [(i, replies[i]) for i in wave], results)
+    return [r for r in results if r is not None]
+
+
+def _decide_codes(
+    ctx: Ctx, todo: list[tuple[int, CodeReply]], results: list[CodeOutcome | MingbaiError | None]
+) -> None:
     now = ctx.now()
-    orders = list(
-        ctx.conn.execute(
-            select(table_of(Order)).where(
-                Order.msisdn == msisdn,
-                Order.status.in_(("pending", "expired")),
-                Order.created_at > now - CODE_LOOKBACK,
-            )
+    statuses = lock_subscribers(ctx, [r.msisdn for _, r in todo])
+    known = [(i, r) for i, r in todo if r.msisdn in statuses]
+    for i, r in todo:
+        if r.msisdn not in statuses:
+            results[i] = _unknown_subscriber(r.msisdn)
+    if not known:
+        return
+    recent: dict[str, list[Any]] = {}
+    for o in ctx.conn.execute(
+        select(table_of(Order)).where(
+            Order.msisdn.in_(sorted({r.msisdn for _, r in known})),
+            Order.status.in_(("pending", "expired")),
+            Order.created_at > now - CODE_LOOKBACK,
         )
+    ).all():
+        recent.setdefault(o.msisdn, []).append(o)
+    key = code_key(ctx)
+    confirm: list[tuple[int, CodeReply, Any]] = []
+    late: list[tuple[int, CodeReply, Any]] = []
+    wrong: list[tuple[int, CodeReply, list[Any]]] = []
+    mts: list[Mt] = []
+    events: list[dict[str, Any]] = []
+    for i, r in known:
+        orders = recent.get(r.msisdn, [])
+        candidates = [CodeCandidate(o.id, o.status, o.expires_at, o.code_mac, o.attempts) for o in orders]
+        decision = decide_code_reply(key, r.msisdn, r.code, candidates, now)
+        matched = next((o for o in orders if o.id == decision.order_id), None)
+        if decision.verdict is CodeVerdict.CONFIRM:
+            confirm.append((i, r, matched))
+        elif decision.verdict is CodeVerdict.EXPIRED:
+            late.append((i, r, matched))
+        elif decision.verdict is CodeVerdict.NO_PENDING:
+            mts.append(Mt(r.msisdn, texts.no_pending(), "reply", mo_id=r.mo_id))
+            results[i] = CodeOutcome("no_pending")
+        else:
+            live = [o for o in orders if o.status == "pending" and o.expires_at > now]
+            wrong.append((i, r, live))
+    entries = catalog_entries(ctx, {o.service_code for _, _, o in confirm + late})
+    for i, r, order in late:
+        events.append(_code_event(ctx, r, order, "late_code"))
+        mts.append(Mt(r.msisdn, texts.code_expired(entries[order.service_code].facts), "reply", mo_id=r.mo_id))
+        results[i] = CodeOutcome("expired")
+    if wrong:
+        _count_wrong(ctx, wrong, results, events, mts)
+    if confirm:
+        _confirm(ctx, confirm, entries, results, events, mts)
+    record_events(ctx, events)
+    enqueue_many(ctx, mts)
+
+
+def _code_event(ctx: Ctx, r: CodeReply, order: Any, kind: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    return event_row(
+        ctx,
+        msisdn=r.msisdn,
+        kind=kind,
+        service_code=order.service_code,
+        actor=f"subscriber:{r.msisdn}",
+        channel="sms",
+        order_id=order.id,
+        detail=detail,
     )
-    candidates = [CodeCandidate(o.id, o.status, o.expires_at, o.code_mac, o.attempts) for o in orders]
-    decision = decide_code_reply(code_key(ctx), msisdn, code, candidates, now)
-    by_id = {o.id: o for o in orders}
-    if decision.verdict is CodeVerdict.CONFIRM:
-        assert decision.order_id is not None
-        return _confirm(ctx, by_id[decision.order_id], mo_id)
-    if decision.verdict is CodeVerdict.EXPIRED:
-        assert decision.order_id is not None
-        order = by_id[decision.order_id]
-        record_event(
-            ctx,
-            msisdn=msisdn,
-            kind="late_code",
-            service_code=order.service_code,
-            actor=f"subscriber:{msisdn}",
-            channel="sms",
-            order_id=order.id,
+
+
+def _set_orders(ctx: Ctx, changes: list[dict[str, Any]]) -> None:
+    """Decide pending orders, one row each: ``{"m", "i", "v_status", "v_attempts", "v_decided"}``."""
+    if changes:
+        ctx.conn.execute(
+            update(Order)
+            .where(Order.msisdn == bindparam("m"), Order.id == bindparam("i"), Order.status == "pending")
+            .values(status=bindparam("v_status"), attempts=bindparam("v_attempts"), decided_at=bindparam("v_decided")),
+            changes,
         )
-        facts = catalog_entry(ctx, order.service_code).facts
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.code_expired(facts), mo_id=mo_id)
-        return CodeOutcome("expired")
-    if decision.verdict is CodeVerdict.NO_PENDING:
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.no_pending(), mo_id=mo_id)
-        return CodeOutcome("no_pending")
-    return _wrong_code(ctx, msisdn, [o for o in orders if o.status == "pending" and o.expires_at > now], mo_id)
 
 
-def _wrong_code(ctx: Ctx, msisdn: str, live: list[Any], mo_id: int | None) -> CodeOutcome:
+def _count_wrong(
+    ctx: Ctx,
+    wrong: list[tuple[int, CodeReply, list[Any]]],
+    results: list[CodeOutcome | MingbaiError | None],
+    events: list[dict[str, Any]],
+    mts: list[Mt],
+) -> None:
     """A wrong code counts against every order still waiting, so many guesses cannot find one."""
     limit = ctx.settings.max_code_attempts
-    locked = False
-    left = limit
-    for order in live:
-        attempts = order.attempts + 1
-        status = "failed" if attempts >= limit else "pending"
-        ctx.conn.execute(
-            update(Order)
-            .where(Order.msisdn == msisdn, Order.id == order.id, Order.status == "pending")
-            .values(attempts=attempts, status=status, decided_at=ctx.now() if status == "failed" else None)
-        )
-        record_event(
-            ctx,
-            msisdn=msisdn,
-            kind="code_locked" if status == "failed" else "code_rejected",
-            service_code=order.service_code,
-            actor=f"subscriber:{msisdn}",
-            channel="sms",
-            order_id=order.id,
-            detail={"attempts": attempts},
-        )
-        locked = locked or status == "failed"
-        left = min(left, limit - attempts)
-    text = texts.code_locked() if locked else texts.code_wrong(left)
-    enqueue(ctx, msisdn=msisdn, kind="reply", text=text, mo_id=mo_id)
-    return CodeOutcome("locked" if locked else "wrong")
+    changes: list[dict[str, Any]] = []
+    for i, r, live in wrong:
+        locked = False
+        left = limit
+        for order in live:
+            attempts = order.attempts + 1
+            failed = attempts >= limit
+            changes.append(
+                {
+                    "m": r.msisdn,
+                    "i": order.id,
+                    "v_status": "failed" if failed else "pending",
+                    "v_attempts": attempts,
+                    "v_decided": ctx.now() if failed else None,
+                }
+            )
+            events.append(
+                _code_event(ctx, r, order, "code_locked" if failed else "code_rejected", {"attempts": attempts})
+            )
+            locked = locked or failed
+            left = min(left, limit - attempts)
+        mts.append(Mt(r.msisdn, texts.code_locked() if locked else texts.code_wrong(left), "reply", mo_id=r.mo_id))
+        results[i] = CodeOutcome("locked" if locked else "wrong")
+    _set_orders(ctx, changes)
 
 
-def _confirm(ctx: Ctx, order: Any, mo_id: int | None) -> CodeOutcome:
-    """``order`` is a row of ``sub_order``."""
-    msisdn = order.msisdn
+def _confirm(
+    ctx: Ctx,
+    confirm: list[tuple[int, CodeReply, Any]],
+    entries: dict[str, CatalogEntry],
+    results: list[CodeOutcome | MingbaiError | None],
+    events: list[dict[str, Any]],
+    mts: list[Mt],
+) -> None:
+    """The right code in time: the order becomes a subscription, unless the catalog or the
+    subscriber's own state refuses it now; each order is "sub_order" row."""
     now = ctx.now()
-    actor = f"subscriber:{msisdn}"
-    entry = catalog_entry(ctx, order.service_code)
-    refusal = None
-    if entry.sp_status != "active":
-        refusal = "该业务提供商已暂停受理新订购"
-    elif entry.service_status != "active":
-        refusal = "该业务已暂停受理"
-    has_active, has_any = ctx.conn.execute(
-        select(
-            exists().where(
-                Subscription.msisdn == msisdn,
-                Subscription.service_code == order.service_code,
-                Subscription.status == "active",
-            ),
-            exists().where(Subscription.msisdn == msisdn, Subscription.service_code == order.service_code),
+    held: dict[tuple[str, str], bool] = {}  # (msisdn, service) -> active?
+    for m, code, status in ctx.conn.execute(
+        select(Subscription.msisdn, Subscription.service_code, Subscription.status).where(
+            Subscription.msisdn.in_(sorted({r.msisdn for _, r, _ in confirm})),
+            Subscription.service_code.in_(sorted({o.service_code for _, _, o in confirm})),
         )
-    ).one()
-    if refusal is None and has_active:
-        refusal = "您已订购该业务"
-    if refusal is not None:
+    ).all():
+        held[(m, code)] = held.get((m, code), False) or status == "active"
+    refused: list[dict[str, Any]] = []
+    accepted: list[tuple[int, CodeReply, Any]] = []
+    for i, r, order in confirm:
+        entry = entries[order.service_code]
+        refusal = None
+        if entry.sp_status != "active":
+            refusal = "该业务提供商已暂停受理新订购"
+        elif entry.service_status != "active":
+            refusal = "该业务已暂停受理"
+        elif held.get((r.msisdn, order.service_code)):
+            refusal = "您已订购该业务"
+        if refusal is None:
+            accepted.append((i, r, order))
+            continue
+        refused.append(
+            {"m": r.msisdn, "i": order.id, "v_status": "failed", "v_attempts": order.attempts, "v_decided": now}
+        )
+        events.append(_code_event(ctx, r, order, "order_refused", {"reason": refusal}))
+        mts.append(Mt(r.msisdn, texts.order_refused(refusal), "reply", mo_id=r.mo_id))
+        results[i] = CodeOutcome("refused")
+    _set_orders(ctx, refused)
+    if not accepted:
+        return
+    won = set(
         ctx.conn.execute(
             update(Order)
-            .where(Order.msisdn == msisdn, Order.id == order.id, Order.status == "pending")
-            .values(status="failed", decided_at=now)
-        )
-        record_event(
-            ctx,
-            msisdn=msisdn,
-            kind="order_refused",
-            service_code=order.service_code,
-            actor=actor,
-            channel="sms",
-            order_id=order.id,
-            detail={"reason": refusal},
-        )
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.order_refused(refusal), mo_id=mo_id)
-        return CodeOutcome("refused")
-    result = ctx.conn.execute(
-        update(Order)
-        .where(Order.msisdn == msisdn, Order.id == order.id, Order.status == "pending")
-        .values(status="confirmed", decided_at=now)
+            .where(
+                Order.msisdn.in_(sorted({r.msisdn for _, r, _ in accepted})),
+                Order.id.in_([o.id for _, _, o in accepted]),
+                Order.status == "pending",
+            )
+            .values(status="confirmed", decided_at=now)
+            .returning(Order.id)
+        ).scalars()
     )
-    if result.rowcount != 1:
-        # decided meanwhile (expired by the scheduler): answer as a late code
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.code_expired(entry.facts), mo_id=mo_id)
-        return CodeOutcome("expired")
-    first_order = not has_any
-    billing = entry.facts.billing
-    first_charge = first_charge_on(billing, now, first_order=first_order)
-    in_trial = billing == "monthly" and first_order
-    sub_id = new_id()
-    ctx.conn.execute(
-        insert(table_of(Subscription)),
-        {
-            "msisdn": msisdn,
-            "id": sub_id,
-            "service_code": order.service_code,
-            "sp_code": order.sp_code,
-            "order_id": order.id,
-            "channel": order.channel,
-            "gifter": order.gifter,
-            "status": "active",
-            "billing": billing,
-            "price_fen": order.price_fen,
+    subscriptions: list[dict[str, Any]] = []
+    for i, r, order in accepted:
+        entry = entries[order.service_code]
+        if order.id not in won:
+            # decided meanwhile (expired by the scheduler): answer as a late code
+            mts.append(Mt(r.msisdn, texts.code_expired(entry.facts), "reply", mo_id=r.mo_id))
+            results[i] = CodeOutcome("expired")
+            continue
+        first_order = (r.msisdn, order.service_code) not in held
+        billing = entry.facts.billing
+        first_charge = first_charge_on(billing, now, first_order=first_order)
+        in_trial = billing == "monthly" and first_order
+        sub_id = new_id()
+        subscriptions.append(
+            {
+                "msisdn": r.msisdn,
+                "id": sub_id,
+                "service_code": order.service_code,
+                "sp_code": order.sp_code,
+                "order_id": order.id,
+                "channel": order.channel,
+                "gifter": order.gifter,
+                "status": "active",
+                "billing": billing,
+                "price_fen": order.price_fen,
+                "trial": in_trial,
+                "first_charge_on": first_charge,
+                "ordered_at": order.created_at,
+                "confirmed_at": now,
+            }
+        )
+        detail = {
             "trial": in_trial,
-            "first_charge_on": first_charge,
-            "ordered_at": order.created_at,
-            "confirmed_at": now,
-        },
-    )
-    detail = {
-        "trial": in_trial,
-        "first_charge_on": first_charge.isoformat() if first_charge else None,
-        "price_fen": order.price_fen,
-    }
-    record_events(
-        ctx,
-        [
+            "first_charge_on": first_charge.isoformat() if first_charge else None,
+            "price_fen": order.price_fen,
+        }
+        actor = f"subscriber:{r.msisdn}"
+        events.append(
             event_row(
                 ctx,
-                msisdn=msisdn,
+                msisdn=r.msisdn,
                 kind="order_confirmed",
                 service_code=order.service_code,
                 actor=actor,
                 channel="sms",
                 order_id=order.id,
                 subscription_id=sub_id,
-            ),
+            )
+        )
+        events.append(
             event_row(
                 ctx,
-                msisdn=msisdn,
+                msisdn=r.msisdn,
                 kind="subscribed",
                 service_code=order.service_code,
                 actor=actor,
@@ -495,19 +701,21 @@ def _confirm(ctx: Ctx, order: Any, mo_id: int | None) -> CodeOutcome:
                 order_id=order.id,
                 subscription_id=sub_id,
                 detail=detail,
-            ),
-        ],
-    )
-    facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": order.price_fen})
-    enqueue(
-        ctx,
-        msisdn=msisdn,
-        kind="order_reminder",
-        dedupe_key=f"ordered:{sub_id}",
-        mo_id=mo_id,
-        text=texts.order_reminder(facts, trial_wording(first_charge, now, in_trial=in_trial)),
-    )
-    return CodeOutcome("confirmed", sub_id)
+            )
+        )
+        facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": order.price_fen})
+        mts.append(
+            Mt(
+                r.msisdn,
+                texts.order_reminder(facts, trial_wording(first_charge, now, in_trial=in_trial)),
+                "order_reminder",
+                dedupe_key=f"ordered:{sub_id}",
+                mo_id=r.mo_id,
+            )
+        )
+        results[i] = CodeOutcome("confirmed", sub_id)
+    if subscriptions:
+        ctx.conn.execute(insert(table_of(Subscription)), subscriptions)
 
 
 # -- unsubscription ------------------------------------------------------------------------
