@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from mingbai.catalog.models import Service, Sp
 from mingbai.catalog.service import find_service_by_keyword, sp_by_access_number
 from mingbai.db import Ctx
 from mingbai.errors import MingbaiError
 from mingbai.messaging.router import Mo
-from mingbai.messaging.service import enqueue
+from mingbai.messaging.service import Mt, enqueue, enqueue_many
 from mingbai.subscriptions import service, texts
 from mingbai.subscriptions.commands import (
     ConfirmCode,
@@ -50,34 +51,67 @@ def handle_10086(ctx: Ctx, mo: Mo) -> str:
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 
+def handle_10086_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError | None]:
+    """Code replies, the second half of every order, decided together; other commands are left
+    to :func:`handle_10086` (None)."""
+    out: list[str | MingbaiError | None] = [None] * len(mos)
+    codes: list[tuple[int, service.CodeReply]] = []
+    for i, mo in enumerate(mos):
+        command = parse_10086(mo.text, ctx.settings.code_digits)
+        if isinstance(command, ConfirmCode):
+            codes.append((i, service.CodeReply(mo.msisdn, command.code, mo.mo_id)))
+    outcomes = service.reply_codes(ctx, [r for _, r in codes])
+    for (i, _), outcome in zip(codes, outcomes, strict=True):
+        out[i] = outcome if isinstance(outcome, MingbaiError) else "code_" + outcome.verdict
+    return out
+
+
 def handle_sp_number(ctx: Ctx, mo: Mo) -> str:
     """An MO to an SP's access number: its keyword places an order (channel ``sms``) that
     still needs the 10086 confirmation — sending a keyword is never consent to be charged."""
-    sp = sp_by_access_number(ctx, mo.recipient)
-    if sp is None:
-        return ""
-    keyword = parse_keyword(mo.text)
-    svc = find_service_by_keyword(ctx, mo.recipient, keyword) if keyword else None
-    if svc is None:
-        enqueue(ctx, msisdn=mo.msisdn, kind="reply", text=texts.sp_keyword_unknown(sp.name), mo_id=mo.mo_id)
-        return "sp_keyword_unknown"
-    try:
-        service.place_order(
-            ctx,
-            msisdn=mo.msisdn,
-            service_code=svc.code,
-            channel="sms",
-            actor=f"subscriber:{mo.msisdn}",
-            mo_id=mo.mo_id,
-        )
-    except MingbaiError as exc:
-        if exc.code == "pending_exists":
-            text = texts.pending_exists(service.catalog_entry(ctx, svc.code).facts)
+    label = handle_sp_numbers_batch(ctx, [mo])[0]
+    assert isinstance(label, str)
+    return label
+
+
+def handle_sp_numbers_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError | None]:
+    """Keyword orders to SP access numbers, placed together; "" for a number that is no SP's."""
+    out: list[str | MingbaiError | None] = [""] * len(mos)
+    sps: dict[str, Sp | None] = {}
+    services: dict[tuple[str, str], Service | None] = {}
+    orders: list[tuple[int, service.OrderRequest]] = []
+    for i, mo in enumerate(mos):
+        if mo.recipient not in sps:
+            sps[mo.recipient] = sp_by_access_number(ctx, mo.recipient)
+        sp = sps[mo.recipient]
+        if sp is None:
+            continue
+        keyword = parse_keyword(mo.text)
+        svc = None
+        if keyword:
+            if (mo.recipient, keyword) not in services:
+                services[(mo.recipient, keyword)] = find_service_by_keyword(ctx, mo.recipient, keyword)
+            svc = services[(mo.recipient, keyword)]
+        if svc is None:
+            enqueue(ctx, msisdn=mo.msisdn, kind="reply", text=texts.sp_keyword_unknown(sp.name), mo_id=mo.mo_id)
+            out[i] = "sp_keyword_unknown"
+            continue
+        actor = f"subscriber:{mo.msisdn}"
+        orders.append((i, service.OrderRequest(mo.msisdn, svc.code, "sms", actor, mo_id=mo.mo_id)))
+    placed = service.place_orders(ctx, [r for _, r in orders])
+    refusals: list[Mt] = []
+    for (i, req), result in zip(orders, placed, strict=True):
+        if not isinstance(result, MingbaiError):
+            out[i] = "sp_order"
+            continue
+        if result.code == "pending_exists":
+            text = texts.pending_exists(service.catalog_entry(ctx, req.service_code).facts)
         else:
-            text = texts.order_refused(_refusal_zh(exc.code))
-        enqueue(ctx, msisdn=mo.msisdn, kind="reply", text=text, mo_id=mo.mo_id)
-        return "sp_order_refused"
-    return "sp_order"
+            text = texts.order_refused(_refusal_zh(result.code))
+        refusals.append(Mt(req.msisdn, text, "reply", mo_id=req.mo_id))
+        out[i] = "sp_order_refused"
+    enqueue_many(ctx, refusals)
+    return out
 
 
 def _refusal_zh(code: str) -> str:
