@@ -85,6 +85,7 @@ API_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("PUT", "/api/v1/catalog/subscribers/{msisdn}"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/catalog/import"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/sms/mo"): frozenset({R.SMSC}),
+    ("POST", "/api/v1/sms/mo/batch"): frozenset({R.SMSC}),
     ("GET", "/api/v1/sms/outbox/stats"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/campaigns"): frozenset({R.OPERATOR}),
     ("GET", "/api/v1/campaigns"): frozenset({R.OPERATOR}),

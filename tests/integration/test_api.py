@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from mingbai.auth.service import create_key
 from mingbai.web.app import create_app
-from tests.helpers import ALICE, code_from, last_delivered
+from tests.helpers import ALICE, BOB, code_from, last_delivered
 
 
 @pytest.fixture
@@ -124,6 +124,7 @@ ROUTES = [
     ("get", "/api/v1/catalog/services", None, {"o1"}),
     ("post", "/api/v1/catalog/sps/SINA/status", {"status": "active"}, {"o1"}),
     ("post", "/api/v1/sms/mo", {"from": ALICE, "to": "10086", "text": "0000"}, {"smsc"}),
+    ("post", "/api/v1/sms/mo/batch", {"messages": [{"from": ALICE, "to": "10086", "text": "0000"}]}, {"smsc"}),
 ]
 
 
@@ -153,6 +154,26 @@ def test_bad_input_is_4xx(client):
     assert r.status_code == 422 and r.json()["error"] == "bad_msisdn"
 
 
+def test_mo_batch(client):
+    """An SMS centre hands over many MOs at once; each gets its result, in order."""
+    msgs = [{"from": m, "to": "10668888", "text": "XW"} for m in (ALICE, BOB)] + [
+        {"from": "1", "to": "10086", "text": "0"}
+    ]
+    r = client.post("/api/v1/sms/mo/batch", json={"messages": msgs}, headers=h("smsc"))
+    assert r.status_code == 200, r.text
+    ordered_a, ordered_b, bad = r.json()["results"]
+    assert ordered_a["handled_as"] == ordered_b["handled_as"] == "sp_order"
+    assert bad == {"error": "bad_msisdn", "message": bad["message"]}
+    codes = [re.search(r"验证码(\d{6})", x["replies"][0]["text"]).group(1) for x in (ordered_a, ordered_b)]  # type: ignore[union-attr]
+    replies = [{"from": m, "to": "10086", "text": c} for m, c in zip((ALICE, BOB), codes, strict=True)]
+    r = client.post("/api/v1/sms/mo/batch", json={"messages": replies}, headers=h("smsc"))
+    assert [x["handled_as"] for x in r.json()["results"]] == ["code_confirmed", "code_confirmed"]
+    assert r.json()["results"][0]["replies"][0]["from"] == "10086"
+    too_many = {"messages": [{"from": ALICE, "to": "10086", "text": "0000"}] * 1001}
+    assert client.post("/api/v1/sms/mo/batch", json=too_many, headers=h("smsc")).status_code == 422
+    assert client.post("/api/v1/sms/mo/batch", json={"messages": []}, headers=h("smsc")).status_code == 422
+
+
 def test_handset_page(client, platform):
     r = client.get("/")
     assert r.status_code == 200 and "演示手机" in r.text
@@ -164,3 +185,18 @@ def test_handset_page(client, platform):
     assert r.status_code == 200 and "没有订购" in r.text
     r = client.post("/handset/send", data=form, headers={"HX-Request": "true", "X-CSRF-Token": token})
     assert r.status_code == 200 and "<ol" in r.text
+
+
+def test_input_the_database_cannot_hold_is_a_clear_422(platform, caplog):
+    """The last line behind validation: a DataError becomes 422, logged without its values."""
+    from sqlalchemy.exc import DataError
+
+    app = create_app(platform)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise DataError("INSERT …", {"owner": "工行\x00 13800138000"}, ValueError("NUL"))
+
+    r = TestClient(app).get("/boom")
+    assert r.status_code == 422 and r.json()["error"] == "unstorable_input"
+    assert "13800138000" not in caplog.text and "unstorable input (ValueError)" in caplog.text

@@ -274,6 +274,22 @@ class FakeSmsc:
         )  # type: ignore[arg-type]
         fut.result(30)
 
+    def send_mos(self, mos: list[tuple[str, str, str]]) -> list[int]:
+        """Deliver single-part MOs all at once, without waiting for one answer before the next
+        (as a busy SMSC does); returns each deliver_sm_resp status, in order."""
+
+        async def all_at_once() -> list[int]:
+            esme = next(e for e in self.sessions.values() if e.can_receive)
+            answers = await asyncio.gather(
+                *(
+                    esme.deliver_sm(to, text.encode("utf-16-be"), source_addr=src, data_coding=8)
+                    for src, to, text in mos
+                )
+            )
+            return [a.command_status for a in answers]
+
+        return asyncio.run_coroutine_threadsafe(all_at_once(), self._loop).result(30)  # type: ignore[arg-type]
+
     async def _send_mo(
         self, source: str, destination: str, text: str, parts: int, ref: int, system_id: str | None
     ) -> None:

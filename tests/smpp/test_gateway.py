@@ -91,6 +91,33 @@ def test_order_confirmed_by_sms_over_smpp_end_to_end(rig: SmppRig, smsc: FakeSms
     assert any("您已定制试用新浪的头条新闻业务" in r.text for r in rows)
 
 
+def test_mos_arriving_together_are_handled_in_one_batch_and_each_answered(
+    rig: SmppRig, smsc: FakeSmsc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mingbai.messaging.gateways.smpp import ESME_RX_P_APPN
+
+    sizes: list[int] = []
+    receive_many = rig.platform.receive_many
+
+    def spy(messages):  # type: ignore[no-untyped-def]
+        sizes.append(len(messages))
+        return receive_many(messages)
+
+    monkeypatch.setattr(rig.platform, "receive_many", spy)
+    rig.wait_bound()
+    statuses = smsc.send_mos(
+        [(ALICE, "10668888", "XW"), (BOB, "10668888", "XW"), (ALICE, "10086", "0000"), ("abc", "10086", "0000")]
+    )
+    assert statuses == [0, 0, 0, ESME_RX_P_APPN]  # the malformed sender is refused for good
+    assert sum(sizes) == 4 and len(sizes) < 4, sizes
+    rows = rig.wait_states({"delivered"}, msisdn=ALICE)
+    rig.wait_states({"delivered"}, msisdn=BOB)
+    assert sorted(r.kind for r in rows) == ["confirmation_request", "query_reply"]
+    with rig.platform.uow() as ctx:
+        mos = [m for m in messaging.conversation(ctx, ALICE) if m.direction == "mo"]
+    assert sorted(m.kind for m in mos) == ["query", "sp_order"]
+
+
 def test_concatenated_mo_is_reassembled_from_udh_parts(rig: SmppRig, smsc: FakeSmsc) -> None:
     rig.wait_bound()
     long_text = "我想查询一下我的业务" * 10  # nonsense to the router: it answers with help

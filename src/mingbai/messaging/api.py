@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import Principal, Role
+from mingbai.errors import MingbaiError
 from mingbai.platform import Platform
 from mingbai.web.deps import CtxDep, get_platform, require
 
@@ -53,6 +54,47 @@ def receive_mo(
         mo_id=result.mo_id,
         handled_as=result.handled_as,
         replies=[SmsOut(to=r.to, sender=r.sender, text=r.text) for r in result.replies],
+    )
+
+
+class MoBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MoIn] = Field(min_length=1, max_length=1000)
+
+
+class MoRefusedOut(BaseModel):
+    error: str = Field(examples=["invalid_msisdn"])
+    message: str
+
+
+class MoBatchOut(BaseModel):
+    results: list[MoOut | MoRefusedOut]
+
+
+@router.post(
+    "/mo/batch",
+    response_model=MoBatchOut,
+    response_model_by_alias=True,
+    summary="Up to 1,000 MOs at once, as an SMS centre delivers them under load; one result each, in order",
+)
+def receive_mo_batch(
+    body: MoBatchIn,
+    who: Annotated[Principal, Depends(require(Role.SMSC))],
+    platform: Annotated[Platform, Depends(get_platform)],
+) -> MoBatchOut:
+    results = platform.receive_many([(m.sender, m.to, m.text) for m in body.messages])
+    return MoBatchOut(
+        results=[
+            MoRefusedOut(error=r.code, message=r.message)
+            if isinstance(r, MingbaiError)
+            else MoOut(
+                mo_id=r.mo_id,
+                handled_as=r.handled_as,
+                replies=[SmsOut(to=x.to, sender=x.sender, text=x.text) for x in r.replies],
+            )
+            for r in results
+        ]
     )
 
 

@@ -15,11 +15,14 @@ CONCAT_UCS2 = 67
 
 
 def ucs2_units(text: str) -> int:
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _take(text: str, start: int, budget: int) -> int:
     """Index after the longest run of ``text[start:]`` that fits in ``budget`` UTF-16 units."""
+    end = min(len(text), start + budget)
+    if max(text[start:end], default="") <= "\uffff":
+        return end  # all in the BMP, one unit each: the common case, without a loop in Python
     used = 0
     i = start
     while i < len(text):

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
-from mingbai.db import Ctx, insert_new, table_of
+from mingbai.db import Ctx, insert_new, insert_rows, table_of
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
 from mingbai.messaging.models import MoMessage, OutboundSms
@@ -111,7 +111,7 @@ def enqueue_many(ctx: Ctx, mts: Sequence[Mt]) -> list[int | None]:
     plain = [r for r in rows if r["dedupe_key"] is None]
     keyed = [r for r in rows if r["dedupe_key"] is not None]
     if plain:
-        ctx.conn.execute(insert(table_of(OutboundSms)), plain)
+        insert_rows(ctx.conn, table_of(OutboundSms), plain)
     written = {r["id"] for r in plain}
     if keyed:
         written.update(insert_new(ctx.conn, OutboundSms.__table__, keyed, ["msisdn", "dedupe_key"], "id"))
@@ -168,8 +168,9 @@ def record_mo(
 
 def record_mos(ctx: Ctx, mos: Sequence[InboundRecord]) -> None:
     if mos:
-        ctx.conn.execute(
-            insert(table_of(MoMessage)),
+        insert_rows(
+            ctx.conn,
+            table_of(MoMessage),
             [
                 {
                     "msisdn": m.msisdn,

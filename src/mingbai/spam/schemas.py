@@ -79,13 +79,17 @@ class VerificationOut(BaseModel):
     sanction: str | None
 
 
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
 class PortIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     port: str = Field(pattern=r"^\d{3,21}$", examples=["1065750012345"])
-    owner: str = Field(min_length=1, max_length=64)
-    signature: str = Field(min_length=1, max_length=26, examples=["工商银行"])
-    province: str | None = Field(default=None, min_length=1, max_length=16)
+    # names: printable text only (a NUL, for one, cannot even be stored by PostgreSQL)
+    owner: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL)
+    signature: str = Field(min_length=1, max_length=26, pattern=NO_CONTROL, examples=["工商银行"])
+    province: str | None = Field(default=None, min_length=1, max_length=16, pattern=NO_CONTROL)
 
 
 class PortOut(BaseModel):

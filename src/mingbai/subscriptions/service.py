@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import reminder_label
-from mingbai.db import Ctx, insert_ignore, table_of, upsert
+from mingbai.db import Ctx, insert_ignore, insert_rows, table_of, upsert
 from mingbai.errors import Conflict, InvalidInput, MingbaiError, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.service import Mt, enqueue, enqueue_many
@@ -78,7 +78,7 @@ def event_row(
 def record_events(ctx: Ctx, rows: list[dict[str, Any]]) -> None:
     """The one way subscription and order changes are written down (append-only)."""
     if rows:
-        ctx.conn.execute(insert(table_of(SubscriptionEvent)), rows)
+        insert_rows(ctx.conn, table_of(SubscriptionEvent), rows)
 
 
 def record_event(ctx: Ctx, **fields: Any) -> None:
@@ -402,7 +402,7 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
             )
         )
     if orders:
-        ctx.conn.execute(insert(table_of(Order)), orders)
+        insert_rows(ctx.conn, table_of(Order), orders)
         record_events(ctx, events)
         enqueue_many(ctx, mts)
 
@@ -715,7 +715,7 @@ def _confirm(
         )
         results[i] = CodeOutcome("confirmed", sub_id)
     if subscriptions:
-        ctx.conn.execute(insert(table_of(Subscription)), subscriptions)
+        insert_rows(ctx.conn, table_of(Subscription), subscriptions)
 
 
 # -- unsubscription ------------------------------------------------------------------------
@@ -790,7 +790,7 @@ def unsubscribe(
 
 
 def _active_for_menu(ctx: Ctx, msisdn: str) -> list[tuple[int, str]]:
-    rows = ctx.session.execute(
+    rows = ctx.conn.execute(
         select(Subscription.id, Subscription.billing, Subscription.price_fen, Service.name, Service.type, Sp.name)
         .join(Service, Service.code == Subscription.service_code)
         .join(Sp, Sp.code == Subscription.sp_code)
@@ -805,7 +805,7 @@ def query(ctx: Ctx, *, msisdn: str, mo_id: int | None = None) -> str:
     items = _active_for_menu(ctx, msisdn)
     now = ctx.now()
     upsert(
-        ctx.session,
+        ctx.conn,
         UnsubscribeMenu.__table__,
         [{"msisdn": msisdn, "subscription_ids": [i for i, _ in items], "issued_at": now}],
         ["msisdn"],

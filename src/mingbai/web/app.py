@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DataError
 
 from mingbai import __version__
 from mingbai.campaigns.api import router as campaigns_router
@@ -83,6 +84,17 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     @app.exception_handler(MingbaiError)
     async def _mingbai_error(_: Request, exc: MingbaiError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # input that passed validation but that the database cannot hold (a NUL character in
+        # text, say): the caller's mistake, said plainly; logged without the values, which may
+        # be personal data
+        log.warning("%s %s: unstorable input (%s)", request.method, request.url.path, type(exc.orig).__name__)
+        return JSONResponse(
+            {"error": "unstorable_input", "detail": "a value cannot be stored (text must not contain NUL characters)"},
+            status_code=422,
+        )
 
     app.include_router(subscriptions_router)
     app.include_router(catalog_router)

@@ -561,6 +561,8 @@ class SmppGateway:
         self._bound: asyncio.Event | None = None
         self._session: SmppSession | None = None
         self._events: asyncio.Queue[tuple[outbox.Event, asyncio.Future[None] | None]] | None = None
+        #: single-part MOs waiting for the batcher, each with the deliver_sm status it will get
+        self._mos: asyncio.Queue[tuple[Inbound, asyncio.Future[int]]] | None = None
         self._governor = RateGovernor(config.rate)
         self._bucket = TokenBucket(config.rate, burst=max(1.0, min(config.rate / 20, 50.0)), at=time.monotonic())
         self._rows: set[int] = set()
@@ -604,6 +606,7 @@ class SmppGateway:
         self._stop = stop or asyncio.Event()
         self._bound = asyncio.Event()
         self._events = asyncio.Queue()
+        self._mos = asyncio.Queue()
         await self._take_lease()
         if self._stop.is_set():
             await self._release_lease()
@@ -622,6 +625,7 @@ class SmppGateway:
             asyncio.create_task(self._pump(), name="smpp-pump"),
             asyncio.create_task(self._writer(), name="smpp-writer"),
             asyncio.create_task(self._housekeeping(), name="smpp-housekeeping"),
+            asyncio.create_task(self._mo_batcher(), name="smpp-mo"),
         ]
         try:
             await self._stop.wait()
@@ -937,9 +941,52 @@ class SmppGateway:
             await ack  # acknowledged only once committed
             return 0
         loop = asyncio.get_running_loop()
-        status = await loop.run_in_executor(self._mo_pool, self._handle_mo, inbound)
+        if inbound.concat is None and self._mos is not None:
+            answered: asyncio.Future[int] = loop.create_future()
+            self._mos.put_nowait((inbound, answered))
+            status = await answered  # acknowledged only once handled and committed
+        else:
+            status = await loop.run_in_executor(self._mo_pool, self._handle_mo, inbound)
         self.nudge()
         return status
+
+    async def _mo_batcher(self) -> None:
+        """Hands single-part MOs to the platform in batches: whatever arrived while the previous
+        batch was being handled (so no wait at all when traffic is light, and one unit of work
+        for hundreds of MOs when it is heavy). A batch that cannot be stored is not
+        acknowledged: the SMSC delivers its MOs again."""
+        assert self._mos is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._mos.get()]
+            while not self._mos.empty() and len(batch) < 500:
+                batch.append(self._mos.get_nowait())
+            try:
+                statuses = await loop.run_in_executor(self._mo_pool, self._handle_mos, [mo for mo, _ in batch])
+            except Exception as exc:
+                for _, answered in batch:
+                    if not answered.done():
+                        answered.set_exception(exc)
+                continue
+            for (_, answered), status in zip(batch, statuses, strict=True):
+                if not answered.done():
+                    answered.set_result(status)
+
+    def _handle_mos(self, mos: list[Inbound]) -> list[int]:
+        platform = self._platform
+        assert platform is not None
+        statuses = []
+        for mo, result in zip(
+            mos, platform.receive_many([(i.source, i.destination, i.text) for i in mos]), strict=True
+        ):
+            if isinstance(result, MingbaiError):
+                log.warning("MO from %s to %s refused: %s", mask_msisdn(mo.source), mo.destination, result.message)
+                statuses.append(ESME_RX_P_APPN)
+                continue
+            m.MOS.labels(self.name).inc()
+            self.status.mos += 1
+            statuses.append(0)
+        return statuses
 
     def _handle_mo(self, mo: Inbound, stale: outbox.StaleMo | None = None) -> int:
         platform = self._platform
