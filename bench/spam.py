@@ -140,18 +140,29 @@ def mingbai_server(workdir: Path) -> Iterator[tuple[str, str]]:
     exe = [sys.executable, "-m", "mingbai.cli.main", "--db", db]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     subprocess.run([*exe, "db", "upgrade"], check=True, capture_output=True, env=env)
-    key = subprocess.run(
-        [*exe, "apikey", "create", "--role", "smsc", "--label", "bench"], check=True, capture_output=True, text=True,
-        env=env,
-    ).stdout.strip().split()[-1]
+    key = (
+        subprocess.run(
+            [*exe, "apikey", "create", "--role", "smsc", "--label", "bench"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        .stdout.strip()
+        .split()[-1]
+    )
     subprocess.run(
         [*exe, "spam", "port", "register", BANK_PORT, "--owner", "中国工商银行", "--signature", "工商银行"],
-        check=True, capture_output=True, env=env,
+        check=True,
+        capture_output=True,
+        env=env,
     )
     port = free_port()
     proc = subprocess.Popen(
         [*exe, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -281,17 +292,38 @@ class Rspamd:
         subprocess.run(["chown", "-R", "_rspamd:_rspamd", str(d)], check=False)
         self.procs.append(
             subprocess.Popen(
-                ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no"],
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
                 stdout=subprocess.DEVNULL,
             )
         )
         self.procs.append(
             subprocess.Popen(
-                ["rspamd", "-f", "-u", "_rspamd", "-g", "_rspamd", "-c", "/etc/rspamd/rspamd.conf",
-                 f"--var=LOCAL_CONFDIR={d}", f"--var=DBDIR={d / 'db'}", f"--var=RUNDIR={d / 'run'}",
-                 f"--var=LOGDIR={d / 'log'}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "rspamd",
+                    "-f",
+                    "-u",
+                    "_rspamd",
+                    "-g",
+                    "_rspamd",
+                    "-c",
+                    "/etc/rspamd/rspamd.conf",
+                    f"--var=LOCAL_CONFDIR={d}",
+                    f"--var=DBDIR={d / 'db'}",
+                    f"--var=RUNDIR={d / 'run'}",
+                    f"--var=LOGDIR={d / 'log'}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         )
         wait_http(f"http://127.0.0.1:{self.controller_port}/ping")

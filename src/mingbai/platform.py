@@ -52,6 +52,14 @@ class TickReport:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+def _keep(ctx: Ctx, mo: Mo, label: str, received_at: datetime, within: Callable[[Ctx], None] | None) -> None:
+    """Record the MO with what it was handled as, and run the caller's ``within`` in the same
+    transaction."""
+    messaging.record_mos(ctx, [messaging.InboundRecord(mo.msisdn, mo.recipient, mo.text, label, mo.mo_id, received_at)])
+    if within is not None:
+        within(ctx)
+
+
 def _apology(exc: MingbaiError) -> str:
     return f"您的请求未能受理({exc.code})。查询已订购业务请发送0000到10086。中国移动"
 
@@ -159,17 +167,7 @@ class Platform:
             with self.uow() as ctx:
                 label = self.router.dispatch(ctx, mo)
                 # written after handling, with its outcome: one INSERT instead of INSERT + UPDATE
-                messaging.record_mo(
-                    ctx,
-                    msisdn=mo.msisdn,
-                    recipient=mo.recipient,
-                    text=mo.text,
-                    handled_as=label,
-                    mo_id=mo.mo_id,
-                    received_at=received_at,
-                )
-                if within is not None:
-                    within(ctx)
+                _keep(ctx, mo, label, received_at, within)
             return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued))
         except MingbaiError as exc:
             label = "error"
@@ -182,17 +180,7 @@ class Platform:
         # (No savepoint on the happy path: it would cost two round trips on every MO.)
         with self.uow() as ctx:
             messaging.enqueue(ctx, msisdn=mo.msisdn, kind="reply", mo_id=mo.mo_id, text=apology)
-            messaging.record_mo(
-                ctx,
-                msisdn=mo.msisdn,
-                recipient=mo.recipient,
-                text=mo.text,
-                handled_as=label,
-                mo_id=mo.mo_id,
-                received_at=received_at,
-            )
-            if within is not None:
-                within(ctx)
+            _keep(ctx, mo, label, received_at, within)
         return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued))
 
     def _receive_wave(self, mos: list[Mo], received_at: datetime) -> list[MoResult]:

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from mingbai.accounts.service import masked_profile
 from mingbai.auth.service import STAFF_CHANNEL
 from mingbai.catalog.service import get_subscriber, list_services
+from mingbai.clock import local_date
 from mingbai.consoles import i18n
 from mingbai.consoles.charges import charge_source
 from mingbai.consoles.security import csrf_protect
@@ -60,7 +61,7 @@ def _subscriber_page(
         history = subs.history(ctx, msisdn=number)
         services = [s for s in list_services(ctx) if s.status == "active"]
         profile = masked_profile(ctx, number)
-        today = ctx.now().date()
+        today = local_date(ctx.now())  # the business day, in Shanghai
         charges = source.charges(ctx, msisdn=number, since=today - timedelta(days=180)) if source else None
     context = {
         "subscriber": subscriber,
