@@ -56,6 +56,10 @@ class Mt:
     due_at: datetime | None = None
     mo_id: int | None = None
     sender: str | None = None
+    #: the ``dedupe_key`` names a row made in this same transaction (``confirm:<new order id>``),
+    #: so it cannot have been used: the row is written without the conflict check (the unique
+    #: index still refuses a duplicate, loudly, rather than sending twice)
+    fresh_key: bool = False
 
 
 def enqueue(
@@ -108,8 +112,8 @@ def enqueue_many(ctx: Ctx, mts: Sequence[Mt]) -> list[int | None]:
                 "mo_id": mt.mo_id,
             }
         )
-    plain = [r for r in rows if r["dedupe_key"] is None]
-    keyed = [r for r in rows if r["dedupe_key"] is not None]
+    plain = [r for r, mt in zip(rows, mts, strict=True) if r["dedupe_key"] is None or mt.fresh_key]
+    keyed = [r for r, mt in zip(rows, mts, strict=True) if r["dedupe_key"] is not None and not mt.fresh_key]
     if plain:
         insert_rows(ctx.conn, table_of(OutboundSms), plain)
     written = {r["id"] for r in plain}

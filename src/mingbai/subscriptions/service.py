@@ -399,6 +399,7 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
                 "confirmation_request",
                 dedupe_key=f"confirm:{order_id}",
                 mo_id=req.mo_id,
+                fresh_key=True,
             )
         )
     if orders:
@@ -711,6 +712,7 @@ def _confirm(
                 "order_reminder",
                 dedupe_key=f"ordered:{sub_id}",
                 mo_id=r.mo_id,
+                fresh_key=True,
             )
         )
         results[i] = CodeOutcome("confirmed", sub_id)
