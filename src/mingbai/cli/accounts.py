@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mingbai.cli.common import console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import console, emit, friendly_errors, opts
 
 app = typer.Typer(help="Console users: staff and SP accounts.", no_args_is_help=True)
 
@@ -55,14 +55,13 @@ def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] 
             }
             for u in list_users(uow)
         ]
-    if json_out:
-        print_json(rows)
-    else:
-        print_table(
-            "Console users",
-            ["username", "name", "role", "sp", "status", "last sign-in"],
-            [list(r.values()) for r in rows],
-        )
+    emit(
+        rows,
+        json_out=json_out,
+        title="Console users",
+        columns=["username", "name", "role", "sp", "status", "last sign-in"],
+        row=lambda r: list(r.values()),
+    )
 
 
 @app.command("password")

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mingbai.catalog.rules import yuan
-from mingbai.cli.common import console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table
 from mingbai.clock import SHANGHAI
 
 billing_app = typer.Typer(
@@ -117,26 +117,22 @@ def billing_runs(
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         runs = list_runs(uow, period=period)
-    if json_out:
-        print_json(runs)
-        return
-    print_table(
-        "Billing runs",
-        ["id", "period", "mode", "status", "started", "seen", "charged", "yuan", "reminders", "actor"],
-        [
-            [
-                r.run_id,
-                r.period,
-                r.mode,
-                r.status,
-                _when(r.started_at),
-                r.seen,
-                r.charged,
-                yuan(r.amount_fen),
-                r.reminders,
-                r.actor,
-            ]
-            for r in runs
+    emit(
+        runs,
+        json_out=json_out,
+        title="Billing runs",
+        columns=["id", "period", "mode", "status", "started", "seen", "charged", "yuan", "reminders", "actor"],
+        row=lambda r: [
+            r.run_id,
+            r.period,
+            r.mode,
+            r.status,
+            _when(r.started_at),
+            r.seen,
+            r.charged,
+            yuan(r.amount_fen),
+            r.reminders,
+            r.actor,
         ],
     )
 
@@ -146,25 +142,21 @@ def billing_packages(json_out: JsonOpt = False) -> None:
     """The tariff packages the advisor compares."""
     from mingbai.charging.packages import PACKAGES
 
-    if json_out:
-        print_json(list(PACKAGES))
-        return
-    print_table(
-        "Packages",
-        ["code", "name", "fee", "voice min", "SMS", "data MB", "over voice/min", "over SMS", "over data/MB"],
-        [
-            [
-                p.code,
-                p.name,
-                yuan(p.monthly_fee_fen),
-                p.voice_min,
-                p.sms,
-                p.data_mb,
-                yuan(p.voice_fen_per_min),
-                yuan(p.sms_fen_each),
-                yuan(p.data_fen_per_mb),
-            ]
-            for p in PACKAGES
+    emit(
+        PACKAGES,
+        json_out=json_out,
+        title="Packages",
+        columns=["code", "name", "fee", "voice min", "SMS", "data MB", "over voice/min", "over SMS", "over data/MB"],
+        row=lambda p: [
+            p.code,
+            p.name,
+            yuan(p.monthly_fee_fen),
+            p.voice_min,
+            p.sms,
+            p.data_mb,
+            yuan(p.voice_fen_per_min),
+            yuan(p.sms_fen_each),
+            yuan(p.data_fen_per_mb),
         ],
     )
 
@@ -181,25 +173,21 @@ def billing_objections(
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         rows = list_objections(uow, msisdn=msisdn, status=status)
-    if json_out:
-        print_json(rows)
-        return
-    print_table(
-        "Objections",
-        ["id", "msisdn", "charge", "service", "period", "yuan", "when", "channel", "status"],
-        [
-            [
-                o.id,
-                o.msisdn,
-                o.charge_id,
-                o.service_code,
-                o.period,
-                yuan(o.amount_fen),
-                _when(o.objected_at),
-                o.channel,
-                o.status,
-            ]
-            for o in rows
+    emit(
+        rows,
+        json_out=json_out,
+        title="Objections",
+        columns=["id", "msisdn", "charge", "service", "period", "yuan", "when", "channel", "status"],
+        row=lambda o: [
+            o.id,
+            o.msisdn,
+            o.charge_id,
+            o.service_code,
+            o.period,
+            yuan(o.amount_fen),
+            _when(o.objected_at),
+            o.channel,
+            o.status,
         ],
     )
 
@@ -326,24 +314,20 @@ def charges(
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         rows = list_charges(uow, msisdn=msisdn, period=period)
-    if json_out:
-        print_json(rows)
-        return
-    print_table(
-        f"Charges of {msisdn}",
-        ["period", "service", "SP", "kind", "quantity", "yuan", "charged at", "objected"],
-        [
-            [
-                c.period,
-                c.service_code,
-                c.sp_name,
-                c.kind,
-                c.quantity,
-                yuan(c.amount_fen),
-                _when(c.created_at),
-                "yes" if c.objected else "",
-            ]
-            for c in rows
+    emit(
+        rows,
+        json_out=json_out,
+        title=f"Charges of {msisdn}",
+        columns=["period", "service", "SP", "kind", "quantity", "yuan", "charged at", "objected"],
+        row=lambda c: [
+            c.period,
+            c.service_code,
+            c.sp_name,
+            c.kind,
+            c.quantity,
+            yuan(c.amount_fen),
+            _when(c.created_at),
+            "yes" if c.objected else "",
         ],
     )
 

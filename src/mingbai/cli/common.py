@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +22,8 @@ from mingbai.jsonable import jsonable
 from mingbai.platform import Platform
 
 console = Console()
+
+T = TypeVar("T")
 
 #: an id argument: out-of-range numbers are refused by the parser, never by the database driver
 IdArg = Annotated[int, typer.Argument(min=0, max=MAX_ID)]
@@ -77,3 +79,18 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for r in rows:
         table.add_row(*["" if v is None else str(v) for v in r])
     console.print(table)
+
+
+def emit(
+    items: Sequence[T],
+    *,
+    json_out: bool,
+    title: str,
+    columns: Sequence[str],
+    row: Callable[[T], Sequence[Any]],
+) -> None:
+    """A listing's output: the items themselves as JSON with ``--json``, else a table of one row an item."""
+    if json_out:
+        print_json(items)
+    else:
+        print_table(title, columns, [row(x) for x in items])

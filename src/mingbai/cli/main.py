@@ -12,7 +12,7 @@ import typer
 from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
-from mingbai.cli.common import IdArg, Options, console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import IdArg, Options, console, emit, friendly_errors, opts, print_json, print_table
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
@@ -251,24 +251,29 @@ def subscriptions(
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         subs = list_subscriptions(uow, msisdn=msisdn, active_only=active)
-    if json_out:
-        print_json(subs)
-        return
-    print_table(
-        f"Subscriptions of {msisdn}",
-        ["service", "SP", "status", "channel", "price_fen", "confirmed_at", "first_charge_on", "unsubscribed_at"],
-        [
-            [
-                s.service_code,
-                s.sp_name,
-                s.status,
-                s.channel,
-                s.price_fen,
-                s.confirmed_at.isoformat(),
-                s.first_charge_on,
-                s.unsubscribed_at,
-            ]
-            for s in subs
+    emit(
+        subs,
+        json_out=json_out,
+        title=f"Subscriptions of {msisdn}",
+        columns=[
+            "service",
+            "SP",
+            "status",
+            "channel",
+            "price_fen",
+            "confirmed_at",
+            "first_charge_on",
+            "unsubscribed_at",
+        ],
+        row=lambda s: [
+            s.service_code,
+            s.sp_name,
+            s.status,
+            s.channel,
+            s.price_fen,
+            s.confirmed_at.isoformat(),
+            s.first_charge_on,
+            s.unsubscribed_at,
         ],
     )
 
@@ -280,13 +285,12 @@ def history(ctx: typer.Context, msisdn: Annotated[str, typer.Option("--msisdn")]
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         events = hist(uow, msisdn=msisdn)
-    if json_out:
-        print_json(events)
-        return
-    print_table(
-        f"History of {msisdn}",
-        ["at", "kind", "service", "actor", "channel"],
-        [[e.at.isoformat(), e.kind, e.service_code, e.actor, e.channel] for e in events],
+    emit(
+        events,
+        json_out=json_out,
+        title=f"History of {msisdn}",
+        columns=["at", "kind", "service", "actor", "channel"],
+        row=lambda e: [e.at.isoformat(), e.kind, e.service_code, e.actor, e.channel],
     )
 
 
@@ -349,10 +353,13 @@ def key_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
             }
             for k in list_keys(uow)
         ]
-    if json_out:
-        print_json(rows)
-    else:
-        print_table("API keys", ["id", "prefix", "role", "sp", "label", "revoked"], [list(r.values()) for r in rows])
+    emit(
+        rows,
+        json_out=json_out,
+        title="API keys",
+        columns=["id", "prefix", "role", "sp", "label", "revoked"],
+        row=lambda r: list(r.values()),
+    )
 
 
 @key_app.command("revoke")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mingbai.cli.common import console, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
 
@@ -165,12 +165,13 @@ def models(json_out: JsonOpt = False) -> None:
     from mingbai.spam.model import list_models
 
     rows = list_models()
-    if json_out:
-        print_json(rows)
-    else:
-        print_table(
-            "Spam models", ["version", "shipped", "path"], [[r["version"], r["shipped"], r["path"]] for r in rows]
-        )
+    emit(
+        rows,
+        json_out=json_out,
+        title="Spam models",
+        columns=["version", "shipped", "path"],
+        row=lambda r: [r["version"], r["shipped"], r["path"]],
+    )
 
 
 # -- strategies ---------------------------------------------------------------------------------------
@@ -182,24 +183,20 @@ def strategy_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         rows = list_strategies(uow)
-    if json_out:
-        print_json(rows)
-        return
-    print_table(
-        "Spam strategies",
-        ["version", "active", "model", "block_at", "review_at", "note", "created_at", "by"],
-        [
-            [
-                r.version,
-                "●" if r.active else "",
-                r.config.get("model_version"),
-                r.config.get("block_at") or "model",
-                r.config.get("review_at") or "model",
-                r.note,
-                r.created_at.isoformat(),
-                r.created_by,
-            ]
-            for r in rows
+    emit(
+        rows,
+        json_out=json_out,
+        title="Spam strategies",
+        columns=["version", "active", "model", "block_at", "review_at", "note", "created_at", "by"],
+        row=lambda r: [
+            r.version,
+            "●" if r.active else "",
+            r.config.get("model_version"),
+            r.config.get("block_at") or "model",
+            r.config.get("review_at") or "model",
+            r.note,
+            r.created_at.isoformat(),
+            r.created_by,
         ],
     )
 
@@ -284,14 +281,13 @@ def port_list(
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         rows = list_ports(uow, state=state)
-    if json_out:
-        print_json(rows)
-    else:
-        print_table(
-            "Industry ports",
-            ["port", "owner", "signature", "province", "state", "updated_at"],
-            [[r.port, r.owner, r.signature, r.province, r.state, r.updated_at.isoformat()] for r in rows],
-        )
+    emit(
+        rows,
+        json_out=json_out,
+        title="Industry ports",
+        columns=["port", "owner", "signature", "province", "state", "updated_at"],
+        row=lambda r: [r.port, r.owner, r.signature, r.province, r.state, r.updated_at.isoformat()],
+    )
 
 
 @port_app.command("set-state")
@@ -315,14 +311,13 @@ def port_history(ctx: typer.Context, port: str, json_out: JsonOpt = False) -> No
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         rows = history(uow, port)
-    if json_out:
-        print_json(rows)
-    else:
-        print_table(
-            f"History of port {port}",
-            ["at", "from", "to", "reason", "actor"],
-            [[r.at.isoformat(), r.from_state, r.to_state, r.reason, r.actor] for r in rows],
-        )
+    emit(
+        rows,
+        json_out=json_out,
+        title=f"History of port {port}",
+        columns=["at", "from", "to", "reason", "actor"],
+        row=lambda r: [r.at.isoformat(), r.from_state, r.to_state, r.reason, r.actor],
+    )
 
 
 # -- reports -------------------------------------------------------------------------------------------
@@ -338,25 +333,21 @@ def report_list(
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         rows = list_reports(uow, status=None if status == "all" else status)
-    if json_out:
-        print_json(rows)
-    else:
-        print_table(
-            "Reports to 10086999",
-            ["id", "received_at", "reporter", "sender", "kind", "status", "content"],
-            [
-                [
-                    r.id,
-                    r.received_at.isoformat(),
-                    r.reporter,
-                    r.reported_sender,
-                    r.sender_kind,
-                    r.status,
-                    r.content[:40],
-                ]
-                for r in rows
-            ],
-        )
+    emit(
+        rows,
+        json_out=json_out,
+        title="Reports to 10086999",
+        columns=["id", "received_at", "reporter", "sender", "kind", "status", "content"],
+        row=lambda r: [
+            r.id,
+            r.received_at.isoformat(),
+            r.reporter,
+            r.reported_sender,
+            r.sender_kind,
+            r.status,
+            r.content[:40],
+        ],
+    )
 
 
 def _decide(ctx: typer.Context, report_id: int, confirm: bool, note: str | None, json_out: bool) -> None:
@@ -467,26 +458,22 @@ def review_list(
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         rows = list_reviews(uow, status=status, limit=limit)
-    if json_out:
-        print_json(rows)
-    else:
-        print_table(
-            "Review queue",
-            ["id", "created_at", "sender", "recipient", "score", "reasons", "label", "text"],
-            [
-                [
-                    r.id,
-                    r.created_at.isoformat(),
-                    r.sender,
-                    r.recipient,
-                    r.score,
-                    ",".join(r.reasons),
-                    r.label,
-                    r.text[:50],
-                ]
-                for r in rows
-            ],
-        )
+    emit(
+        rows,
+        json_out=json_out,
+        title="Review queue",
+        columns=["id", "created_at", "sender", "recipient", "score", "reasons", "label", "text"],
+        row=lambda r: [
+            r.id,
+            r.created_at.isoformat(),
+            r.sender,
+            r.recipient,
+            r.score,
+            ",".join(r.reasons),
+            r.label,
+            r.text[:50],
+        ],
+    )
 
 
 @review_app.command("decide")
