@@ -791,14 +791,19 @@ def unsubscribe(
 # -- "0000" query and menu -----------------------------------------------------------------
 
 
+#: built once: "0000" is the most frequent SMS there is, and building the statement per call
+#: cost more Python than running it
+_MENU = (
+    select(Subscription.id, Subscription.billing, Subscription.price_fen, Service.name, Service.type, Sp.name)
+    .join(Service, Service.code == Subscription.service_code)
+    .join(Sp, Sp.code == Subscription.sp_code)
+    .where(Subscription.msisdn == bindparam("msisdn"), Subscription.status == "active")
+    .order_by(Subscription.confirmed_at, Subscription.id)
+)
+
+
 def _active_for_menu(ctx: Ctx, msisdn: str) -> list[tuple[int, str]]:
-    rows = ctx.conn.execute(
-        select(Subscription.id, Subscription.billing, Subscription.price_fen, Service.name, Service.type, Sp.name)
-        .join(Service, Service.code == Subscription.service_code)
-        .join(Sp, Sp.code == Subscription.sp_code)
-        .where(Subscription.msisdn == msisdn, Subscription.status == "active")
-        .order_by(Subscription.confirmed_at, Subscription.id)
-    ).all()
+    rows = ctx.conn.execute(_MENU, {"msisdn": msisdn}).all()
     return [(r[0], reminder_label(r[5], r[3], r[4], r[1], r[2])) for r in rows]
 
 
