@@ -50,3 +50,42 @@ def test_tick_twice_sends_nothing_twice(platform, clock, gateway):
     assert first.sent >= 1 and second.sent == 0 and second.monthly_reminders == 0
     clock.advance(timedelta(days=30))  # May 22nd: April's order is not "this month"
     assert platform.tick().monthly_reminders == 0
+
+
+def test_two_reminder_passes_at_once_write_each_reminder_once(pg_platform, clock, pg_url):
+    """Two schedulers on the 21st (PostgreSQL, real threads): the period's advisory lock makes
+    the second wait and then find every subscriber reminded; neither fails."""
+    import threading
+    import time
+
+    from mingbai.db import Database, make_engine
+    from mingbai.platform import Platform
+    from mingbai.subscriptions import reminders
+
+    for m, service in ((ALICE, "SINA-NEWS"), (BOB, "QQ-TONES"), (ALICE, "SOHU-MMS")):
+        subscribe(pg_platform, m, service)
+    clock.set(datetime(2026, 4, 21, 9, 0, tzinfo=SHANGHAI))
+    other = Platform(pg_platform.settings, clock=clock, database=Database(make_engine(pg_url)))
+    written: list[int] = []
+    errors: list[BaseException] = []
+    first_wrote = threading.Event()
+
+    def remind(p: Platform, first: bool) -> None:
+        try:
+            if not first:
+                first_wrote.wait(10)  # the first pass holds its rows, uncommitted, for a while
+            with p.uow() as ctx:
+                written.append(reminders.send_monthly_reminders(ctx).written)
+                if first:
+                    first_wrote.set()
+                    time.sleep(0.5)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=remind, args=(p, p is pg_platform)) for p in (pg_platform, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    other.db.engine.dispose()
+    assert not errors and sorted(written) == [0, 2]
