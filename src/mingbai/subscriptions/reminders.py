@@ -56,16 +56,11 @@ def monthly_reminder_due(now: datetime) -> bool:
     return local.day in MONTHLY_REMINDER_DAYS and local.hour in DAYTIME_HOURS
 
 
-#: "Already reminded this month?" is an anti-join on the dedupe key, not ON CONFLICT: a plain
-#: insert skips PostgreSQL's speculative insertion (~30% of the pass at 10 M). Passes of one
-#: period are serialised by an advisory lock (PostgreSQL) or the write lock (SQLite), and the
-#: unique index on (msisdn, dedupe_key) still refuses a second reminder loudly.
 _MONTHLY_SQL = {
     "postgresql": """
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
 SELECT g.msisdn, :base_id, :sender,
-       :head || g.items || '。' || :tail, 'monthly_reminder', 'numbered', CAST(:dedupe AS varchar), 'queued',
-       :now, :now
+       :head || g.items || '。' || :tail, 'monthly_reminder', 'numbered', :dedupe, 'queued', :now, :now
 FROM (
     SELECT s.msisdn, string_agg(s.rn || '.' || s.label, ';' ORDER BY s.rn) AS items
     FROM (
@@ -77,7 +72,7 @@ FROM (
     ) s
     GROUP BY s.msisdn
 ) g
-WHERE NOT EXISTS (SELECT 1 FROM sms_outbox o WHERE o.msisdn = g.msisdn AND o.dedupe_key = CAST(:dedupe AS varchar))
+ON CONFLICT (msisdn, dedupe_key) DO NOTHING
 """,
     "sqlite": """
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
@@ -95,7 +90,8 @@ FROM (
     ) s
     GROUP BY s.msisdn
 ) g
-WHERE NOT EXISTS (SELECT 1 FROM sms_outbox o WHERE o.msisdn = g.msisdn AND o.dedupe_key = :dedupe)
+WHERE true
+ON CONFLICT (msisdn, dedupe_key) DO NOTHING
 """,
 }
 
@@ -121,8 +117,6 @@ def send_monthly_reminders(ctx: Ctx, *, day: date | None = None) -> ReminderPass
         bindparam("end", type_=UtcDateTime),
         bindparam("now", type_=UtcDateTime),
     )
-    if ctx.dialect == "postgresql":
-        ctx.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"monthly:{period}"})
     result = ctx.session.execute(
         sql,
         {
