@@ -171,3 +171,16 @@ def test_window_and_rate_are_validated(platform, clock) -> None:  # type: ignore
         plan_campaign(
             ctx, name="x", starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=1), quiet_hours="9pm", actor="t"
         )
+
+
+def test_a_window_of_centuries_is_refused_at_once(platform, clock) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: a start in the year 829 made planning walk every quiet-hours
+    boundary since then (12 s). A window is at most 366 days, and says so."""
+    from mingbai.errors import InvalidInput
+
+    now = clock.now()
+    with platform.uow() as ctx, pytest.raises(InvalidInput, match="at most 366 days"):
+        plan_campaign(ctx, name="x", starts_at=now.replace(year=829), ends_at=now, actor="t")
+    with platform.uow() as ctx:  # a year is still fine
+        plan = plan_campaign(ctx, name="x", starts_at=now, ends_at=now + timedelta(days=366), rate_per_s=5, actor="t")
+    assert plan.sending_seconds > 0

@@ -111,6 +111,10 @@ class PlannedCampaign:
     warning: str | None
 
 
+#: the longest campaign window accepted
+MAX_WINDOW = timedelta(days=366)
+
+
 def plan_campaign(
     ctx: Ctx,
     *,
@@ -127,6 +131,10 @@ def plan_campaign(
     time (outside the quiet hours)."""
     if ends_at <= starts_at:
         raise InvalidInput("the window must end after it starts", code="bad_window")
+    if ends_at - starts_at > MAX_WINDOW:
+        # seed 004's campaign runs for weeks; a window of centuries is a typo (found by schemathesis:
+        # the quiet-hours walk takes a step per boundary, two a day)
+        raise InvalidInput("a campaign window is at most 366 days", code="bad_window")
     quiet_text = quiet_hours if quiet_hours is not None else ctx.settings.quiet_hours
     try:
         quiet = parse_quiet_hours(quiet_text)
