@@ -250,23 +250,17 @@ class _PgInsert:
         return values
 
 
-_PLANS: dict[tuple[Any, ...], _PgInsert | None] = {}
-
-
 def _pg_plan(
     conn: Connection, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...] | None, returning: str | None
 ) -> _PgInsert | None:
     """The raw psycopg INSERT for these columns, or None where SQLAlchemy must do it (not
     PostgreSQL, or a left-out column with a computed default)."""
-    dialect = conn.dialect
-    if dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return None
-    key = (id(dialect), table, columns, conflict, returning)
-    if key not in _PLANS:
-        _PLANS[key] = _build_pg_plan(dialect, table, columns, conflict, returning)
-    return _PLANS[key]
+    return _build_pg_plan(conn.dialect, table, columns, conflict, returning)
 
 
+@functools.cache
 def _build_pg_plan(
     dialect: Dialect, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...] | None, returning: str | None
 ) -> _PgInsert | None:

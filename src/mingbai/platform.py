@@ -60,6 +60,11 @@ def _keep(ctx: Ctx, mo: Mo, label: str, received_at: datetime, within: Callable[
         within(ctx)
 
 
+def _apologise(ctx: Ctx, mo: Mo, text: str) -> None:
+    """Answer an MO that was not taken (its handler's work is gone; the MO is still kept)."""
+    messaging.enqueue(ctx, msisdn=mo.msisdn, kind="reply", mo_id=mo.mo_id, text=text)
+
+
 def _apology(exc: MingbaiError) -> str:
     return f"您的请求未能受理({exc.code})。查询已订购业务请发送0000到10086。中国移动"
 
@@ -179,7 +184,7 @@ class Platform:
         # The handler's work was rolled back as a whole; the MO and an answer are still kept.
         # (No savepoint on the happy path: it would cost two round trips on every MO.)
         with self.uow() as ctx:
-            messaging.enqueue(ctx, msisdn=mo.msisdn, kind="reply", mo_id=mo.mo_id, text=apology)
+            _apologise(ctx, mo, apology)
             _keep(ctx, mo, label, received_at, within)
         return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued))
 
@@ -198,7 +203,7 @@ class Platform:
                     label = self._alone(ctx, mo)
                     replies[mo.mo_id] = ctx.enqueued[start:]
                 elif isinstance(label, MingbaiError):
-                    messaging.enqueue(ctx, msisdn=mo.msisdn, kind="reply", mo_id=mo.mo_id, text=_apology(label))
+                    _apologise(ctx, mo, _apology(label))
                     replies[mo.mo_id] = [ctx.enqueued[-1]]
                     label = "error"
                 handled.append(label)
@@ -223,7 +228,7 @@ class Platform:
                 return self.router.dispatch(ctx, mo)
         except MingbaiError as exc:
             del ctx.enqueued[start:]
-            messaging.enqueue(ctx, msisdn=mo.msisdn, kind="reply", mo_id=mo.mo_id, text=_apology(exc))
+            _apologise(ctx, mo, _apology(exc))
             return "error"
 
     def deliver(self, *, msisdn: str | None = None, batch: int = 500) -> list[messaging.SentSms]:
