@@ -10,6 +10,8 @@ database backends plus this process (steadier than wall time on a shared machine
 Variants (each undone after its run):
 
 - ``base``: the code and schema as they are;
+- ``keyed``: as before migration 0503: reminders carry ``charge:<id>`` as dedupe key, and
+  ``uq_sms_outbox_dedupe`` and ``ix_sms_outbox_status_created`` hold every row;
 - ``full6``: ``gateway_ref`` and ``(tag, status)`` indexed in full, as before migration 0502;
 - ``nodedupe`` / ``nodue`` / ``nosc``: without ``uq_sms_outbox_dedupe`` / ``ix_sms_outbox_due`` /
   ``ix_sms_outbox_status_created`` (what each index costs; not a candidate schema);
@@ -41,6 +43,10 @@ from mingbai.platform import Platform
 
 ORIGINAL_REMIND = billing._REMIND
 ORIGINAL_CHUNK = billing._charge_chunk
+#: the ``keyed`` variant: reminders with a dedupe key, both indexes in full (before migration 0503)
+KEYED_REMIND = ORIGINAL_REMIND.replace("segmentation, status", "segmentation, dedupe_key, status").replace(
+    "'concat', 'queued'", "'concat', 'charge:' || c.id, 'queued'"
+)
 
 #: the ``cte`` variant: the chunk's charge insert feeds its reminders directly
 _CTE = """
@@ -48,10 +54,10 @@ WITH ins AS (
 {charge}
 RETURNING msisdn, id, service_code, amount_fen
 ), rem AS (
-INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
+INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, status, created_at, due_at)
 SELECT c.msisdn, c.id, :sender,
        :t_a || p.name || svc.name || :t_b || {yuan} || :t_c || c.service_code || :t_d,
-       'charge_reminder', 'concat', 'charge:' || c.id, 'queued', :now, :due
+       'charge_reminder', 'concat', 'queued', :now, :due
 FROM ins c
 JOIN service svc ON svc.code = c.service_code
 JOIN sp p ON p.code = svc.sp_code
@@ -110,6 +116,19 @@ def variants(platform: Platform, chunk: int) -> dict[str, Variant]:
     def drop(name: str, definition: str) -> Variant:
         return ddl(platform, f"DROP INDEX {name}"), ddl(platform, f"CREATE {definition}"), chunk
 
+    def collate(name: str) -> list[str]:
+        columns = {
+            "subscription": ("msisdn", 15),
+            "charge": ("msisdn", 15),
+            "sms_outbox": ("msisdn", 15),
+        }
+        return [
+            f'ALTER TABLE {t} ALTER COLUMN {c} TYPE VARCHAR({n}) COLLATE "{name}"' for t, (c, n) in columns.items()
+        ] + [
+            f'ALTER TABLE charge ALTER COLUMN period TYPE VARCHAR(7) COLLATE "{name}"',
+            f'ALTER TABLE charge ALTER COLUMN usage_ref TYPE VARCHAR(64) COLLATE "{name}"',
+        ]
+
     def patch(name: str, value: Any) -> Variant:
         original = getattr(billing, name)
         return (lambda: setattr(billing, name, value)), (lambda: setattr(billing, name, original)), chunk
@@ -123,16 +142,27 @@ def variants(platform: Platform, chunk: int) -> dict[str, Variant]:
         "CREATE INDEX ix_sms_outbox_tag ON sms_outbox (tag, status)",
     )
     drop_both = ("DROP INDEX ix_sms_outbox_gateway_ref", "DROP INDEX ix_sms_outbox_tag")
+    keyed_partial = (
+        "CREATE UNIQUE INDEX uq_sms_outbox_dedupe ON sms_outbox (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL",
+        "CREATE INDEX ix_sms_outbox_status_created ON sms_outbox (status, created_at) WHERE status <> 'queued'",
+    )
+    keyed_full = (
+        "CREATE UNIQUE INDEX uq_sms_outbox_dedupe ON sms_outbox (msisdn, dedupe_key)",
+        "CREATE INDEX ix_sms_outbox_status_created ON sms_outbox (status, created_at)",
+    )
+    drop_keys = ("DROP INDEX uq_sms_outbox_dedupe", "DROP INDEX ix_sms_outbox_status_created")
     return {
         "base": (noop, noop, chunk),
         "full6": (ddl(platform, *drop_both, *full), ddl(platform, *drop_both, *partial), chunk),
-        "nodedupe": drop(
-            "uq_sms_outbox_dedupe", "UNIQUE INDEX uq_sms_outbox_dedupe ON sms_outbox (msisdn, dedupe_key)"
+        "keyed": (
+            lambda: (ddl(platform, *drop_keys, *keyed_full)(), setattr(billing, "_REMIND", KEYED_REMIND)),
+            lambda: (ddl(platform, *drop_keys, *keyed_partial)(), setattr(billing, "_REMIND", ORIGINAL_REMIND)),
+            chunk,
         ),
+        "collc": (ddl(platform, *collate("C")), ddl(platform, *collate("default")), chunk),
+        "nodedupe": drop("uq_sms_outbox_dedupe", keyed_partial[0].removeprefix("CREATE ")),
         "nodue": drop("ix_sms_outbox_due", "INDEX ix_sms_outbox_due ON sms_outbox (due_at) WHERE status = 'queued'"),
-        "nosc": drop(
-            "ix_sms_outbox_status_created", "INDEX ix_sms_outbox_status_created ON sms_outbox (status, created_at)"
-        ),
+        "nosc": drop("ix_sms_outbox_status_created", keyed_partial[1].removeprefix("CREATE ")),
         "order": patch("_REMIND", ORIGINAL_REMIND.rstrip() + "\nORDER BY c.msisdn, c.id\n"),
         "cte": patch("_charge_chunk", _charge_chunk_cte),
         "c20k": (noop, noop, 20_000),
@@ -213,6 +243,7 @@ def main() -> None:
     cpus: dict[str, list[float]] = {n: [] for n in names}
     splits: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     copies: list[float] = []
+    reference = bench.CopyReference(url)
     try:
         bench.say(f"filling {args.subscriptions:,} subscriptions over {args.subscribers:,} subscribers …")
         bench.say(f"filled in {bench.fill(platform, args.subscriptions, args.subscribers):.1f}s")
@@ -240,9 +271,9 @@ def main() -> None:
                 finally:
                     off()
             if args.copy:
-                copy_s, rows = bench.copy_reference(url)
-                copies.append(rows / copy_s)
-                bench.say(f"   COPY: {rows / copy_s:,.0f} rows/s")
+                copy_s = reference.measure()
+                copies.append(reference.rows / copy_s)
+                bench.say(f"   COPY: {reference.rows / copy_s:,.0f} rows/s")
     finally:
         platform.db.engine.dispose()
         bench.drop_pg(args.admin, args.db)

@@ -59,6 +59,9 @@ class Settings:
     roaming_alert_step_mb: int = 10
     #: Asia/Shanghai wall-clock period in which no bulk SMS (campaigns) goes out (R4)
     quiet_hours: str = "21:00-08:00"
+    #: chunks the monthly billing run charges side by side on PostgreSQL (SQLite: always one);
+    #: the run starts at 00:00 on the 1st, when online traffic leaves the cores to it
+    billing_workers: int = 2
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -71,4 +74,9 @@ class Settings:
             traffic_alert_percents=_percents_env("MINGBAI_TRAFFIC_ALERT_PERCENTS", (50, 80, 100)),
             roaming_alert_step_mb=_int_env("MINGBAI_ROAMING_ALERT_STEP_MB", 10),
             quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", "21:00-08:00"),
+            billing_workers=_int_env("MINGBAI_BILLING_WORKERS", 2),
         )
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.billing_workers <= 64:
+            raise ValueError(f"MINGBAI_BILLING_WORKERS must be from 1 to 64, got {self.billing_workers}")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -276,7 +276,11 @@ def _build_pg_plan(
     target = f"{q.format_table(table)} ({', '.join(q.quote(n) for n in names)})"
     sql = f"INSERT INTO {target} VALUES ({', '.join(['%s'] * len(names))})"
     if conflict is not None:
-        sql += f" ON CONFLICT ({', '.join(q.quote(k) for k in conflict)}) DO NOTHING"
+        sql += f" ON CONFLICT ({', '.join(q.quote(k) for k in conflict)})"
+        where = conflict_where(table, conflict, dialect.name)
+        if where is not None:
+            sql += f" WHERE {where}"
+        sql += " DO NOTHING"
     if returning is not None:
         sql += f" RETURNING {q.quote(returning)}"
     processors = tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
@@ -293,8 +297,26 @@ def _insert_ignore(
         from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     # Count what RETURNING gives back: with SQLAlchemy 2.1 + psycopg the rowcount of a Core
     # INSERT is -1, which would make every row look new (and every dedupe key look unused).
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys).returning(*returning)
+    where = None if keys is None else conflict_where(table, tuple(keys), dialect)
+    stmt = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=keys, index_where=None if where is None else text(where))
+        .returning(*returning)
+    )
     return list(session.execute(stmt, rows).all())
+
+
+@functools.cache
+def conflict_where(table: Table, keys: tuple[str, ...], dialect: str) -> str | None:
+    """The predicate of the partial unique index on exactly ``keys``, if that is what it is.
+
+    ``ON CONFLICT (keys)`` finds a partial unique index only when it repeats the index's WHERE;
+    reading it from the index keeps the two from drifting apart."""
+    for index in table.indexes:
+        if index.unique and tuple(c.name for c in index.columns) == keys:
+            where = index.dialect_options[dialect].get("where") if dialect in ("postgresql", "sqlite") else None
+            return None if where is None else str(where)
+    return None
 
 
 def _dialect(session: Session | Connection) -> str:

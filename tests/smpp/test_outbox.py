@@ -146,6 +146,21 @@ def test_operator_stats(platform) -> None:  # type: ignore[no-untyped-def]
     assert s.oldest_open is not None and s.oldest_open.msisdn == "139****9000" and s.oldest_open.age_seconds == 180
 
 
+def test_oldest_queued_row_is_the_one_longest_due(platform) -> None:  # type: ignore[no-untyped-def]
+    # queued rows are not in the (status, created_at) index (0503): the longest-due one is found
+    # through the due index, and a row written earlier but due later is not the "oldest open"
+    with platform.uow() as ctx:
+        messaging.enqueue(ctx, msisdn=ALICE, text="later", kind="campaign", due_at=ctx.now() + timedelta(hours=9))
+    platform.clock.advance(timedelta(minutes=5))
+    with platform.uow() as ctx:
+        messaging.enqueue(ctx, msisdn=BOB, text="now", kind="reply")
+    platform.clock.advance(timedelta(minutes=1))
+    with platform.uow() as ctx:
+        s = outbox.outbox_stats(ctx, since=ctx.now() - timedelta(days=1))
+    assert s.counts["queued"] == 2
+    assert s.oldest_open is not None and s.oldest_open.msisdn == "139****9000" and s.oldest_open.age_seconds == 60
+
+
 def test_a_receipt_that_overtakes_its_submit_answer_still_counts(platform) -> None:  # type: ignore[no-untyped-def]
     with platform.uow() as ctx:
         rid = messaging.enqueue(ctx, msisdn=ALICE, text="a", kind="t")

@@ -71,7 +71,7 @@ FROM (
     FROM ({_RELEASE_INNER}) x
     GROUP BY x.msisdn, x.batch_no, x.seq
 ) g
-ON CONFLICT (msisdn, dedupe_key) DO NOTHING
+ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
 """,
     "sqlite": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at,
@@ -86,7 +86,7 @@ FROM (
     GROUP BY x.msisdn, x.batch_no, x.seq
 ) g
 WHERE true
-ON CONFLICT (msisdn, dedupe_key) DO NOTHING
+ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
 """,
 }
 

@@ -122,13 +122,14 @@ _YUAN = """CASE
   ELSE CAST(c.amount_fen / 100 AS TEXT) || '.' || CAST(c.amount_fen % 100 AS TEXT) END"""
 
 # A plain INSERT: the charges read here were inserted by this transaction (batch_id), so their
-# reminders cannot exist yet; the outbox's unique dedupe key would refuse a second one anyway.
-# The reminder's outbox id is its charge's id: reminder N is the one about charge N.
+# reminders cannot exist yet. The reminder's outbox id is its charge's id (reminder N is the one
+# about charge N), so the primary key (msisdn, id) would refuse a second one anyway: that is the
+# send-once rule of deduction reminders, and they need no dedupe key (migration 0503).
 _REMIND = f"""
-INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
+INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, status, created_at, due_at)
 SELECT c.msisdn, c.id, :sender,
        :t_a || p.name || svc.name || :t_b || {_YUAN} || :t_c || c.service_code || :t_d,
-       'charge_reminder', 'concat', 'charge:' || c.id, 'queued', :now, :due
+       'charge_reminder', 'concat', 'queued', :now, :due
 FROM charge c
 JOIN service svc ON svc.code = c.service_code
 JOIN sp p ON p.code = svc.sp_code
@@ -405,7 +406,7 @@ def run_billing(
     *,
     actor: str,
     chunk_size: int = DEFAULT_CHUNK,
-    workers: int = 1,
+    workers: int | None = None,
     throttle_ms: int = 0,
     on_start: Callable[[int], None] | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
@@ -413,11 +414,15 @@ def run_billing(
     """Charge ``period``'s monthly fees for every subscription that owes them.
 
     Each chunk commits on its own; ``workers`` > 1 charges chunks side by side on PostgreSQL
-    (SQLite has one writer, so it always uses one). ``throttle_ms`` pauses between chunks to
-    leave the database to online traffic.
+    (SQLite has one writer, so it always uses one; default: ``settings.billing_workers``).
+    ``throttle_ms`` pauses between chunks to leave the database to online traffic.
     """
     if chunk_size < 1:
         raise InvalidInput("chunk size must be at least 1")
+    if workers is None:
+        workers = platform.settings.billing_workers
+    if workers < 1:
+        raise InvalidInput("workers must be at least 1")
     now = platform.clock.now()
     if period.start > now:
         raise InvalidInput(f"period {period.label} has not begun; its fees fall due on {period.first_day}")
@@ -565,9 +570,8 @@ def _remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -
                 "text": texts.monthly_reminder(
                     period.month_zh, *names[r.service_code], int(r.amount_fen), r.service_code
                 ),
-                "kind": "charge_reminder",
+                "kind": "charge_reminder",  # sent once by its primary key: its id is the charge's
                 "segmentation": "concat",
-                "dedupe_key": f"charge:{r.id}",
                 "status": "queued",
                 "created_at": now,
                 "due_at": due,

@@ -116,7 +116,7 @@ def fingerprint(conn: Connection, period: str, *, keep_rows: bool = True) -> Fin
     reminders = conn.execute(
         text(
             "SELECT count(*) FROM sms_outbox o JOIN charge c "
-            "ON c.msisdn = o.msisdn AND o.dedupe_key = 'charge:' || c.id "
+            "ON c.msisdn = o.msisdn AND o.id = c.id AND o.kind = 'charge_reminder' "
             "WHERE c.period = :p AND c.kind = 'monthly'"
         ),
         {"p": period},
@@ -124,7 +124,7 @@ def fingerprint(conn: Connection, period: str, *, keep_rows: bool = True) -> Fin
     orphans = conn.execute(
         text(
             "SELECT count(*) FROM sms_outbox o WHERE o.kind = 'charge_reminder' AND NOT EXISTS "
-            "(SELECT 1 FROM charge c WHERE c.msisdn = o.msisdn AND o.dedupe_key = 'charge:' || c.id)"
+            "(SELECT 1 FROM charge c WHERE c.msisdn = o.msisdn AND o.id = c.id AND o.kind = 'charge_reminder')"
         )
     ).scalar_one()
     rows = None
@@ -134,7 +134,7 @@ def fingerprint(conn: Connection, period: str, *, keep_rows: bool = True) -> Fin
             for m, s, a, t in conn.execute(
                 text(
                     "SELECT c.msisdn, c.subscription_id, c.amount_fen, o.text FROM charge c "
-                    "LEFT JOIN sms_outbox o ON o.msisdn = c.msisdn AND o.dedupe_key = 'charge:' || c.id "
+                    "LEFT JOIN sms_outbox o ON o.msisdn = c.msisdn AND o.id = c.id AND o.kind = 'charge_reminder' "
                     "WHERE c.period = :p AND c.kind = 'monthly'"
                 ),
                 {"p": period},
@@ -148,7 +148,7 @@ def forget_period(conn: Connection, period: str) -> None:
     conn.execute(
         text(
             "DELETE FROM sms_outbox WHERE kind = 'charge_reminder' AND EXISTS (SELECT 1 FROM charge c "
-            "WHERE c.msisdn = sms_outbox.msisdn AND sms_outbox.dedupe_key = 'charge:' || c.id AND c.period = :p)"
+            "WHERE c.msisdn = sms_outbox.msisdn AND sms_outbox.id = c.id AND c.period = :p)"
         ),
         {"p": period},
     )

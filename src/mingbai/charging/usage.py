@@ -279,9 +279,8 @@ def _charge_per_use(ctx: Ctx, rows: list[UsageRow], subs_for: dict[int, _Sub], i
                 "text": texts.per_use_reminder(
                     r.used_at, sp_name, name, row["amount_fen"], r.quantity, r.service_code or ""
                 ),
-                "kind": "charge_reminder",
+                "kind": "charge_reminder",  # sent once by its primary key: its id is the charge's
                 "segmentation": "concat",
-                "dedupe_key": f"charge:{charge_id}",
                 "status": "queued",
                 "created_at": now,
                 "due_at": due,

@@ -46,7 +46,15 @@ def billing_run(
     ctx: typer.Context,
     period: Annotated[str, typer.Option("--period", help="YYYY-MM (Asia/Shanghai month)")],
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Subscriptions per transaction.")] = 50_000,
-    workers: Annotated[int, typer.Option("--workers", help="Chunks charged side by side (PostgreSQL).")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Chunks charged side by side (PostgreSQL); default: MINGBAI_BILLING_WORKERS, else 2.",
+        ),
+    ] = None,
     throttle_ms: Annotated[int, typer.Option("--throttle-ms", help="Pause between chunks.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:

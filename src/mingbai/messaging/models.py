@@ -30,7 +30,16 @@ class OutboundSms(Base):
 
     __tablename__ = "sms_outbox"
     __table_args__ = (
-        Index("uq_sms_outbox_dedupe", "msisdn", "dedupe_key", unique=True),
+        # send-once for rows with a key (0503): a row without one never conflicts, so it has no
+        # entry; a deduction reminder is sent once by its primary key (its id is its charge's)
+        Index(
+            "uq_sms_outbox_dedupe",
+            "msisdn",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+            sqlite_where=text("dedupe_key IS NOT NULL"),
+        ),
         Index(
             "ix_sms_outbox_due",
             "due_at",
@@ -47,7 +56,14 @@ class OutboundSms(Base):
             postgresql_where=text("gateway_ref IS NOT NULL"),
             sqlite_where=text("gateway_ref IS NOT NULL"),
         ),
-        Index("ix_sms_outbox_status_created", "status", "created_at"),
+        # open rows past queued by age (queued rows are found by ix_sms_outbox_due, 0503)
+        Index(
+            "ix_sms_outbox_status_created",
+            "status",
+            "created_at",
+            postgresql_where=text("status <> 'queued'"),
+            sqlite_where=text("status <> 'queued'"),
+        ),
         Index(
             "ix_sms_outbox_tag",
             "tag",

@@ -676,13 +676,16 @@ def outbox_stats(ctx: Ctx, *, since: datetime) -> OutboxStats:
         counts[status] = int(n)
     final = sum(counts[s] for s in FINAL_STATES)
     rate = counts["delivered"] / final if final else None
-    # the oldest open row, whenever it was created (index on status, created_at)
+    # the oldest open row, whenever it was created. Past queued: by age (ix_sms_outbox_status_created,
+    # which leaves queued rows out). Queued: the one longest due (ix_sms_outbox_due), since a row
+    # that waits for its time (a campaign over the quiet hours) is not late.
     oldest = None
     for status in OPEN_STATES:
+        order = T.due_at if status == "queued" else T.created_at
         row = ctx.session.execute(
             select(T.msisdn, T.id, T.status, T.kind, T.created_at)
             .where(T.status == status)
-            .order_by(T.created_at)
+            .order_by(order, T.id)
             .limit(1)
         ).first()
         if row is not None and (oldest is None or row.created_at < oldest.created_at):

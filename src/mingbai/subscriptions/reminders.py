@@ -72,7 +72,7 @@ FROM (
     ) s
     GROUP BY s.msisdn
 ) g
-ON CONFLICT (msisdn, dedupe_key) DO NOTHING
+ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
 """,
     "sqlite": """
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
@@ -91,7 +91,7 @@ FROM (
     GROUP BY s.msisdn
 ) g
 WHERE true
-ON CONFLICT (msisdn, dedupe_key) DO NOTHING
+ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
 """,
 }
 
