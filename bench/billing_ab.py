@@ -43,6 +43,7 @@ from mingbai.platform import Platform
 
 ORIGINAL_REMIND = billing._REMIND
 ORIGINAL_CHUNK = billing._charge_chunk
+ORIGINAL_FAST = billing._CHARGE_FAST
 #: the ``keyed`` variant: reminders with a dedupe key, both indexes in full (before migration 0503)
 KEYED_REMIND = ORIGINAL_REMIND.replace("segmentation, status", "segmentation, dedupe_key, status").replace(
     "'concat', 'queued'", "'concat', 'charge:' || c.id, 'queued'"
@@ -94,6 +95,17 @@ def _charge_chunk_cte(
     else:
         session.execute(text(billing._PROGRESS_EMPTY), {"last": hi, **p})
     return billing.ChunkResult(lo, hi, size, charged, reminders)
+
+
+def _charge_chunk_hash(
+    ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int, *, safe: bool = False
+) -> billing.ChunkResult:
+    ctx.session.execute(text("SET LOCAL enable_mergejoin = off"))
+    return ORIGINAL_CHUNK(ctx, params, lo, hi, size, safe=safe)
+
+
+UNORDERED = "row_number() OVER ()"
+ORDERED = "row_number() OVER (ORDER BY s.msisdn, s.id)"
 
 
 def ddl(platform: Platform, *statements: str) -> Callable[[], None]:
@@ -165,6 +177,15 @@ def variants(platform: Platform, chunk: int) -> dict[str, Variant]:
         "nosc": drop("ix_sms_outbox_status_created", keyed_partial[1].removeprefix("CREATE ")),
         "order": patch("_REMIND", ORIGINAL_REMIND.rstrip() + "\nORDER BY c.msisdn, c.id\n"),
         "cte": patch("_charge_chunk", _charge_chunk_cte),
+        "rownum": patch("_CHARGE_FAST", ORIGINAL_FAST.replace(ORDERED, UNORDERED)),
+        "nosort": (
+            lambda: (
+                setattr(billing, "_CHARGE_FAST", ORIGINAL_FAST.replace(ORDERED, UNORDERED)),
+                setattr(billing, "_charge_chunk", _charge_chunk_hash),
+            ),
+            lambda: (setattr(billing, "_CHARGE_FAST", ORIGINAL_FAST), setattr(billing, "_charge_chunk", ORIGINAL_CHUNK)),
+            chunk,
+        ),
         "c20k": (noop, noop, 20_000),
         "c100k": (noop, noop, 100_000),
         "c200k": (noop, noop, 200_000),
