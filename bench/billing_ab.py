@@ -16,6 +16,10 @@ Variants (each undone after its run):
 - ``nodedupe`` / ``nodue`` / ``nosc``: without ``uq_sms_outbox_dedupe`` / ``ix_sms_outbox_due`` /
   ``ix_sms_outbox_status_created`` (what each index costs; not a candidate schema);
 - ``order``: the reminder INSERT … SELECT ordered by the outbox key (msisdn, id);
+- ``unordered``: charges numbered in the order they come (``row_number() OVER ()``), sparing the
+  window its ORDER BY;
+- ``perrow``: each reminder's words put together on its own row (before the ``words`` CTE);
+- ``collc``: the MSISDN columns (and the charge's period and usage_ref) in the C collation;
 - ``cte``: charge and reminders in one statement (a data-modifying CTE: reminders from the
   charge insert's RETURNING rows, progress from its sums);
 - ``c20k`` / ``c100k`` / ``c200k``: other chunk sizes.
@@ -48,6 +52,7 @@ ORIGINAL_FAST = billing._CHARGE_FAST
 KEYED_REMIND = ORIGINAL_REMIND.replace("segmentation, status", "segmentation, dedupe_key, status").replace(
     "'concat', 'queued'", "'concat', 'charge:' || c.id, 'queued'"
 )
+assert KEYED_REMIND.count("dedupe_key") == 1 and KEYED_REMIND.count("'charge:'") == 1
 
 #: the ``cte`` variant: the chunk's charge insert feeds its reminders directly
 _CTE = """
@@ -97,12 +102,17 @@ def _charge_chunk_cte(
     return billing.ChunkResult(lo, hi, size, charged, reminders)
 
 
-def _charge_chunk_hash(
-    ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int, *, safe: bool = False
-) -> billing.ChunkResult:
-    ctx.session.execute(text("SET LOCAL enable_mergejoin = off"))
-    return ORIGINAL_CHUNK(ctx, params, lo, hi, size, safe=safe)
-
+#: the ``perrow`` variant: every reminder's words put together on their own row, as before
+PERROW_REMIND = f"""
+INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, status, created_at, due_at)
+SELECT c.msisdn, c.id, :sender,
+       :t_a || p.name || svc.name || :t_b || {billing._YUAN} || :t_c || c.service_code || :t_d,
+       'charge_reminder', 'concat', 'queued', :now, :due
+FROM charge c
+JOIN service svc ON svc.code = c.service_code
+JOIN sp p ON p.code = svc.sp_code
+WHERE {billing._RANGE_C} AND c.batch_id = :batch_id
+"""
 
 UNORDERED = "row_number() OVER ()"
 ORDERED = "row_number() OVER (ORDER BY s.msisdn, s.id)"
@@ -177,15 +187,8 @@ def variants(platform: Platform, chunk: int) -> dict[str, Variant]:
         "nosc": drop("ix_sms_outbox_status_created", keyed_partial[1].removeprefix("CREATE ")),
         "order": patch("_REMIND", ORIGINAL_REMIND.rstrip() + "\nORDER BY c.msisdn, c.id\n"),
         "cte": patch("_charge_chunk", _charge_chunk_cte),
-        "rownum": patch("_CHARGE_FAST", ORIGINAL_FAST.replace(ORDERED, UNORDERED)),
-        "nosort": (
-            lambda: (
-                setattr(billing, "_CHARGE_FAST", ORIGINAL_FAST.replace(ORDERED, UNORDERED)),
-                setattr(billing, "_charge_chunk", _charge_chunk_hash),
-            ),
-            lambda: (setattr(billing, "_CHARGE_FAST", ORIGINAL_FAST), setattr(billing, "_charge_chunk", ORIGINAL_CHUNK)),
-            chunk,
-        ),
+        "perrow": patch("_REMIND", PERROW_REMIND),
+        "unordered": patch("_CHARGE_FAST", ORIGINAL_FAST.replace(ORDERED, UNORDERED)),
         "c20k": (noop, noop, 20_000),
         "c100k": (noop, noop, 100_000),
         "c200k": (noop, noop, 200_000),

@@ -90,10 +90,9 @@ _RANGE_C = "c.msisdn > :lo AND c.msisdn <= :hi"
 #: PostgreSQL) rather than once per chunk
 _COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GROUP BY 1"
 
-#: ids are numbered in whatever order the rows come: an order here would cost a sort per chunk
 _CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
                     amount_fen, quantity, batch_id, created_at, occurred_at)
-SELECT s.msisdn, :base_id + row_number() OVER (), s.id, s.service_code, s.sp_code,
+SELECT s.msisdn, :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id, s.service_code, s.sp_code,
        'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now, :p_start
 FROM subscription s"""
 
@@ -126,14 +125,19 @@ _YUAN = """CASE
 # reminders cannot exist yet. The reminder's outbox id is its charge's id (reminder N is the one
 # about charge N), so the primary key (msisdn, id) would refuse a second one anyway: that is the
 # send-once rule of deduction reminders, and they need no dedupe key (migration 0503).
+# The words before and after the amount are the same for every charge of a service: they are
+# put together once per statement (``words``), not once per row (-25% of the SELECT's time).
+# The WITH belongs to the SELECT, so the statement begins with INSERT: Python's sqlite3 gives a
+# row count only for statements that do.
 _REMIND = f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, status, created_at, due_at)
-SELECT c.msisdn, c.id, :sender,
-       :t_a || p.name || svc.name || :t_b || {_YUAN} || :t_c || c.service_code || :t_d,
-       'charge_reminder', 'concat', 'queued', :now, :due
+WITH words AS MATERIALIZED (
+  SELECT svc.code, :t_a || p.name || svc.name || :t_b AS head, :t_c || svc.code || :t_d AS tail
+  FROM service svc JOIN sp p ON p.code = svc.sp_code
+)
+SELECT c.msisdn, c.id, :sender, w.head || {_YUAN} || w.tail, 'charge_reminder', 'concat', 'queued', :now, :due
 FROM charge c
-JOIN service svc ON svc.code = c.service_code
-JOIN sp p ON p.code = svc.sp_code
+JOIN words w ON w.code = c.service_code
 WHERE {_RANGE_C} AND c.batch_id = :batch_id
 """
 
@@ -364,9 +368,6 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
         # an index range or an index probe by design, so say so.
         session.execute(text("SET LOCAL enable_seqscan = off"))
         session.execute(text("SET LOCAL enable_nestloop = off"))
-        # "charged already?" as a hash anti-join: a merge join would sort the chunk's subscriptions
-        # by MSISDN first, which is ~10% of the run's CPU (docs/PERFORMANCE.md)
-        session.execute(text("SET LOCAL enable_mergejoin = off"))
         # a range of the run's own choosing, so always plan for the actual bounds
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         # A chunk commits without waiting for its WAL flush: a crash may lose the last chunks
