@@ -18,6 +18,7 @@ Variants (each undone after its run):
 - ``order``: the reminder INSERT … SELECT ordered by the outbox key (msisdn, id);
 - ``unordered``: charges numbered in the order they come (``row_number() OVER ()``), sparing the
   window its ORDER BY;
+- ``notext``: reminders written without their text (what the text's width costs);
 - ``perrow``: each reminder's words put together on its own row (before the ``words`` CTE);
 - ``collc``: the MSISDN columns (and the charge's period and usage_ref) in the C collation;
 - ``cte``: charge and reminders in one statement (a data-modifying CTE: reminders from the
@@ -114,6 +115,15 @@ JOIN sp p ON p.code = svc.sp_code
 WHERE {billing._RANGE_C} AND c.batch_id = :batch_id
 """
 
+#: the ``notext`` variant: reminders written without their text (to be put together when sent):
+#: what the width of the text costs the run (not a candidate as it stands)
+NOTEXT_REMIND = f"""
+INSERT INTO sms_outbox (msisdn, id, sender, kind, segmentation, status, created_at, due_at)
+SELECT c.msisdn, c.id, :sender, 'charge_reminder', 'concat', 'queued', :now, :due
+FROM charge c
+WHERE {billing._RANGE_C} AND c.batch_id = :batch_id
+"""
+
 UNORDERED = "row_number() OVER ()"
 ORDERED = "row_number() OVER (ORDER BY s.msisdn, s.id)"
 
@@ -188,6 +198,17 @@ def variants(platform: Platform, chunk: int) -> dict[str, Variant]:
         "order": patch("_REMIND", ORIGINAL_REMIND.rstrip() + "\nORDER BY c.msisdn, c.id\n"),
         "cte": patch("_charge_chunk", _charge_chunk_cte),
         "perrow": patch("_REMIND", PERROW_REMIND),
+        "notext": (
+            lambda: (
+                ddl(platform, "ALTER TABLE sms_outbox ALTER COLUMN text DROP NOT NULL")(),
+                setattr(billing, "_REMIND", NOTEXT_REMIND),
+            ),
+            lambda: (
+                ddl(platform, "TRUNCATE sms_outbox", "ALTER TABLE sms_outbox ALTER COLUMN text SET NOT NULL")(),
+                setattr(billing, "_REMIND", ORIGINAL_REMIND),
+            ),
+            chunk,
+        ),
         "unordered": patch("_CHARGE_FAST", ORIGINAL_FAST.replace(ORDERED, UNORDERED)),
         "c20k": (noop, noop, 20_000),
         "c100k": (noop, noop, 100_000),
