@@ -141,6 +141,10 @@ JOIN words w ON w.code = c.service_code
 WHERE {_RANGE_C} AND c.batch_id = :batch_id
 """
 
+#: in one statement, so a chunk costs one round trip for them
+_CHUNK_SETTINGS = """SELECT set_config('enable_seqscan', 'off', true), set_config('enable_nestloop', 'off', true),
+       set_config('plan_cache_mode', 'force_custom_plan', true), set_config('synchronous_commit', 'off', true)"""
+
 _PROGRESS = """
 UPDATE billing_run SET
   charged = charged + :charged, reminders = reminders + :reminders,
@@ -365,15 +369,13 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
         # Believing it empty, it would answer "charged already?" with a scan of every charge per
         # subscription, and join the chunk's fresh charges to the catalog in a nested loop: both
         # are minutes instead of milliseconds once the table has filled. Every statement here is
-        # an index range or an index probe by design, so say so.
-        session.execute(text("SET LOCAL enable_seqscan = off"))
-        session.execute(text("SET LOCAL enable_nestloop = off"))
-        # a range of the run's own choosing, so always plan for the actual bounds
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        # A chunk commits without waiting for its WAL flush: a crash may lose the last chunks
-        # (charges and their reminders together, as one transaction), which a rerun redoes; the
-        # run's final "done" commits synchronously and so flushes everything before it.
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+        # an index range or an index probe by design, so say so (enable_seqscan, enable_nestloop).
+        # The range is the run's own choosing, so always plan for the actual bounds
+        # (plan_cache_mode). A chunk commits without waiting for its WAL flush
+        # (synchronous_commit): a crash may lose the last chunks (charges and their reminders
+        # together, as one transaction), which a rerun redoes; the run's final "done" commits
+        # synchronously and so flushes everything before it. All SET LOCAL, via set_config(…, true).
+        session.execute(text(_CHUNK_SETTINGS))
     p = dict(params, lo=lo, hi=hi, base_id=reserve_ids(size + 1))
     sql = (_CHARGE if safe else _CHARGE_FAST).format(where=_RANGE_S)
     charged = int(session.execute(_timed(sql), p).rowcount)  # type: ignore[attr-defined]
