@@ -20,6 +20,7 @@ from mingbai.errors import Conflict, InvalidInput, MingbaiError
 from mingbai.messaging.router import Mo
 from mingbai.platform import MoResult, Platform
 from mingbai.subscriptions import service as subs
+from mingbai.subscriptions import texts
 from tests.helpers import ALICE, BOB, code_from
 
 CAROL = "13700137000"
@@ -143,6 +144,20 @@ def test_a_busy_batch_orders_and_confirms(platform: Platform) -> None:
         assert {v.msisdn for v in subs.list_subscriptions(ctx, msisdn=ALICE)} == {ALICE}
         active = ctx.session.execute(text("SELECT count(*) FROM subscription WHERE status = 'active'")).scalar()
     assert active == 3
+
+
+def test_orders_still_pending_are_refused_naming_their_service(platform: Platform) -> None:
+    """A keyword sent again before its code is answered: each refusal names its own service."""
+    platform.receive_many([(ALICE, "10668888", "XW"), (BOB, "10665566", "JJ")])
+    again = platform.receive_many([(ALICE, "10668888", "XW"), (BOB, "10665566", "JJ"), (CAROL, "10668888", "XW")])
+    assert [r.handled_as for r in again if isinstance(r, MoResult)] == [
+        "sp_order_refused",
+        "sp_order_refused",
+        "sp_order",
+    ]
+    with platform.uow() as ctx:
+        expected = [texts.pending_exists(subs.catalog_entry(ctx, code).facts) for code in ("SINA-NEWS", "SOHU-TRAFFIC")]
+    assert [r.replies[0].text for r in again[:2] if isinstance(r, MoResult)] == expected
 
 
 def test_one_phone_twice_in_a_batch_is_decided_in_order(platform: Platform) -> None:

@@ -100,12 +100,19 @@ def handle_sp_numbers_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError 
         orders.append((i, service.OrderRequest(mo.msisdn, svc.code, "sms", actor, mo_id=mo.mo_id)))
     placed = service.place_orders(ctx, [r for _, r in orders])
     refusals: list[Mt] = []
+    # the services a "pending already" refusal names, read once for the whole batch
+    pending = {
+        req.service_code
+        for (_, req), result in zip(orders, placed, strict=True)
+        if isinstance(result, MingbaiError) and result.code == "pending_exists"
+    }
+    entries = service.catalog_entries(ctx, pending) if pending else {}
     for (i, req), result in zip(orders, placed, strict=True):
         if not isinstance(result, MingbaiError):
             out[i] = "sp_order"
             continue
         if result.code == "pending_exists":
-            text = texts.pending_exists(service.catalog_entry(ctx, req.service_code).facts)
+            text = texts.pending_exists(entries[req.service_code].facts)
         else:
             text = texts.order_refused(_refusal_zh(result.code))
         refusals.append(Mt(req.msisdn, text, "reply", mo_id=req.mo_id))
