@@ -184,6 +184,35 @@ def test_every_charge_has_one_reminder_worded_like_the_python_template(platform,
     assert len(platform.deliver()) == 4
 
 
+def test_the_run_takes_its_workers_from_the_settings(pg_platform, clock):
+    """Left unsaid, the number of workers is MINGBAI_BILLING_WORKERS (PostgreSQL; SQLite: one)."""
+    import dataclasses
+    import threading
+
+    for msisdn in (ALICE, BOB, CAROL):
+        add_subscription(
+            pg_platform,
+            msisdn=msisdn,
+            service="SINA-NEWS",
+            confirmed_at=sh(2026, 2, 1, 10),
+            first_charge_on=date(2026, 3, 1),
+        )
+    at_first_of(clock, APRIL)
+    threads: set[str] = set()
+
+    def seen(_result):
+        threads.add(threading.current_thread().name)
+
+    pg_platform.settings = dataclasses.replace(pg_platform.settings, billing_workers=1)
+    run_billing(pg_platform, APRIL, actor="test", chunk_size=1, on_chunk=seen)
+    assert threads == {threading.current_thread().name}
+    threads.clear()
+    pg_platform.settings = dataclasses.replace(pg_platform.settings, billing_workers=3)
+    summary = run_billing(pg_platform, APRIL, actor="test", chunk_size=1, on_chunk=seen)
+    assert threads and all(t.startswith("billing") for t in threads)
+    assert summary.status == "done" and summary.skipped["already_charged"] == 3
+
+
 def test_a_period_that_has_not_begun_is_refused(platform, clock):
     with pytest.raises(InvalidInput, match="has not begun"):
         run_billing(platform, MAY, actor="test")

@@ -676,18 +676,19 @@ def outbox_stats(ctx: Ctx, *, since: datetime) -> OutboxStats:
         counts[status] = int(n)
     final = sum(counts[s] for s in FINAL_STATES)
     rate = counts["delivered"] / final if final else None
-    # the oldest open row, whenever it was created. Past queued: by age (ix_sms_outbox_status_created,
-    # which leaves queued rows out). Queued: the one longest due (ix_sms_outbox_due), since a row
-    # that waits for its time (a campaign over the quiet hours) is not late.
+    # The oldest open row, whenever it was created. Past queued: by age, from
+    # ix_sms_outbox_status_created, which leaves queued rows out (SQLite uses a partial index only
+    # when the query repeats its condition, hence the literal). Queued: the one longest due, from
+    # ix_sms_outbox_due. No tie-break on id: neither index holds it, and the millions of reminders
+    # of one billing run share one due time, so a tie-break would sort them all at every scrape.
     oldest = None
     for status in OPEN_STATES:
-        order = T.due_at if status == "queued" else T.created_at
-        row = ctx.session.execute(
-            select(T.msisdn, T.id, T.status, T.kind, T.created_at)
-            .where(T.status == status)
-            .order_by(order, T.id)
-            .limit(1)
-        ).first()
+        stmt = select(T.msisdn, T.id, T.status, T.kind, T.created_at).where(T.status == status)
+        if status == "queued":
+            stmt = stmt.order_by(T.due_at)
+        else:
+            stmt = stmt.where(text("status <> 'queued'")).order_by(T.created_at)
+        row = ctx.session.execute(stmt.limit(1)).first()
         if row is not None and (oldest is None or row.created_at < oldest.created_at):
             oldest = row
     orphans = int(
