@@ -70,17 +70,29 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_schema_url() -> str:
+def fresh_pg_schema(prefix: str) -> tuple[str, str]:
+    """An empty schema of this worker's (skips when PostgreSQL is absent): (name, URL using it)."""
     if not pg_ok():
         pytest.skip("PostgreSQL not reachable")
-    schema = f"t_{_worker()}"
+    schema = f"{prefix}_{_worker()}"
+    drop_pg_schema(schema)
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    return schema, f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(schema: str) -> None:
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
     admin.dispose()
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> str:
+    _, url = fresh_pg_schema("t")
     upgrade(url)
     return url
 

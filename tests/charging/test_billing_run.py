@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import threading
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -186,9 +188,6 @@ def test_every_charge_has_one_reminder_worded_like_the_python_template(platform,
 
 def test_the_run_takes_its_workers_from_the_settings(pg_platform, clock):
     """Left unsaid, the number of workers is MINGBAI_BILLING_WORKERS (PostgreSQL; SQLite: one)."""
-    import dataclasses
-    import threading
-
     for msisdn in (ALICE, BOB, CAROL):
         add_subscription(
             pg_platform,

@@ -10,12 +10,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 
 import mingbai.platform  # noqa: F401  (imports every capability's models)
 from mingbai.db import Base, make_engine
 from mingbai.migrate import alembic_config, upgrade
-from tests.conftest import PG_URL, _worker, pg_ok
+from tests.conftest import drop_pg_schema, fresh_pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -23,19 +23,11 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    if not pg_ok():
-        pytest.skip("PostgreSQL not reachable")
-    schema = f"m_{_worker()}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    schema, url = fresh_pg_schema("m")
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield url
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+        drop_pg_schema(schema)
 
 
 def _differences(engine: Engine) -> list[object]:

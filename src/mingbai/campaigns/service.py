@@ -13,7 +13,7 @@ from mingbai.campaigns.models import Campaign, CampaignTarget
 from mingbai.db import Ctx, UtcDateTime
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id, reserve_ids
-from mingbai.messaging.models import OutboundSms
+from mingbai.messaging.models import ON_DEDUPE_KEY, OutboundSms
 from mingbai.messaging.rules import ALL_STATES, parse_quiet_hours
 
 _BRAND_IDX = "CASE b.brand WHEN 'easyown' THEN 0 WHEN 'mzone' THEN 1 WHEN 'gotone' THEN 2 ELSE 3 END"
@@ -71,7 +71,7 @@ FROM (
     FROM ({_RELEASE_INNER}) x
     GROUP BY x.msisdn, x.batch_no, x.seq
 ) g
-ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+{ON_DEDUPE_KEY}
 """,
     "sqlite": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at,
@@ -86,7 +86,7 @@ FROM (
     GROUP BY x.msisdn, x.batch_no, x.seq
 ) g
 WHERE true
-ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+{ON_DEDUPE_KEY}
 """,
 }
 

@@ -25,6 +25,15 @@ class MoMessage(Base):
     handled_as: Mapped[str | None] = mapped_column(String(32))
 
 
+#: rows the send-once index holds: those with a dedupe key (0503)
+KEYED = "dedupe_key IS NOT NULL"
+#: rows the (status, created_at) index holds (0503); queued rows are found by ix_sms_outbox_due
+PAST_QUEUED = "status <> 'queued'"
+#: the conflict clause of a set-based outbox insert with dedupe keys: ON CONFLICT finds a partial
+#: unique index only when it repeats the index's condition
+ON_DEDUPE_KEY = f"ON CONFLICT (msisdn, dedupe_key) WHERE {KEYED} DO NOTHING"
+
+
 class OutboundSms(Base):
     """An MT in the durable outbox. ``dedupe_key`` makes "send once" a uniqueness rule."""
 
@@ -37,8 +46,8 @@ class OutboundSms(Base):
             "msisdn",
             "dedupe_key",
             unique=True,
-            postgresql_where=text("dedupe_key IS NOT NULL"),
-            sqlite_where=text("dedupe_key IS NOT NULL"),
+            postgresql_where=text(KEYED),
+            sqlite_where=text(KEYED),
         ),
         Index(
             "ix_sms_outbox_due",
@@ -61,8 +70,8 @@ class OutboundSms(Base):
             "ix_sms_outbox_status_created",
             "status",
             "created_at",
-            postgresql_where=text("status <> 'queued'"),
-            sqlite_where=text("status <> 'queued'"),
+            postgresql_where=text(PAST_QUEUED),
+            sqlite_where=text(PAST_QUEUED),
         ),
         Index(
             "ix_sms_outbox_tag",

@@ -29,7 +29,7 @@ from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select
 from mingbai.clock import SHANGHAI
 from mingbai.db import Ctx, insert_ignore, upsert
 from mingbai.ids import new_id, reserve_ids
-from mingbai.messaging.models import OutboundSms, SmsGatewayLease, SmsMoPart, SmsPart, SmsReceiptOrphan
+from mingbai.messaging.models import PAST_QUEUED, OutboundSms, SmsGatewayLease, SmsMoPart, SmsPart, SmsReceiptOrphan
 from mingbai.messaging.rules import (
     FINAL_STATES,
     OPEN_STATES,
@@ -684,10 +684,7 @@ def outbox_stats(ctx: Ctx, *, since: datetime) -> OutboxStats:
     oldest = None
     for status in OPEN_STATES:
         stmt = select(T.msisdn, T.id, T.status, T.kind, T.created_at).where(T.status == status)
-        if status == "queued":
-            stmt = stmt.order_by(T.due_at)
-        else:
-            stmt = stmt.where(text("status <> 'queued'")).order_by(T.created_at)
+        stmt = stmt.order_by(T.due_at) if status == "queued" else stmt.where(text(PAST_QUEUED)).order_by(T.created_at)
         row = ctx.session.execute(stmt.limit(1)).first()
         if row is not None and (oldest is None or row.created_at < oldest.created_at):
             oldest = row

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, text, update
 from mingbai.clock import SHANGHAI, local_date, local_midnight, month_start, next_month_start, period_of
 from mingbai.db import Ctx, UtcDateTime
 from mingbai.ids import new_id
+from mingbai.messaging.models import ON_DEDUPE_KEY
 from mingbai.subscriptions.models import Order
 from mingbai.subscriptions.service import event_row, record_events
 from mingbai.subscriptions.texts import monthly_reminder_head, monthly_reminder_tail
@@ -57,7 +58,7 @@ def monthly_reminder_due(now: datetime) -> bool:
 
 
 _MONTHLY_SQL = {
-    "postgresql": """
+    "postgresql": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
 SELECT g.msisdn, :base_id, :sender,
        :head || g.items || '。' || :tail, 'monthly_reminder', 'numbered', :dedupe, 'queued', :now, :now
@@ -72,9 +73,9 @@ FROM (
     ) s
     GROUP BY s.msisdn
 ) g
-ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+{ON_DEDUPE_KEY}
 """,
-    "sqlite": """
+    "sqlite": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
 SELECT g.msisdn, :base_id, :sender,
        :head || g.items || '。' || :tail, 'monthly_reminder', 'numbered', :dedupe, 'queued', :now, :now
@@ -91,7 +92,7 @@ FROM (
     GROUP BY s.msisdn
 ) g
 WHERE true
-ON CONFLICT (msisdn, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+{ON_DEDUPE_KEY}
 """,
 }
 
