@@ -21,13 +21,13 @@ from mingbai.charging.api import router as charging_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.consoles import install as install_consoles
-from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
 from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
 from mingbai.messaging.metrics import registry_with_outbox
 from mingbai.platform import Platform
 from mingbai.spam.api import router as spam_router
 from mingbai.subscriptions.api import router as subscriptions_router
+from mingbai.web.errors import error_response, install_error_model
 from mingbai.web.handset import router as handset_router
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     )
     app.state.platform = platform
 
-    @app.exception_handler(MingbaiError)
-    async def _mingbai_error(_: Request, exc: MingbaiError) -> JSONResponse:
-        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status_code)
+    install_error_model(app)
 
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
@@ -91,9 +89,8 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
         # text, say): the caller's mistake, said plainly; logged without the values, which may
         # be personal data
         log.warning("%s %s: unstorable input (%s)", request.method, request.url.path, type(exc.orig).__name__)
-        return JSONResponse(
-            {"error": "unstorable_input", "detail": "a value cannot be stored (text must not contain NUL characters)"},
-            status_code=422,
+        return error_response(
+            "unstorable_input", "a value cannot be stored (text must not contain NUL characters)", 422
         )
 
     app.include_router(subscriptions_router)
