@@ -106,3 +106,32 @@ def test_a_bad_mo_in_a_batch_is_answered_alone(platform, bad):
         assert "mo_id" in results[1]
     else:
         assert results[1]["error"] == "invalid_text"
+
+
+PERIOD_ROUTES = [
+    ("GET", "/api/v1/charges?msisdn=13800138000&period={p}", "fz-sp"),
+    ("GET", "/api/v1/subscribers/13800138000/charges?period={p}", "fz-agent"),
+    ("GET", "/api/v1/subscribers/13800138000/bill?period={p}", "fz-agent"),
+    ("GET", "/api/v1/subscribers/13800138000/bill.html?period={p}", "fz-agent"),
+    ("GET", "/api/v1/billing/runs?period={p}", "fz-op"),
+]
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-00", "0000-01", "2026-1x"])
+def test_a_month_that_does_not_exist_is_a_422_everywhere_a_period_is_accepted(platform, period):
+    create_keys(platform)
+    client = TestClient(create_app(platform), raise_server_exceptions=False)
+    schema = client.get("/openapi.json").json()
+    # every operation that takes a period is listed here
+    taking = {
+        (m.upper(), path)
+        for path, item in schema["paths"].items()
+        for m, op in item.items()
+        if any(p["name"] == "period" for p in op.get("parameters", []))
+    }
+    assert taking == {(m, u.split("?")[0].replace("13800138000", "{msisdn}")) for m, u, _ in PERIOD_ROUTES}
+    for method, url, key in PERIOD_ROUTES:
+        r = client.request(method, url.format(p=period), headers={"X-API-Key": key})
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request", (url, r.status_code, r.text)
+    r = client.post("/api/v1/billing/runs", json={"period": period}, headers={"X-API-Key": "fz-op"})
+    assert r.status_code == 422, r.text

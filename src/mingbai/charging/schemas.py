@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from mingbai.charging.rules import parse_billing_period
+
+
+def _real_month(value: str) -> str:
+    # the pattern alone lets 2026-13 through to the database layer (a 500 before issue 12)
+    return parse_billing_period(value).label
+
+
+#: "YYYY-MM", a month that exists, wherever a period is accepted (body or query)
+BillingPeriod = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"]), AfterValidator(_real_month)]
 
 
 class _In(BaseModel):
@@ -13,7 +24,7 @@ class _In(BaseModel):
 
 
 class RunIn(_In):
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"])
+    period: BillingPeriod
     chunk_size: int = Field(default=50_000, ge=1, le=1_000_000)
 
 

@@ -9,6 +9,7 @@ text no encoder can write, such as a lone surrogate).
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mingbai.errors import MingbaiError
 
@@ -68,6 +70,15 @@ async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
     return error_response("invalid_request", field_problems(exc), 422)
 
 
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (a body that is not JSON, an unknown path, a wrong method)."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    response = error_response(code, str(exc.detail), exc.status_code)
+    response.headers.update(exc.headers or {})
+    return response
+
+
 #: the refusals any API operation may answer, besides its own 2xx
 ERROR_STATUSES = {
     "400": "The request cannot be taken as it is",
@@ -85,6 +96,7 @@ def install_error_model(app: FastAPI) -> None:
     """Handlers for the API's refusals, and the OpenAPI that documents them on every operation."""
     app.add_exception_handler(MingbaiError, mingbai_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
