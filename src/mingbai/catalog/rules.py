@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from mingbai.errors import InvalidInput
 from mingbai.msisdn import normalize_msisdn
@@ -79,7 +79,7 @@ class SpIn(_In):
     contact: str | None = Field(default=None, max_length=64)
     access_number: str | None = Field(default=None, max_length=21)
     status: Status = "active"
-    credit_points: int = Field(default=100, ge=0, le=1000)
+    credit_points: StrictInt = Field(default=100, ge=0, le=1000)
 
     @field_validator("hotline")
     @classmethod
@@ -102,7 +102,7 @@ class ServiceIn(_In):
     name: str = Field(min_length=1, max_length=64)
     type: ServiceType = "sms"
     billing: Billing
-    price_fen: int = Field(ge=0, le=100_000)
+    price_fen: StrictInt = Field(ge=0, le=100_000)
     description: str | None = Field(default=None, max_length=500)
     attributes: dict[str, Any] | None = None
     scope: Literal["national", "local"] = "national"

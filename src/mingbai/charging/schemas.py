@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from mingbai.charging.rules import parse_billing_period
 
@@ -25,7 +25,7 @@ class _In(BaseModel):
 
 class RunIn(_In):
     period: BillingPeriod
-    chunk_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    chunk_size: StrictInt = Field(default=50_000, ge=1, le=1_000_000)
 
 
 class RunOut(BaseModel):
@@ -106,13 +106,13 @@ class CardRechargeIn(_In):
 
 
 class PaymentIn(_In):
-    amount_fen: int = Field(gt=0, le=10_000_000)
+    amount_fen: StrictInt = Field(gt=0, le=10_000_000)
     ref: str = Field(min_length=1, max_length=64, description="Receipt or bank reference; repeating it credits once")
 
 
 class CreditIn(_In):
     kind: Literal["gift", "return", "refund"]
-    amount_fen: int = Field(gt=0, le=10_000_000)
+    amount_fen: StrictInt = Field(gt=0, le=10_000_000)
     ref: str = Field(min_length=1, max_length=64)
     note: str | None = Field(default=None, max_length=200)
 
@@ -142,7 +142,7 @@ class BalanceOut(BaseModel):
 
 class CardsIn(_In):
     card_numbers: list[str] = Field(min_length=1, max_length=10_000)
-    face_value_fen: int = Field(gt=0, le=10_000_000)
+    face_value_fen: StrictInt = Field(gt=0, le=10_000_000)
     issued_on: date
     printed_expiry: date | None = Field(default=None, description="Only for cards issued before 2012-01-01")
 
