@@ -389,7 +389,15 @@ def serve(
     if o.at:
         os.environ["MINGBAI_NOW"] = o.at
     uvicorn.run(
-        "mingbai.web.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info"
+        "mingbai.web.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; the app believes only
+        # MINGBAI_TRUSTED_PROXIES (a rotated header must not dodge or aim the per-address limits)
+        proxy_headers=False,
     )
 
 
