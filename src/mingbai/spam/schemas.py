@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mingbai.text import StorableText
+
 PortType = Literal["person", "industry", "international"]
 
 
@@ -15,7 +17,7 @@ class CheckIn(BaseModel):
 
     sender: str = Field(pattern=r"^\+?\d{3,20}$", examples=["13800138000", "1065750012345"])
     recipient: str = Field(pattern=r"^\+?\d{3,20}$", examples=["13900139000"])
-    text: str = Field(max_length=10_000)
+    text: StorableText = Field(max_length=10_000)
     port_type: PortType = "person"
 
 
