@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, Va
 
 from mingbai.errors import InvalidInput
 from mingbai.msisdn import normalize_msisdn
+from mingbai.text import unstorable
 
 Billing = Literal["monthly", "per_use", "free"]
 ServiceType = Literal["sms", "mms", "wap", "kjava", "pda", "animation", "voice", "other"]
@@ -70,6 +71,14 @@ Code = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_check_
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # the same refusal on SQLite as on PostgreSQL (which cannot hold a NUL at all)
+        if isinstance(value, str) and (why := unstorable(value)):
+            raise ValueError(why)
+        return value
 
 
 class SpIn(_In):

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table, read_json_file
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
 
@@ -244,10 +244,7 @@ def strategy_new(
     with friendly_errors():
         changes: dict[str, Any] = {}
         if file is not None:
-            try:
-                loaded = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InvalidInput(f"cannot read {file}: {exc}") from None
+            loaded = read_json_file(file)
             if not isinstance(loaded, dict):
                 raise InvalidInput(f"{file} must hold a JSON object")
             changes.update(loaded)
