@@ -44,7 +44,7 @@ from mingbai.charging.usage import import_usage
 from mingbai.clock import SHANGHAI
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
-from mingbai.msisdn import normalize_msisdn
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.platform import Platform
 from mingbai.web.deps import CtxDep, get_platform, require
 
@@ -62,7 +62,7 @@ PeriodQ = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "web" / "templates"))
 templates.env.filters["yuan"] = lambda fen: yuan(int(fen))
 templates.env.filters["local_time"] = lambda dt: dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-templates.env.filters["masked"] = lambda m: m[:3] + "****" + m[-4:]
+templates.env.filters["masked"] = mask_msisdn
 
 
 def _period(value: str) -> str:
