@@ -43,7 +43,7 @@ from mingbai.charging.schemas import (
 from mingbai.charging.usage import import_usage
 from mingbai.clock import SHANGHAI
 from mingbai.errors import InvalidInput
-from mingbai.jsonable import jsonable
+from mingbai.jsonable import jsonable, recast
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.platform import Platform
 from mingbai.web.deps import CtxDep, get_platform, require
@@ -146,9 +146,7 @@ def objections(
     msisdn: Annotated[str | None, Query(max_length=20)] = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^[a-z_]{1,16}$")] = None,
 ) -> list[ObjectionView]:
-    return [
-        ObjectionView.model_validate(jsonable(o)) for o in service.list_objections(ctx, msisdn=msisdn, status=status_)
-    ]
+    return service.list_objections(ctx, msisdn=msisdn, status=status_)
 
 
 # -- balances ------------------------------------------------------------------------------------
@@ -227,7 +225,7 @@ def cards(body: CardsIn, who: Operator, ctx: CtxDep) -> list[CardOut]:
         issued_on=body.issued_on,
         printed_expiry=body.printed_expiry,
     )
-    return [CardOut.model_validate(jsonable(c)) for c in made]
+    return [recast(CardOut, c) for c in made]
 
 
 # -- bill, advice, activation ------------------------------------------------------------------------
@@ -279,9 +277,9 @@ def activate(body: ActivationIn, who: Hall, ctx: CtxDep) -> ActivationOut:
         city=body.city,
         package_code=body.package_code,
     )
-    return ActivationOut.model_validate(jsonable(done))
+    return recast(ActivationOut, done)
 
 
 @router.get("/packages", response_model=list[PackageOut], tags=["Charging"], summary="The tariff packages")
 def packages(who: Staff) -> list[PackageOut]:
-    return [PackageOut.model_validate(jsonable(p)) for p in PACKAGES]
+    return [recast(PackageOut, p) for p in PACKAGES]

@@ -7,6 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mingbai.charging import service
+from mingbai.charging.ledger import CardView
+from mingbai.charging.packages import Package
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -63,20 +67,8 @@ class ObjectionOut(BaseModel):
     stopped: list[str] | None
 
 
-class ObjectionView(BaseModel):
-    id: int
-    msisdn: str
-    charge_id: int
-    subscription_id: int
-    service_code: str
-    sp_code: str
-    amount_fen: int
-    period: str
-    objected_at: datetime
-    channel: str
-    actor: str
-    mo_id: int | None
-    status: str
+#: one shape, the service's (the API and the service both call it ObjectionView)
+ObjectionView = service.ObjectionView
 
 
 class UsageImportOut(BaseModel):
@@ -136,12 +128,12 @@ class CardsIn(_In):
     printed_expiry: date | None = Field(default=None, description="Only for cards issued before 2012-01-01")
 
 
-class CardOut(BaseModel):
-    card_no: str
-    face_value_fen: int
-    issued_on: date
-    expires_on: date
-    status: str
+# Empty subclasses of the service dataclasses: one declaration of the fields, and the OpenAPI
+# schema keeps its name (see jsonable.recast).
+
+
+class CardOut(CardView):
+    pass
 
 
 class ActivationIn(_In):
@@ -152,20 +144,9 @@ class ActivationIn(_In):
     package_code: str | None = Field(default=None, max_length=16, examples=["GT58"])
 
 
-class ActivationOut(BaseModel):
-    msisdn: str
-    brand: str
-    package_code: str | None
-    reminder_outbox_id: int | None
+class ActivationOut(service.Activation):
+    pass
 
 
-class PackageOut(BaseModel):
-    code: str
-    name: str
-    monthly_fee_fen: int
-    voice_min: int
-    sms: int
-    data_mb: int
-    voice_fen_per_min: int
-    sms_fen_each: int
-    data_fen_per_mb: int
+class PackageOut(Package):
+    pass
