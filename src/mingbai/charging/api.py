@@ -115,7 +115,7 @@ def usage_import(
 )
 def subscriber_charges(msisdn: str, who: Staff, ctx: CtxDep, period: PeriodQ = None) -> list[ChargeOut]:
     get_subscriber(ctx, msisdn)
-    return [ChargeOut.model_validate(jsonable(c)) for c in service.list_charges(ctx, msisdn=msisdn, period=period)]
+    return [recast(ChargeOut, c) for c in service.list_charges(ctx, msisdn=msisdn, period=period)]
 
 
 @router.get("/charges", response_model=list[ChargeOut], tags=["SP"], summary="Your charges for one subscriber")
@@ -123,7 +123,7 @@ def sp_charges(
     who: SpOnly, ctx: CtxDep, msisdn: Annotated[str, Query(min_length=1, max_length=20)], period: PeriodQ = None
 ) -> list[ChargeOut]:
     charges = service.list_charges(ctx, msisdn=msisdn, period=period, sp_code=who.sp_code)
-    return [ChargeOut.model_validate(jsonable(c)) for c in charges]
+    return [recast(ChargeOut, c) for c in charges]
 
 
 @router.post(

@@ -38,22 +38,8 @@ class RunOut(BaseModel):
     last_msisdn: str | None
 
 
-class ChargeOut(BaseModel):
-    id: int
-    msisdn: str
-    service_code: str
-    service_name: str
-    sp_code: str
-    sp_name: str
-    kind: Literal["monthly", "per_use"]
-    period: str
-    amount_fen: int
-    quantity: int
-    created_at: datetime
-    occurred_at: datetime
-    usage_ref: str
-    subscription_id: int
-    objected: bool
+class ChargeOut(service.ChargeView):  # only the OpenAPI name (see jsonable.recast)
+    pass
 
 
 class ObjectionIn(_In):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, cast
 
 from sqlalchemy import select
 
@@ -31,6 +32,10 @@ BARE_OBJECTION_WINDOW = timedelta(days=35)
 OBJECTION_CHANNELS = ("sms", "hotline", "hall", "web")
 
 
+#: what a charge is for (the ``charge.kind`` column)
+ChargeKind = Literal["monthly", "per_use"]
+
+
 @dataclass(frozen=True)
 class ChargeView:
     id: int
@@ -39,8 +44,7 @@ class ChargeView:
     service_name: str
     sp_code: str
     sp_name: str
-    #: monthly | per_use
-    kind: str
+    kind: ChargeKind
     period: str
     amount_fen: int
     quantity: int
@@ -87,7 +91,7 @@ def list_charges(
             service_name,
             c.sp_code,
             sp_name,
-            c.kind,
+            cast(ChargeKind, c.kind),
             c.period,
             c.amount_fen,
             c.quantity,
