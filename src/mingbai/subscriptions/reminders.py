@@ -16,7 +16,7 @@ from mingbai.db import Ctx, UtcDateTime
 from mingbai.ids import new_id
 from mingbai.messaging.models import ON_DEDUPE_KEY
 from mingbai.subscriptions.models import Order
-from mingbai.subscriptions.service import event_row, record_events
+from mingbai.subscriptions.shared import event_row, record_events
 from mingbai.subscriptions.texts import monthly_reminder_head, monthly_reminder_tail
 
 #: the seed's second reminder goes out on the 21st–25th of each month
