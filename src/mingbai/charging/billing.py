@@ -33,6 +33,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import Date
 
+from mingbai.catalog.rules import yuan_sql
 from mingbai.charging import texts
 from mingbai.charging.models import BillingRun, BillingWatermark
 from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, period_at, reminder_due_at
@@ -115,11 +116,7 @@ WHERE {{where}} AND {_DUE}
 """
 
 #: fen → "5", "2.5", "0.05" exactly as :func:`mingbai.catalog.rules.yuan` says it, in portable SQL
-_YUAN = """CASE
-  WHEN c.amount_fen % 100 = 0 THEN CAST(c.amount_fen / 100 AS TEXT)
-  WHEN c.amount_fen % 10 = 0 THEN CAST(c.amount_fen / 100 AS TEXT) || '.' || CAST(c.amount_fen % 100 / 10 AS TEXT)
-  WHEN c.amount_fen % 100 < 10 THEN CAST(c.amount_fen / 100 AS TEXT) || '.0' || CAST(c.amount_fen % 100 AS TEXT)
-  ELSE CAST(c.amount_fen / 100 AS TEXT) || '.' || CAST(c.amount_fen % 100 AS TEXT) END"""
+_YUAN = yuan_sql("c.amount_fen")
 
 # A plain INSERT: the charges read here were inserted by this transaction (batch_id), so their
 # reminders cannot exist yet. The reminder's outbox id is its charge's id (reminder N is the one
