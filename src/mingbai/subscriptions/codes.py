@@ -17,10 +17,7 @@ from mingbai.errors import MingbaiError
 from mingbai.ids import new_id
 from mingbai.messaging.service import Mt, enqueue_many
 from mingbai.subscriptions import texts
-from mingbai.subscriptions.models import (
-    Order,
-    Subscription,
-)
+from mingbai.subscriptions.models import Order, Subscription
 from mingbai.subscriptions.rules import (
     CodeCandidate,
     CodeVerdict,
@@ -44,9 +41,6 @@ from mingbai.subscriptions.texts import ServiceFacts
 
 #: how far back a code reply is matched against orders (to say "expired" rather than "unknown")
 CODE_LOOKBACK = timedelta(days=1)
-
-
-# -- code replies --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,7 @@ from mingbai.ids import new_id
 from mingbai.messaging.service import Mt, enqueue_many
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions import texts
-from mingbai.subscriptions.models import (
-    Order,
-    Subscription,
-)
+from mingbai.subscriptions.models import Order, Subscription
 from mingbai.subscriptions.rules import (
     CHANNELS,
     DUPLICATES,
@@ -41,8 +38,6 @@ from mingbai.subscriptions.shared import (
     record_events,
     unknown_subscriber,
 )
-
-# -- orders ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -172,7 +167,7 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
             pending=(msisdn, service_code) in pending,
         )
         if entry is not None and req.external_ref is not None and (refusal is None or refusal in DUPLICATES):
-            # the SP repeating a request gets its order back, whatever became of it since
+            # an SP repeating a request (its external_ref) gets its order back, not a duplicate's refusal
             existing = by_ref.get((msisdn, entry.sp_code, req.external_ref))
             if existing is not None:
                 if existing.service_code != service_code:

@@ -11,14 +11,8 @@ from sqlalchemy import select
 from mingbai.catalog.models import Service, Sp
 from mingbai.db import Ctx
 from mingbai.msisdn import normalize_msisdn
-from mingbai.subscriptions.models import (
-    Order,
-    Subscription,
-    SubscriptionEvent,
-)
+from mingbai.subscriptions.models import Order, Subscription, SubscriptionEvent
 from mingbai.subscriptions.orders import PlacedOrder, placed_order
-
-# -- reads ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

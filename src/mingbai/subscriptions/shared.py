@@ -18,13 +18,8 @@ from mingbai.db import Ctx, insert_ignore, insert_rows, table_of
 from mingbai.errors import NotFound
 from mingbai.ids import new_id
 from mingbai.msisdn import mask_msisdn
-from mingbai.subscriptions.models import (
-    PlatformKey,
-    SubscriptionEvent,
-)
+from mingbai.subscriptions.models import PlatformKey, SubscriptionEvent
 from mingbai.subscriptions.texts import ServiceFacts
-
-# -- shared helpers --------------------------------------------------------------------
 
 
 def event_row(

@@ -18,10 +18,7 @@ from mingbai.errors import InvalidInput
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions import texts
-from mingbai.subscriptions.models import (
-    Subscription,
-    UnsubscribeMenu,
-)
+from mingbai.subscriptions.models import Subscription, UnsubscribeMenu
 from mingbai.subscriptions.rules import (
     CHANNELS,
 )
