@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import time
 
+from mingbai.clock import in_quiet_hours as in_quiet_hours  # the one definition; re-exported
+
 SINGLE_UCS2 = 70
 CONCAT_UCS2 = 67
 
@@ -321,13 +323,3 @@ def parse_quiet_hours(text: str) -> tuple[time, time] | None:
     if start == end:
         raise ValueError("quiet hours must not start and end at the same time")
     return start, end
-
-
-def in_quiet_hours(local: time, quiet: tuple[time, time] | None) -> bool:
-    """Whether a wall-clock time (Asia/Shanghai) falls in the quiet period [start, end)."""
-    if quiet is None:
-        return False
-    start, end = quiet
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
