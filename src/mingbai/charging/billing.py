@@ -41,6 +41,7 @@ from mingbai.config import Settings
 from mingbai.db import Ctx, Database, UtcDateTime, upsert
 from mingbai.errors import Conflict, InvalidInput
 from mingbai.ids import new_id, reserve_ids
+from mingbai.messaging.kinds import MessageKind
 from mingbai.msisdn import mask_msisdn
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ WITH words AS MATERIALIZED (
   SELECT svc.code, :t_a || p.name || svc.name || :t_b AS head, :t_c || svc.code || :t_d AS tail
   FROM service svc JOIN sp p ON p.code = svc.sp_code
 )
-SELECT c.msisdn, c.id, :sender, w.head || {_YUAN} || w.tail, 'charge_reminder', 'concat', 'queued', :now, :due
+SELECT c.msisdn, c.id, :sender, w.head || {_YUAN} || w.tail, :reminder_kind, 'concat', 'queued', :now, :due
 FROM charge c
 JOIN words w ON w.code = c.service_code
 WHERE {_RANGE_C} AND c.batch_id = :batch_id
@@ -345,6 +346,7 @@ def statement_params(period: Period, run_id: int, now: datetime, upper: datetime
         "p_start": period.start,
         "next_first_day": period.next_first_day,
         "sender": settings.service_number,
+        "reminder_kind": MessageKind.CHARGE_REMINDER,
         "due": reminder_due_at(now),
         "t_a": a,
         "t_b": b,
