@@ -79,12 +79,12 @@ def _period(value: str) -> str:
 def start_run(body: RunIn, who: Operator, platform: PlatformDep) -> RunOut:
     period = parse_billing_period(_period(body.period))
     summary = billing.run_billing(platform, period, actor=who.actor, chunk_size=body.chunk_size)
-    return RunOut.model_validate(jsonable(summary))
+    return recast(RunOut, summary)
 
 
 @router.get("/billing/runs", response_model=list[RunOut], tags=["Charging"], summary="Billing runs with their figures")
 def runs(who: Operator, ctx: CtxDep, period: PeriodQ = None) -> list[RunOut]:
-    return [RunOut.model_validate(jsonable(r)) for r in billing.list_runs(ctx, period=period)]
+    return [recast(RunOut, r) for r in billing.list_runs(ctx, period=period)]
 
 
 @router.post(

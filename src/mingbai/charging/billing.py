@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -171,13 +171,17 @@ def timed_sql(statement: str) -> Any:
 # -- results ---------------------------------------------------------------------------------
 
 
+#: a full run, or the catch-up for subscriptions that became due after it
+RunMode = Literal["full", "catchup"]
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """A run's figures as recorded in ``billing_run``."""
 
     run_id: int
     period: str
-    mode: str
+    mode: RunMode
     status: str
     actor: str
     started_at: datetime
@@ -217,7 +221,7 @@ def summary_of(run: BillingRun) -> RunSummary:
     return RunSummary(
         run.id,
         run.period,
-        run.mode,
+        cast(RunMode, run.mode),
         run.status,
         run.actor,
         run.started_at,

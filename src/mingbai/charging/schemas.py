@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.charging import service
+from mingbai.charging.billing import RunSummary
 from mingbai.charging.ledger import CardView
 from mingbai.charging.packages import Package
 
@@ -21,21 +22,8 @@ class RunIn(_In):
     chunk_size: int = Field(default=50_000, ge=1, le=1_000_000)
 
 
-class RunOut(BaseModel):
-    run_id: int
-    period: str
-    mode: Literal["full", "catchup"]
-    status: str
-    actor: str
-    started_at: datetime
-    finished_at: datetime | None
-    seen: int
-    charged: int
-    amount_fen: int
-    reminders: int
-    skipped: dict[str, int]
-    chunks: int
-    last_msisdn: str | None
+class RunOut(RunSummary):  # only the OpenAPI name (see jsonable.recast)
+    pass
 
 
 class ChargeOut(service.ChargeView):  # only the OpenAPI name (see jsonable.recast)
