@@ -20,6 +20,7 @@ from mingbai.catalog.rules import reminder_label
 from mingbai.db import Ctx, insert_ignore, insert_rows, table_of, upsert
 from mingbai.errors import Conflict, InvalidInput, MingbaiError, NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.rules import waves
 from mingbai.messaging.service import Mt, enqueue, enqueue_many
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.subscriptions import texts
@@ -172,20 +173,6 @@ def lock_subscriber(ctx: Ctx, msisdn: str) -> str:
     if status is None:
         raise _unknown_subscriber(msisdn)
     return status
-
-
-def waves(keys: Sequence[str]) -> list[list[int]]:
-    """Split positions into waves holding each key at most once, keeping each key's order: a
-    batch handles one message per subscriber at a time, so a later one sees what an earlier did."""
-    out: list[list[int]] = []
-    seen: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        wave = seen.get(key, -1) + 1
-        seen[key] = wave
-        if wave == len(out):
-            out.append([])
-        out[wave].append(i)
-    return out
 
 
 # -- orders ------------------------------------------------------------------------------
