@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mingbai.accounts import service as accounts
 from mingbai.auth.service import KeyCache
 from mingbai.campaigns import service as campaigns
-from mingbai.charging import billing
+from mingbai.charging import schedule as charging_schedule
 from mingbai.charging import sms as charging_sms
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
@@ -131,7 +131,7 @@ class Platform:
             purged = accounts.purge_stale(ctx)
         with self.uow() as ctx:
             released = campaigns.release_due(ctx)
-        extra = billing.scheduled(self)
+        extra = charging_schedule.scheduled(self)
         sent = self.deliver()
         return TickReport(
             expired,

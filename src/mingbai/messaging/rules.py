@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
 
+from mingbai.clock import in_quiet_hours as in_quiet_hours  # the one definition; re-exported
+
 SINGLE_UCS2 = 70
 CONCAT_UCS2 = 67
 
@@ -322,16 +324,6 @@ def parse_quiet_hours(text: str) -> tuple[time, time] | None:
     if start == end:
         raise ValueError("quiet hours must not start and end at the same time")
     return start, end
-
-
-def in_quiet_hours(local: time, quiet: tuple[time, time] | None) -> bool:
-    """Whether a wall-clock time (Asia/Shanghai) falls in the quiet period [start, end)."""
-    if quiet is None:
-        return False
-    start, end = quiet
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
 
 
 def waves(keys: Sequence[str]) -> list[list[int]]:
