@@ -6,7 +6,7 @@ Every function runs inside the caller's unit of work (never commits).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.db import Ctx, insert_rows, table_of
 from mingbai.errors import NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.rules import waves as waves  # the one definition; the MO intake cuts batches the same way
 from mingbai.msisdn import mask_msisdn
 from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.keys import stored_secret
@@ -134,17 +135,3 @@ def lock_subscriber(ctx: Ctx, msisdn: str) -> str:
     if status is None:
         raise unknown_subscriber(msisdn)
     return status
-
-
-def waves(keys: Sequence[str]) -> list[list[int]]:
-    """Split positions into waves holding each key at most once, keeping each key's order: a
-    batch handles one message per subscriber at a time, so a later one sees what an earlier did."""
-    out: list[list[int]] = []
-    seen: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        wave = seen.get(key, -1) + 1
-        seen[key] = wave
-        if wave == len(out):
-            out.append([])
-        out[wave].append(i)
-    return out
