@@ -45,8 +45,7 @@ from mingbai.clock import SHANGHAI
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable, recast
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
-from mingbai.platform import Platform
-from mingbai.web.deps import CtxDep, get_platform, require
+from mingbai.web.deps import CtxDep, PlatformDep, require
 
 router = APIRouter(prefix="/api/v1")
 
@@ -56,7 +55,6 @@ FrontLine = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 Hall = Annotated[Principal, Depends(require(Role.HALL, Role.OPERATOR))]
 CardDesk = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 SpOnly = Annotated[Principal, Depends(require(Role.SP))]
-PlatformDep = Annotated[Platform, Depends(get_platform)]
 PeriodQ = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"])]
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "web" / "templates"))

@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -36,9 +36,8 @@ from mingbai.catalog.rules import yuan_sql
 from mingbai.charging import texts
 from mingbai.charging.models import BillingRun, BillingWatermark
 from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, reminder_due_at
-from mingbai.clock import Clock
 from mingbai.config import Settings
-from mingbai.db import Ctx, Database, UtcDateTime, upsert
+from mingbai.db import Ctx, Database, PlatformLike, UtcDateTime, upsert
 from mingbai.errors import Conflict, InvalidInput
 from mingbai.ids import new_id, reserve_ids
 from mingbai.messaging.kinds import MessageKind
@@ -50,16 +49,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK = 50_000
 #: past the highest MSISDN (15 digits, the column's width)
 _TOP = "9" * 15
-
-
-class PlatformLike(Protocol):
-    """What a run needs from :class:`mingbai.platform.Platform` (kept apart to avoid a cycle)."""
-
-    clock: Clock
-    settings: Settings
-    db: Database
-
-    def uow(self) -> AbstractContextManager[Ctx]: ...
 
 
 # -- SQL -------------------------------------------------------------------------------------

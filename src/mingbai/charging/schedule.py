@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, func, insert, select, text
 from mingbai.charging import texts
 from mingbai.charging.billing import (
     CHARGE_SAFE,
-    PlatformLike,
     RunSummary,
     raise_watermark,
     run_billing,
@@ -25,7 +24,7 @@ from mingbai.charging.billing import (
 )
 from mingbai.charging.models import BillingRun, BillingWatermark
 from mingbai.charging.rules import Period, charge_upper_bound, period_at, reminder_due_at
-from mingbai.db import Ctx, UtcDateTime
+from mingbai.db import Ctx, PlatformLike, UtcDateTime
 from mingbai.errors import Conflict
 from mingbai.ids import new_id, reserve_ids
 from mingbai.messaging.kinds import MessageKind

@@ -8,7 +8,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query
 
 from mingbai.auth.service import Principal, Role
 from mingbai.jsonable import jsonable, recast
-from mingbai.platform import Platform
 from mingbai.spam import reports, service
 from mingbai.spam.engine import Message
 from mingbai.spam.runtime import filter_for
@@ -28,7 +27,7 @@ from mingbai.spam.schemas import (
     StrategyOut,
     VerificationOut,
 )
-from mingbai.web.deps import CtxDep, get_platform, require
+from mingbai.web.deps import CtxDep, PlatformDep, require
 
 router = APIRouter(prefix="/api/v1/spam", tags=["Spam"])
 
@@ -36,7 +35,6 @@ Smsc = Annotated[Principal, Depends(require(Role.SMSC))]
 Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
 ReviewerOrOperator = Annotated[Principal, Depends(require(Role.REVIEWER, Role.OPERATOR))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-PlatformDep = Annotated[Platform, Depends(get_platform)]
 #: ids are 53-bit, versions fit a 32-bit column: larger numbers are a 422, not a database error
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
