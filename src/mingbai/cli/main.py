@@ -223,7 +223,7 @@ def sms_send(
         why = unstorable(text)
         if why:  # bytes that were not UTF-8 reach us as lone surrogates
             raise ValueError(f"the text is not UTF-8, or {why}")
-        result = opts(ctx).platform().receive_sms(sender, to, text)
+        result = opts(ctx).platform().intake.receive(sender, to, text)
     replies = [{"to": s.to, "from": s.sender, "text": s.text} for s in result.replies]
     if json_out:
         print_json(replies)
