@@ -89,3 +89,37 @@ def test_bad_input_exits_nonzero_with_reason(cli):
     assert "unknown_service" in cli("order", "--msisdn", ALICE, "--service", "NOPE", "--channel", "sp", ok=False)
     assert "bad_channel" in cli("order", "--msisdn", ALICE, "--service", "SINA-NEWS", "--channel", "fax", ok=False)
     assert "ISO-8601" in cli("tick", at="yesterday", ok=False)
+
+
+HOSTILE_FILES = {
+    "not UTF-8": b'{"sps": [{"code": "X\xff\xfe"}]}',
+    "NUL": b'{"sps": [{"code": "SINA", "name": "\\u0000", "hotline": "95105670"}]}',
+    "surrogate": b'{"sps": [{"code": "SINA", "name": "\\ud800", "hotline": "95105670"}]}',
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+    "binary": bytes(range(256)) * 4,
+}
+FILE_COMMANDS = [("catalog", "import"), ("spam", "strategy", "new", "--file"), ("usage", "import")]
+
+
+@pytest.mark.parametrize("command", FILE_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("content", list(HOSTILE_FILES), ids=str)
+def test_every_file_reading_command_refuses_hostile_files_with_a_message(cli, db_url, tmp_path, command, content):
+    path = tmp_path / "in.dat"
+    path.write_bytes(HOSTILE_FILES[content])
+    result = runner.invoke(app, ["--db", db_url, *command, str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (result.output, result.exception)
+    assert "error" in result.output
+
+
+def test_a_bom_is_read_as_the_api_reads_it(cli, tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_bytes("\ufeff".encode() + json.dumps(DEMO_CATALOG, ensure_ascii=False).encode())
+    assert "imported" in cli("catalog", "import", str(path))
+
+
+def test_sms_send_with_bytes_that_are_not_utf8_is_a_message(cli, db_url):
+    # a shell passes raw bytes; Python hands them over as lone surrogates (surrogateescape)
+    text = b"00\xff00".decode("utf-8", "surrogateescape")
+    result = runner.invoke(app, ["--db", db_url, "sms", "send", "--from", ALICE, text])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "not UTF-8" in result.output

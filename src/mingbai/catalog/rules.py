@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from mingbai.errors import InvalidInput
 from mingbai.msisdn import normalize_msisdn
+from mingbai.text import unstorable
 
 Billing = Literal["monthly", "per_use", "free"]
 ServiceType = Literal["sms", "mms", "wap", "kjava", "pda", "animation", "voice", "other"]
@@ -86,6 +87,14 @@ Code = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_check_
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # the same refusal on SQLite as on PostgreSQL (which cannot hold a NUL at all)
+        if isinstance(value, str) and (why := unstorable(value)):
+            raise ValueError(why)
+        return value
+
 
 class SpIn(_In):
     code: Code
@@ -94,7 +103,7 @@ class SpIn(_In):
     contact: str | None = Field(default=None, max_length=64)
     access_number: str | None = Field(default=None, max_length=21)
     status: Status = "active"
-    credit_points: int = Field(default=100, ge=0, le=1000)
+    credit_points: StrictInt = Field(default=100, ge=0, le=1000)
 
     @field_validator("hotline")
     @classmethod
@@ -117,7 +126,7 @@ class ServiceIn(_In):
     name: str = Field(min_length=1, max_length=64)
     type: ServiceType = "sms"
     billing: Billing
-    price_fen: int = Field(ge=0, le=100_000)
+    price_fen: StrictInt = Field(ge=0, le=100_000)
     description: str | None = Field(default=None, max_length=500)
     attributes: dict[str, Any] | None = None
     scope: Literal["national", "local"] = "national"

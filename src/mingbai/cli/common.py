@@ -8,11 +8,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DataError
 
 from mingbai.clock import Clock, FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
@@ -63,9 +65,34 @@ def friendly_errors() -> Iterator[None]:
     except MingbaiError as exc:
         err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
         raise typer.Exit(1) from None
+    except UnicodeError:  # text no encoder writes (bytes that were not UTF-8 on the command line)
+        err_console.print("[red]error[/red]: the input is not UTF-8 text")
+        raise typer.Exit(1) from None
     except ValueError as exc:
         err_console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(1) from None
+    except DataError:  # passed validation, but the database cannot hold it (NUL on PostgreSQL)
+        err_console.print("[red]error[/red]: a value cannot be stored (text must not contain NUL characters)")
+        raise typer.Exit(1) from None
+
+
+def read_json_file(file: Path) -> Any:
+    """A JSON document from a file, as the API reads one: a UTF-8 BOM is fine; anything else that is
+    not JSON (other encodings, nesting too deep for any document of ours) is a clear ValueError."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{file} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{file} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError(f"{file} is nested too deeply to be a document of ours") from None
 
 
 def print_json(value: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +11,21 @@ import typer
 from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
-from mingbai.cli.common import IdArg, Options, console, emit, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import (
+    IdArg,
+    Options,
+    console,
+    emit,
+    friendly_errors,
+    opts,
+    print_json,
+    print_table,
+    read_json_file,
+)
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
+from mingbai.text import unstorable
 
 app = typer.Typer(
     help="Mingbai (明白): subscribers pay only for what they knowingly ordered.",
@@ -103,12 +113,7 @@ def catalog_import(ctx: typer.Context, file: Path, json_out: JsonOpt = False) ->
     from mingbai.catalog.service import import_catalog
 
     with friendly_errors():
-        try:
-            raw = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read {file}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{file} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raw = read_json_file(file)
         with opts(ctx).platform().uow() as uow:
             report = import_catalog(uow, raw)
     if json_out:
@@ -215,6 +220,9 @@ def sms_send(
 ) -> None:
     """Inject a mobile-originated SMS and print every SMS Mingbai sent in reply."""
     with friendly_errors():
+        why = unstorable(text)
+        if why:  # bytes that were not UTF-8 reach us as lone surrogates
+            raise ValueError(f"the text is not UTF-8, or {why}")
         result = opts(ctx).platform().intake.receive(sender, to, text)
     replies = [{"to": s.to, "from": s.sender, "text": s.text} for s in result.replies]
     if json_out:
@@ -389,7 +397,15 @@ def serve(
     if o.at:
         os.environ["MINGBAI_NOW"] = o.at
     uvicorn.run(
-        "mingbai.web.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info"
+        "mingbai.web.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; the app believes only
+        # MINGBAI_TRUSTED_PROXIES (a rotated header must not dodge or aim the per-address limits)
+        proxy_headers=False,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table, read_json_file
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
 
@@ -58,31 +58,47 @@ def check(
     from mingbai.spam.engine import Message
     from mingbai.spam.rules import parse_check_line
     from mingbai.spam.runtime import filter_for
+    from mingbai.text import unstorable
 
     with friendly_errors():
         live = filter_for(opts(ctx).platform())
-        stream = sys.stdin if file is None or str(file) == "-" else file.open(encoding="utf-8")
+        stream = sys.stdin.buffer if file is None or str(file) == "-" else file.open("rb")
         errors = 0
         out = sys.stdout
+
+        def refuse(number: int, why: str) -> None:
+            nonlocal errors
+            errors += 1
+            out.write(json.dumps({"line": number, "error": why}, ensure_ascii=False) + "\n")
+            out.flush()
+
         try:
-            for number, line in enumerate(stream, start=1):
+            for number, raw in enumerate(stream, start=1):
+                # each line alone: a bad one is reported and the others are still checked (docs/spam.md)
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    refuse(number, "not UTF-8 text")
+                    continue
                 if not line.strip():
                     continue
                 try:
                     item = parse_check_line(line)
+                    why = unstorable(item.text) or unstorable(item.sender) or unstorable(item.recipient)
+                    if why:
+                        raise InvalidInput(f"text {why}")
+                    msg = Message(item.sender, item.recipient, item.text, item.port_type)
+                    decision = live.check_and_record(msg)[0] if record else live.check(msg)
                 except InvalidInput as exc:
-                    errors += 1
-                    out.write(json.dumps({"line": number, "error": exc.message}, ensure_ascii=False) + "\n")
+                    refuse(number, exc.message)
                     continue
-                msg = Message(item.sender, item.recipient, item.text, item.port_type)
-                decision = live.check_and_record(msg)[0] if record else live.check(msg)
                 if json_out:
                     out.write(json.dumps(decision.as_dict(), ensure_ascii=False) + "\n")
                 else:
                     reasons = ",".join(decision.reasons) or "-"
                     out.write(f"{decision.verdict}\t{decision.score:.4f}\t{reasons}\tv{decision.strategy_version}\n")
         finally:
-            if stream is not sys.stdin:
+            if stream is not sys.stdin.buffer:
                 stream.close()
     if errors:
         raise typer.Exit(1)
@@ -228,10 +244,7 @@ def strategy_new(
     with friendly_errors():
         changes: dict[str, Any] = {}
         if file is not None:
-            try:
-                loaded = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InvalidInput(f"cannot read {file}: {exc}") from None
+            loaded = read_json_file(file)
             if not isinstance(loaded, dict):
                 raise InvalidInput(f"{file} must hold a JSON object")
             changes.update(loaded)
