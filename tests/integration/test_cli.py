@@ -89,3 +89,34 @@ def test_bad_input_exits_nonzero_with_reason(cli):
     assert "unknown_service" in cli("order", "--msisdn", ALICE, "--service", "NOPE", "--channel", "sp", ok=False)
     assert "bad_channel" in cli("order", "--msisdn", ALICE, "--service", "SINA-NEWS", "--channel", "fax", ok=False)
     assert "ISO-8601" in cli("tick", at="yesterday", ok=False)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["spam", "check"],
+        ["subscriptions", "--msisdn", ALICE],
+        ["billing", "runs"],
+        ["user", "list"],
+        ["seed", "demo"],
+        ["tick"],
+    ],
+)
+def test_a_database_not_upgraded_is_said_plainly(backend, args, tmp_path):
+    """Every command on a database without the schema says how to fix it, never a traceback."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        from tests.conftest import drop_pg_schema, fresh_pg_schema
+
+        schema, url = fresh_pg_schema("noup")
+    try:
+        result = runner.invoke(app, ["--db", url, *args], input='{"from": "1", "to": "2", "text": "x"}\n')
+    finally:
+        if backend == "postgresql":
+            drop_pg_schema(schema)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "run `mingbai db upgrade` first" in result.output
+    assert "Traceback" not in result.output

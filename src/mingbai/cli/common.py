@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from typer.core import TyperGroup
 
 from mingbai.clock import Clock, FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
@@ -66,6 +70,37 @@ def friendly_errors() -> Iterator[None]:
     except ValueError as exc:
         err_console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(1) from None
+
+
+#: what SQLite and PostgreSQL say when a table or column the code expects is not there
+_MISSING_SCHEMA = re.compile(r"no such (table|column)")
+
+
+def missing_schema(exc: BaseException) -> bool:
+    """Whether a database error means the schema is older than the code (``mingbai db upgrade`` not run)."""
+    if not isinstance(exc, OperationalError | ProgrammingError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in ("42P01", "42703"):  # undefined_table, undefined_column
+        return True
+    return bool(_MISSING_SCHEMA.search(str(orig)))
+
+
+class MingbaiGroup(TyperGroup):
+    """The root command group: a database that has not been upgraded is said plainly, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            if not missing_schema(exc):
+                raise
+            err_console.print(
+                "[red]error[/red] (schema_not_upgraded): the database has not been upgraded "
+                "to this version; run `mingbai db upgrade` first"
+            )
+            raise typer.Exit(1) from None
 
 
 def print_json(value: Any) -> None:

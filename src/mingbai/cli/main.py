@@ -12,12 +12,23 @@ import typer
 from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
-from mingbai.cli.common import IdArg, Options, console, emit, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import (
+    IdArg,
+    MingbaiGroup,
+    Options,
+    console,
+    emit,
+    friendly_errors,
+    opts,
+    print_json,
+    print_table,
+)
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
 
 app = typer.Typer(
+    cls=MingbaiGroup,
     help="Mingbai (明白): subscribers pay only for what they knowingly ordered.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
