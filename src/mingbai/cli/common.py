@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -90,7 +89,7 @@ def missing_schema(exc: BaseException) -> bool:
 class MingbaiGroup(TyperGroup):
     """The root command group: a database that has not been upgraded is said plainly, for every command."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except (OperationalError, ProgrammingError) as exc:
