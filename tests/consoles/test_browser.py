@@ -289,3 +289,24 @@ def test_handset_page_still_works(server, browser):
         assert any(m.text == "你好明白" and m.kind == "help" for m in conversation(ctx, BOB))
     p.shot("handset-360")
     p.close()
+
+
+def test_api_docs_render_offline(server, browser):
+    """Swagger UI renders with every request outside our origin refused (no CDN)."""
+    p = Page(browser, server["base"])
+    outside: list[str] = []
+
+    def only_ours(route: Any) -> None:
+        if route.request.url.startswith(server["base"]):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    p.context.route("**/*", only_ours)
+    p.goto("/docs")
+    p.page.wait_for_selector(".opblock", timeout=20_000)
+    assert p.page.locator(".opblock").count() > 20
+    assert not outside, outside
+    p.shot("api-docs")
+    p.close()

@@ -28,6 +28,7 @@ from mingbai.messaging.metrics import registry_with_outbox
 from mingbai.platform import Platform
 from mingbai.spam.api import router as spam_router
 from mingbai.subscriptions.api import router as subscriptions_router
+from mingbai.web.apidocs import router as apidocs_router
 from mingbai.web.handset import router as handset_router
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
         description="Transparent consumption for value-added services: confirmed orders, free trials, "
         "reminders, unified query & unsubscribe. Authenticate with the X-API-Key header.",
         lifespan=lifespan,
+        docs_url=None,  # web/apidocs.py serves /docs from our own origin
+        redoc_url=None,  # ReDoc comes only from a CDN; /docs is the one explorer
     )
     app.state.platform = platform
 
@@ -102,6 +105,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(sms_router)
     app.include_router(spam_router)
     app.include_router(handset_router)
+    app.include_router(apidocs_router)
     app.include_router(campaigns_router)
     install_consoles(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
