@@ -120,3 +120,29 @@ def test_a_database_not_upgraded_is_said_plainly(backend, args, tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "run `mingbai db upgrade` first" in result.output
     assert "Traceback" not in result.output
+
+
+def test_tables_at_80_columns_keep_every_id_and_show_shanghai_time(cli, db_url, monkeypatch):
+    """The ids a person copies into the next command are never cut; times are local with offset."""
+    monkeypatch.setenv("COLUMNS", "80")
+    out = json.loads(cli("order", "--msisdn", ALICE, "--service", "SINA-NEWS", "--channel", "hall", "--json"))
+    code = out["sms"][0]["text"].split("验证码")[1][:6]
+    cli("sms", "send", "--from", ALICE, "--to", "10086", code)
+    may = "2026-05-01T09:00:00+08:00"
+    cli("billing", "run", "--period", "2026-05", at=may)
+    cli("sms", "send", "--from", ALICE, "--to", "10086", "YYSINA-NEWS", at=may)
+    cli("spam", "strategy", "new", "--set", "block_at=0.99999", "--set", "review_at=0.5", "--activate")
+    spam = '{"sender": "13900139000", "recipient": "13800138000", "text": "急用钱？无抵押贷款当天放款，详询 400-000-0000"}\n'
+    result = runner.invoke(app, ["--db", db_url, "spam", "check", "--record"], input=spam)
+    assert result.exit_code == 0, result.output
+    for args in (["billing", "runs"], ["billing", "objections"], ["spam", "review", "list"]):
+        ids = [str(r.get("run_id", r.get("id"))) for r in json.loads(cli(*args, "--json"))]
+        assert ids, args
+        table = cli(*args)
+        assert max(len(line) for line in table.splitlines()) <= 80, table
+        for i in ids:
+            assert i in table, (args, i, table)
+    runs = cli("billing", "runs")
+    assert "+08:00" in runs and "+00:00" not in runs
+    history = cli("history", "--msisdn", ALICE)
+    assert "+08:00" in history and "+00:00" not in history

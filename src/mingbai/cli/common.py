@@ -9,15 +9,18 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.core import TyperGroup
 
-from mingbai.clock import Clock, FixedClock, SystemClock, parse_instant
+from mingbai.clock import Clock, FixedClock, SystemClock, local_text, parse_instant
 from mingbai.config import Settings
 from mingbai.errors import MingbaiError
 from mingbai.ids import MAX_ID
@@ -106,13 +109,53 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(value), ensure_ascii=False, indent=2) + "\n")
 
 
+def cell(value: Any) -> str:
+    """A table cell: times in Asia/Shanghai with their offset (a person reads them), never UTC."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return local_text(value)
+    return str(value)
+
+
+def _is_id(column: str) -> bool:
+    return column == "id" or column.endswith(("_id", " id")) or column in ("version", "period", "code", "msisdn")
+
+
+#: narrower than this, a wrapped column is more fold than text
+_READABLE = 8
+
+
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c)
+    """A Rich table that never cuts a value: ids (the next command's argument) never wrap, a
+    time wraps only between date and clock time. When that does not fit the terminal, each
+    row is printed as ``column  value`` lines instead (as ``psql``'s expanded display does)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    needed = 0
+    for i, c in enumerate(columns):
+        cells = [cell(r[i]) for r in rows]
+        longest = max([cell_len(c), *map(cell_len, cells)])
+        if _is_id(c):
+            table.add_column(c, no_wrap=True, overflow="ignore", min_width=longest)
+            needed += longest
+        elif any(isinstance(r[i], datetime) for r in rows):
+            table.add_column(c, overflow="fold", min_width=len("10:00:00+08:00"))
+            needed += len("10:00:00+08:00")
+        else:
+            table.add_column(c, overflow="fold")
+            needed += min(longest, _READABLE)
+    needed += 2 * len(columns)
     for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
-    console.print(table)
+        table.add_row(*[cell(v) for v in r])
+    if not rows or needed <= console.width:
+        console.print(table)
+        return
+    console.print(f"[italic]{title}[/italic]")
+    label = max(len(c) for c in columns)
+    for n, r in enumerate(rows, 1):
+        console.rule(f"{n}", align="left")
+        for c, v in zip(columns, r, strict=True):
+            console.print(f"{c:<{label}}  {cell(v)}", highlight=False, soft_wrap=True)
 
 
 def emit(

@@ -25,6 +25,7 @@ from mingbai.cli.common import (
 )
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
+from mingbai.clock import local_text
 from mingbai.jsonable import jsonable
 
 app = typer.Typer(
@@ -210,7 +211,7 @@ def order(
         return
     console.print(
         f"order {placed.order_id}: {placed.service_code} for {placed.msisdn}, {placed.status}, "
-        f"code valid until {placed.expires_at.isoformat()}"
+        f"code valid until {local_text(placed.expires_at)}"
     )
     for s in sms:
         console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}")
@@ -282,7 +283,7 @@ def subscriptions(
             s.status,
             s.channel,
             s.price_fen,
-            s.confirmed_at.isoformat(),
+            s.confirmed_at,
             s.first_charge_on,
             s.unsubscribed_at,
         ],
@@ -301,7 +302,7 @@ def history(ctx: typer.Context, msisdn: Annotated[str, typer.Option("--msisdn")]
         json_out=json_out,
         title=f"History of {msisdn}",
         columns=["at", "kind", "service", "actor", "channel"],
-        row=lambda e: [e.at.isoformat(), e.kind, e.service_code, e.actor, e.channel],
+        row=lambda e: [e.at, e.kind, e.service_code, e.actor, e.channel],
     )
 
 
