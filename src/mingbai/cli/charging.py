@@ -70,16 +70,20 @@ def billing_run(
             transient=False,
         )
         lock = threading.Lock()
-        state = {"charged": 0}
+        state = {"charged": 0, "done": 0, "total": 0}
         task = progress.add_task(f"billing {p.label}", total=None, charged=0)
 
         def started(total: int) -> None:
+            state["total"] = total
             progress.update(task, total=total)
 
         def chunk(result: object) -> None:
+            # a chunk is chunk_size subscriptions, the last one the rest: count subscriptions,
+            # never more than there are (one unit on both sides of the bar's "done/total")
             with lock:
                 state["charged"] += result.charged  # type: ignore[attr-defined]
-                progress.update(task, advance=result.seen, charged=state["charged"])  # type: ignore[attr-defined]
+                state["done"] = min(state["total"], state["done"] + result.seen)  # type: ignore[attr-defined]
+                progress.update(task, completed=state["done"], charged=state["charged"])
 
         with progress:
             summary = run_billing(
@@ -92,6 +96,7 @@ def billing_run(
                 on_start=started,
                 on_chunk=chunk,
             )
+            progress.update(task, completed=state["total"])  # every subscription was looked at
     if json_out:
         print_json(summary)
         return
