@@ -279,10 +279,20 @@ def test_dashboard_charts_render_with_data(server, browser):
 def test_handset_page_still_works(server, browser):
     p = Page(browser, server["base"], width=360, height=780)
     p.goto(f"/handset?msisdn={BOB}")
+
+    def newest_in_view() -> bool:
+        thread = p.page.locator("#thread").bounding_box()
+        newest = p.page.locator(".bubbles li").last.bounding_box()
+        return bool(newest["y"] + newest["height"] <= thread["y"] + thread["height"] + 1)
+
+    scroll = p.page.evaluate("[document.querySelector('#thread').scrollHeight, innerHeight]")
+    assert scroll[0] > scroll[1] * 0.6, "the thread should be long enough to scroll"
+    assert newest_in_view(), "the thread opens scrolled to the newest message"
     p.page.get_by_label("短信 Text").fill("你好明白")
     p.page.get_by_role("button", name="发送 Send").click()  # htmx post, with the CSRF header
     sync_api.expect(p.page.locator("#text")).to_have_value("")
     assert "你好明白" in "\n".join(p.page.locator(".bubbles li.mo").all_inner_texts())
+    assert newest_in_view()
     with server["platform"].uow() as ctx:
         from mingbai.messaging.service import conversation
 
