@@ -277,11 +277,17 @@ def test_security_reads_the_sign_in_log_masked(app, platform):
     token = csrf_of(c.get("/login").text)
     c.post("/login/sms/request", data={"msisdn": ALICE, "csrf_token": token})
     c.post("/login/staff", data={"username": "operator", "password": "nope-nope-nope", "csrf_token": token})
+    # a name that is no account is often a password typed into the wrong field: it stays masked
+    c.post("/login/staff", data={"username": "hunter2secret", "password": "nope-nope-nope", "csrf_token": token})
     sec = sign_in(app, "security")
     html = sec.get("/security/sign-ins", params={"failures": "true"}).text
-    assert "op***" in html and "凭据错误" in html and "operator" not in html.split('id="sign-ins"')[1]
+    log = html.split('id="sign-ins"')[1]
+    # staff identities are not subscribers' personal data: security sees who was tried
+    assert "<td>operator</td>" in log and "凭据错误" in html and "op***" not in log
+    assert "hu******" in log and "hunter2secret" not in log
     everything = sec.get("/security/sign-ins").text
     assert "138****8000" in everything and ALICE not in everything
+    assert "<td>operator</td>" in sign_in(app, "auditor").get("/security/sign-ins").text
 
 
 def test_session_for_a_user_whose_role_changed_follows_the_new_role(app, platform):
