@@ -65,7 +65,7 @@ def test_agent_sees_all_15_fields_masked_and_history(app, platform):
     assert "张*" in html and "张三" not in html
     assert "4301**********1234" in html and "430102199001011234" not in html
     assert "客户确认" in html and "开通" in html  # history, translated
-    assert "subscriber:138****8000" in html  # actors masked too
+    assert "客户 138****8000" in html and "subscriber:" not in html  # actors masked and in words too
     assert "等待客户确认" in html and "QQ-TONES" in html  # the pending order
 
 

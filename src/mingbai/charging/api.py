@@ -42,6 +42,7 @@ from mingbai.charging.schemas import (
 )
 from mingbai.charging.usage import import_usage
 from mingbai.clock import SHANGHAI
+from mingbai.consoles.i18n import enum_translator
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
 from mingbai.msisdn import normalize_msisdn
@@ -59,10 +60,15 @@ SpOnly = Annotated[Principal, Depends(require(Role.SP))]
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 PeriodQ = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"])]
 
+#: the bill's style: a static file under the CSP, inlined into the standalone ``mingbai bill --html`` file
+BILL_CSS = Path(__file__).parent.parent / "web" / "static" / "bill.css"
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "web" / "templates"))
 templates.env.filters["yuan"] = lambda fen: yuan(int(fen))
 templates.env.filters["local_time"] = lambda dt: dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 templates.env.filters["masked"] = lambda m: m[:3] + "****" + m[-4:]
+# a recharge card's number is shown by its last four digits; any other reference (a payment's) in full
+templates.env.filters["card"] = lambda ref: ("…" + ref[-4:] if len(ref) > 8 else ref) if ref else ""
+templates.env.filters["channel"] = lambda c: enum_translator("zh-CN")("channel", c)  # the bill is in Chinese
 
 
 def _period(value: str) -> str:

@@ -351,9 +351,12 @@ def bill(
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         b = make_bill(uow, msisdn=msisdn, period=period)
     if html is not None:
-        from mingbai.charging.api import templates
+        from mingbai.charging.api import BILL_CSS, templates
 
-        html.write_text(templates.get_template("bill.html").render(bill=b), encoding="utf-8")
+        html.write_text(
+            templates.get_template("bill.html").render(bill=b, inline_css=BILL_CSS.read_text(encoding="utf-8")),
+            encoding="utf-8",
+        )
     if json_out:
         print_json(b)
         return

@@ -303,6 +303,38 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "event.code_locked": ("验证码错误次数过多", "Too many wrong codes"),
     "event.order_refused": ("订购被拒", "Order refused"),
     "event.order_expired": ("订购未确认已过期", "Order expired unconfirmed"),
+    "event.charge_objected": ("对扣费提出异议", "Charge objected to"),
+    "channel.api": ("接口", "API"),
+    "channel.cli": ("命令行", "Command line"),
+    "channel.scheduler": ("定时任务", "Scheduler"),
+    "channel.campaign": ("提醒活动", "Campaign"),
+    # who did it: "kind:name" actors of the event log, and the bare ones
+    "actor.subscriber": ("客户", "Subscriber"),
+    "actor.sp": ("SP", "SP"),
+    "actor.cli": ("命令行", "Command line"),
+    "actor.api": ("接口", "API"),
+    "actor.reports": ("举报审核", "Report review"),
+    "actor.agent": ("10086 坐席", "10086 agent"),
+    "actor.hall": ("营业厅", "Hall clerk"),
+    "actor.supervisor": ("班长", "Supervisor"),
+    "actor.operator": ("运营管理员", "Operator admin"),
+    "actor.security": ("安全审批人", "Security approver"),
+    "actor.auditor": ("审计员", "Auditor"),
+    "actor.reviewer": ("审核员", "Reviewer"),
+    "actor.smsc": ("短信中心", "SMS centre"),
+    "actor.system": ("系统", "System"),
+    "actor.scheduler": ("定时任务", "Scheduler"),
+    "actor.seed": ("初始数据", "Seed data"),
+    "actor.demo": ("演示数据", "Demo data"),
+    "kind.reply": ("回复", "Reply"),
+    "kind.query_reply": ("查询回复", "Query reply"),
+    "kind.login_code": ("登录验证码", "Sign-in code"),
+    "kind.notice": ("通知", "Notice"),
+    "kind.objection_ack": ("异议受理", "Objection acknowledged"),
+    "kind.entry_reminder": ("入网提醒", "Welcome notice"),
+    "kind.traffic_alert": ("流量提醒", "Data alert"),
+    "kind.charge_reminder": ("扣费提醒", "Deduction reminder"),
+    "kind.help": ("帮助", "Help"),
     "brand.gotone": ("全球通", "GoTone"),
     "brand.mzone": ("动感地带", "M-Zone"),
     "brand.easyown": ("神州行", "Easyown"),
@@ -346,6 +378,20 @@ def translator(lang: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def actor_label(lang: str, actor: str | None, mask: Callable[[str], str]) -> str:
+    """Who did it, in words: ``subscriber:13900139000`` → 客户 139****9000, ``cli:operator`` →
+    命令行 operator, ``system`` → 系统. ``mask`` hides numbers in the name part; an actor of an
+    unknown kind keeps its raw (masked) text rather than disappear."""
+    if not actor:
+        return "—"
+    t = translator(lang)
+    kind, _, name = actor.partition(":")
+    key = f"actor.{kind}"
+    if key not in MESSAGES:
+        return mask(actor)
+    return f"{t(key)} {mask(name)}" if name else t(key)
 
 
 def enum_translator(lang: str) -> Callable[[str, str | None], str]:
