@@ -241,6 +241,27 @@ def test_dashboard_page_renders_charts_data_and_tables(app, platform):
     assert r.status_code == 422
 
 
+def test_dashboard_says_a_range_was_cut_and_groups_long_ranges(app, platform):
+    import json
+
+    subscribe(platform, ALICE, "SINA-NEWS")
+    c = sign_in(app, "operator")
+
+    def chart(html: str) -> dict:
+        return json.loads(html.split('id="chart-data">')[1].split("</script>")[0])
+
+    short = c.get("/ops", params={"start": "2026-03-01", "end": "2026-04-10"}).text
+    assert chart(short)["unit"] == "day" and 'id="range-cut"' not in short and 'id="chart-unit"' not in short
+    weeks = chart(c.get("/ops", params={"start": "2026-01-01", "end": "2026-04-10"}).text)
+    assert weeks["unit"] == "week" and len(weeks["days"]) == 15 and weeks["days"][1] == "2026-01-05"
+    assert sum(weeks["orders"]) == 1 and len(weeks["orders_by_sp"]["SINA"]) == 15
+    months = c.get("/ops", params={"start": "2025-06-01", "end": "2026-04-10"}).text
+    assert chart(months)["unit"] == "month" and chart(months)["days"][-1] == "2026-04"
+    assert "按月汇总" in months
+    cut = c.get("/ops", params={"start": "2020-01-01", "end": "2026-04-10"}).text
+    assert 'id="range-cut"' in cut and "2020-01-01" in cut and "366" in cut
+
+
 def test_operator_suspends_and_resumes_an_sp_and_a_service(app, platform):
     c = sign_in(app, "operator")
     r = post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "suspended"})

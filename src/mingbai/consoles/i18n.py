@@ -335,6 +335,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kind.traffic_alert": ("流量提醒", "Data alert"),
     "kind.charge_reminder": ("扣费提醒", "Deduction reminder"),
     "kind.help": ("帮助", "Help"),
+    "ops.range_cut": (
+        "所选范围超过一年:未显示 {asked} 起的全部数据,只显示 {start} 起的 {days} 天。",
+        "The range asked for is longer than a year: not everything from {asked} is shown, "
+        "only the {days} days from {start}.",
+    ),
+    "ops.unit_week": (
+        "范围超过 90 天:图表按周汇总(标注为每周一)。",
+        "Over 90 days: the charts add up weeks (labelled by their Monday).",
+    ),
+    "ops.unit_month": ("范围超过半年:图表按月汇总。", "Over half a year: the charts add up months."),
     "brand.gotone": ("全球通", "GoTone"),
     "brand.mzone": ("动感地带", "M-Zone"),
     "brand.easyown": ("神州行", "Easyown"),

@@ -66,6 +66,7 @@ def ops_dashboard(
         "chart_json": board.chart_data(),
         "chart_labels": _chart_labels(i18n.translator(lang_of(request)), i18n.enum_translator(lang_of(request))),
         "kinds": dashboard.REMINDER_KINDS,
+        "max_days": dashboard.MAX_DAYS,
     }
     return render(request, "ops/dashboard.html", user, context)
 
