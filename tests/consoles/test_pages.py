@@ -352,3 +352,49 @@ def test_api_docs_use_only_assets_of_our_own_origin(client):
         assert r.status_code == 200 and len(r.content) > 100, asset
     assert {"/static/vendor/swagger-ui-bundle.js", "/static/vendor/swagger-ui.css"} <= set(assets)
     assert client.get("/openapi.json").json()["info"]["title"].startswith("Mingbai")
+
+
+def test_catalog_form_edits_with_current_values_keeps_blanks_and_keeps_input_on_error(app, platform):
+    c = sign_in(app, "operator")
+    with platform.uow() as ctx:
+        svc = get_service(ctx, "SINA-NEWS")
+        description, keyword = svc.description, svc.mo_keyword
+    assert description
+    # "edit" on a row fills the form with the current values
+    page = c.get("/ops/catalog", params={"edit_service": "SINA-NEWS"}).text
+    form = page.split('id="svc-form-h"')[1]
+    assert 'value="SINA-NEWS"' in form and f'value="{description}"' in form and 'value="500"' in form
+    assert '<option value="SINA" selected>' in form and '<option value="monthly" selected>' in form
+    sp_form = c.get("/ops/catalog", params={"edit_sp": "SINA"}).text.split('id="sp-form-h"')[1]
+    assert 'value="9510567"' in sp_form and 'value="10668888"' in sp_form
+    # a blank optional field keeps what is stored: saving never erases by omission
+    fields = {"code": "SINA-NEWS", "sp": "SINA", "name": "头条新闻", "type": "sms", "billing": "monthly"}
+    r = post_form(c, "/ops/catalog", "/ops/catalog/services", {**fields, "price_fen": "600", "description": ""})
+    assert r.status_code == 303
+    with platform.uow() as ctx:
+        svc = get_service(ctx, "SINA-NEWS")
+        assert (svc.description, svc.mo_keyword, svc.price_fen) == (description, keyword, 600)
+    r = post_form(c, "/ops/catalog", "/ops/catalog/sps", {"code": "SINA", "name": "新浪", "hotline": "9510567"})
+    with platform.uow() as ctx:
+        assert r.status_code == 303 and get_sp(ctx, "SINA").access_number == "10668888"
+    # a refused form comes back as it was typed
+    bad = post_form(
+        c,
+        "/ops/catalog",
+        "/ops/catalog/services",
+        {
+            **fields,
+            "code": "NEW-SVC",
+            "sp": "NOPE",
+            "price_fen": "700",
+            "description": "我写的说明",
+            "mo_keyword": "ZZQ",
+        },
+    )
+    assert bad.status_code == 422
+    form = bad.text.split('id="svc-form-h"')[1]
+    assert (
+        'value="NEW-SVC"' in form and 'value="我写的说明"' in form and 'value="700"' in form and 'value="ZZQ"' in form
+    )
+    bad = post_form(c, "/ops/catalog", "/ops/catalog/sps", {"code": "NEW", "name": "新SP", "hotline": "abc"})
+    assert bad.status_code == 422 and 'value="新SP"' in bad.text.split('id="sp-form-h"')[1]

@@ -251,6 +251,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ops.save_service": ("新增或修改业务", "Add or change a service"),
     "ops.price_fen": ("资费(分)", "Price (fen)"),
     "ops.save": ("保存", "Save"),
+    "ops.edit": ("修改", "Edit"),
+    "ops.blank_keeps": (
+        "修改已有记录时,留空的选填项保持原值。",
+        "When changing a record, an optional field left blank keeps its value.",
+    ),
     "ops.invalid": ("未保存", "Not saved"),
     "chart.orders": ("订购请求", "Orders"),
     "chart.confirmed": ("已确认", "Confirmed"),

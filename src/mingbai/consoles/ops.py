@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -76,8 +76,42 @@ def _catalog_page(request: Request, platform: PlatformDep, user: WebUser, **extr
         sps = catalog.list_sps(ctx)
         services = catalog.list_services(ctx)
     status = int(str(extra.pop("status_code", 200)))
-    context = {"sps": sps, "services": services, "types": SERVICE_TYPES, "billings": BILLINGS, **extra}
+    sp_form: dict[str, Any] = dict(extra.pop("sp_form", None) or {})  # type: ignore[call-overload]
+    service_form: dict[str, Any] = dict(extra.pop("service_form", None) or {})  # type: ignore[call-overload]
+    # "edit" on a row: that record's current values in the form
+    edit_sp, edit_service = request.query_params.get("edit_sp"), request.query_params.get("edit_service")
+    if edit_sp and not sp_form:
+        sp_form = next((_sp_values(s) for s in sps if s.code == edit_sp), {})
+    if edit_service and not service_form:
+        service_form = next((_service_values(s) for s in services if s.code == edit_service), {})
+    context = {
+        "sps": sps,
+        "services": services,
+        "types": SERVICE_TYPES,
+        "billings": BILLINGS,
+        "sp_form": sp_form,
+        "service_form": service_form,
+        **extra,
+    }
     return render(request, "ops/catalog.html", user, context, status_code=status)
+
+
+def _sp_values(sp: Any) -> dict[str, Any]:
+    return {k: getattr(sp, k) or "" for k in ("code", "name", "hotline", "contact", "access_number")}
+
+
+def _service_values(svc: Any) -> dict[str, Any]:
+    values = {k: getattr(svc, k) for k in ("code", "name", "type", "billing", "price_fen")}
+    return values | {
+        "sp": svc.sp_code,
+        "mo_keyword": svc.mo_keyword or "",
+        "description": getattr(svc, "description", None) or "",
+    }
+
+
+def _kept(new: str, old: str | None) -> str | None:
+    """A blank optional field keeps what is stored: saving a form never erases by omission."""
+    return new.strip() or old or None
 
 
 @router.get("/ops/catalog")
@@ -103,13 +137,16 @@ def service_status(
     return see_other(f"/ops/catalog?done=service_{status}")
 
 
-def _invalid(request: Request, platform: PlatformDep, user: WebUser, exc: Exception) -> Response:
+def _invalid(
+    request: Request, platform: PlatformDep, user: WebUser, exc: Exception, **form: dict[str, Any]
+) -> Response:
+    """The page again with the error, and the form as it was filled in (nothing typed is lost)."""
     t = i18n.translator(lang_of(request))
     if isinstance(exc, ValidationError):
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
     else:
         detail = exc.message if isinstance(exc, MingbaiError) else str(exc)
-    return _catalog_page(request, platform, user, error=f"{t('ops.invalid')}: {detail}", status_code=422)
+    return _catalog_page(request, platform, user, error=f"{t('ops.invalid')}: {detail}", status_code=422, **form)
 
 
 @router.post("/ops/catalog/sps")
@@ -131,16 +168,17 @@ def save_sp(
             data = SpIn.model_validate(
                 {
                     "code": code.strip(),
-                    "name": name.strip(),
-                    "hotline": hotline.strip(),
-                    "contact": contact.strip() or None,
-                    "access_number": access_number.strip() or None,
+                    "name": name.strip() or (existing.name if existing else ""),
+                    "hotline": hotline.strip() or (existing.hotline if existing else ""),
+                    "contact": _kept(contact, existing.contact if existing else None),
+                    "access_number": _kept(access_number, existing.access_number if existing else None),
                     **kept,
                 }
             )
             catalog.save_sp(ctx, data)
     except (ValidationError, MingbaiError) as exc:
-        return _invalid(request, platform, user, exc)
+        typed = {"code": code, "name": name, "hotline": hotline, "contact": contact, "access_number": access_number}
+        return _invalid(request, platform, user, exc, sp_form=typed)
     return see_other("/ops/catalog?done=sp_saved")
 
 
@@ -170,18 +208,28 @@ def save_service(
                 {
                     "code": code.strip(),
                     "sp": sp.strip(),
-                    "name": name.strip(),
+                    "name": name.strip() or (existing.name if existing else ""),
                     "type": type.strip(),
                     "billing": billing.strip(),
                     "price_fen": price_fen,
-                    "mo_keyword": mo_keyword.strip() or None,
-                    "description": description.strip() or None,
+                    "mo_keyword": _kept(mo_keyword, existing.mo_keyword if existing else None),
+                    "description": _kept(description, existing.description if existing else None),
                     **kept,
                 }
             )
             catalog.save_service(ctx, data)
     except (ValidationError, MingbaiError) as exc:
-        return _invalid(request, platform, user, exc)
+        typed = {
+            "code": code,
+            "sp": sp,
+            "name": name,
+            "type": type,
+            "billing": billing,
+            "price_fen": price_fen,
+            "mo_keyword": mo_keyword,
+            "description": description,
+        }
+        return _invalid(request, platform, user, exc, service_form=typed)
     return see_other("/ops/catalog?done=service_saved")
 
 
