@@ -262,8 +262,10 @@ def test_dashboard_charts_render_with_data(server, browser):
     p.shot("ops-dashboard")
     with p.page.expect_navigation():
         p.page.get_by_role("link", name="业务目录").click()
+    p.page.locator("summary[aria-label='暂停 SOHU-MMS']").click()  # asks why before it suspends
+    p.page.locator("details[open] input[name=reason]").fill("投诉激增")
     with p.page.expect_navigation():
-        p.page.get_by_role("button", name="暂停 SOHU-MMS").click()
+        p.page.get_by_role("button", name="确认暂停 SOHU-MMS").click()
     assert "业务已暂停受理" in p.page.inner_text("main")
     p.shot("ops-catalog")
     p.close()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from mingbai.accounts.service import get_user, start_staff_session
 from mingbai.auth.models import ApiKey
-from mingbai.catalog.service import get_service, get_sp
+from mingbai.catalog.service import get_service, get_sp, status_changes
 from mingbai.consoles.dashboard import dashboard
 from mingbai.subscriptions.models import Order, SubscriptionEvent
 from mingbai.subscriptions.service import list_subscriptions
@@ -264,14 +264,30 @@ def test_dashboard_says_a_range_was_cut_and_groups_long_ranges(app, platform):
 
 def test_operator_suspends_and_resumes_an_sp_and_a_service(app, platform):
     c = sign_in(app, "operator")
+    # one click is not enough: a suspension says why, and is refused without a reason
     r = post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "suspended"})
+    assert r.status_code == 422 and "reason" in r.text
+    with platform.uow() as ctx:
+        assert get_sp(ctx, "SOHU").status == "active"
+    page = c.get("/ops/catalog").text
+    assert '<details class="confirm">' in page and 'name="reason" required' in page
+    r = post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "suspended", "reason": "投诉激增"})
     assert r.status_code == 303
-    r = post_form(c, "/ops/catalog", "/ops/catalog/services/QQ-GAME/status", {"status": "suspended"})
+    r = post_form(c, "/ops/catalog", "/ops/catalog/services/QQ-GAME/status", {"status": "suspended", "reason": "整改"})
     with platform.uow() as ctx:
         assert get_sp(ctx, "SOHU").status == "suspended" and get_service(ctx, "QQ-GAME").status == "suspended"
     post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "active"})
     with platform.uow() as ctx:
         assert get_sp(ctx, "SOHU").status == "active"
+        changes = [(x.target, x.code, x.to_status, x.reason, x.actor) for x in reversed(status_changes(ctx))]
+    # who suspended what, when and why is recorded, and shown
+    assert changes == [
+        ("sp", "SOHU", "suspended", "投诉激增", "operator:operator"),
+        ("service", "QQ-GAME", "suspended", "整改", "operator:operator"),
+        ("sp", "SOHU", "active", None, "operator:operator"),
+    ]
+    log = c.get("/ops/catalog").text.split('id="status-changes"')[1]
+    assert "投诉激增" in log and "运营管理员 operator" in log
     assert post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "gone"}).status_code == 422
     assert post_form(c, "/ops/catalog", "/ops/catalog/sps/NOPE/status", {"status": "active"}).status_code == 404
 
@@ -280,7 +296,7 @@ def test_operator_adds_a_service_and_editing_keeps_its_suspension(app, platform)
     c = sign_in(app, "operator")
     data = {"code": "SOHU-JOKE", "sp": "SOHU", "name": "笑话", "type": "sms", "billing": "monthly", "price_fen": "300"}
     assert post_form(c, "/ops/catalog", "/ops/catalog/services", data).status_code == 303
-    post_form(c, "/ops/catalog", "/ops/catalog/services/SOHU-JOKE/status", {"status": "suspended"})
+    post_form(c, "/ops/catalog", "/ops/catalog/services/SOHU-JOKE/status", {"status": "suspended", "reason": "试"})
     assert post_form(c, "/ops/catalog", "/ops/catalog/services", {**data, "price_fen": "400"}).status_code == 303
     with platform.uow() as ctx:
         svc = get_service(ctx, "SOHU-JOKE")

@@ -150,3 +150,19 @@ def test_tables_at_80_columns_keep_every_id_and_show_shanghai_time(cli, db_url, 
     assert "+08:00" in runs and "+00:00" not in runs
     history = cli("history", "--msisdn", ALICE)
     assert "+08:00" in history and "+00:00" not in history
+
+
+def test_catalog_suspend_needs_a_reason_and_records_who(cli, db_url):
+    out = cli("catalog", "suspend", "SOHU", ok=False)
+    assert "reason" in out
+    cli("catalog", "suspend", "SOHU", "--reason", "投诉激增")
+    cli("catalog", "suspend", "SOHU", "--resume")
+    from mingbai.catalog.service import status_changes
+    from mingbai.config import Settings
+    from mingbai.platform import Platform
+
+    platform = Platform(Settings(database_url=db_url))
+    with platform.uow() as ctx:
+        changes = [(c.to_status, c.reason, c.actor.split(":")[0]) for c in reversed(status_changes(ctx))]
+    platform.db.engine.dispose()
+    assert changes == [("suspended", "投诉激增", "cli"), ("active", None, "cli")]

@@ -169,13 +169,15 @@ def catalog_suspend(
     code: str,
     service: bool = typer.Option(False, "--service"),
     resume: bool = typer.Option(False, "--resume"),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required to suspend); recorded with who."),
 ) -> None:
     """Suspend (or --resume) an SP, or with --service a service: no new orders or confirmations."""
     from mingbai.catalog.service import set_service_status, set_sp_status
 
     status = "active" if resume else "suspended"
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        (set_service_status if service else set_sp_status)(uow, code, status)
+        actor = f"cli:{os.environ.get('USER', 'operator')}"
+        (set_service_status if service else set_sp_status)(uow, code, status, actor=actor, reason=reason)
     console.print(f"{'service' if service else 'SP'} {code}: {status}")
 
 

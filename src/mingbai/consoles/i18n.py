@@ -252,6 +252,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ops.price_fen": ("资费(分)", "Price (fen)"),
     "ops.save": ("保存", "Save"),
     "ops.edit": ("修改", "Edit"),
+    "ops.reason": ("原因", "Reason"),
+    "ops.confirm_suspend": ("确认暂停 {code}", "Suspend {code}"),
+    "ops.changes": ("暂停与恢复记录", "Suspensions and resumptions"),
     "ops.blank_keeps": (
         "修改已有记录时,留空的选填项保持原值。",
         "When changing a record, an optional field left blank keeps its value.",

@@ -75,6 +75,7 @@ def _catalog_page(request: Request, platform: PlatformDep, user: WebUser, **extr
     with platform.uow() as ctx:
         sps = catalog.list_sps(ctx)
         services = catalog.list_services(ctx)
+        changes = catalog.status_changes(ctx)
     status = int(str(extra.pop("status_code", 200)))
     sp_form: dict[str, Any] = dict(extra.pop("sp_form", None) or {})  # type: ignore[call-overload]
     service_form: dict[str, Any] = dict(extra.pop("service_form", None) or {})  # type: ignore[call-overload]
@@ -91,6 +92,7 @@ def _catalog_page(request: Request, platform: PlatformDep, user: WebUser, **extr
         "billings": BILLINGS,
         "sp_form": sp_form,
         "service_form": service_form,
+        "changes": changes,
         **extra,
     }
     return render(request, "ops/catalog.html", user, context, status_code=status)
@@ -119,21 +121,31 @@ def catalog_page(request: Request, platform: PlatformDep, user: Oversight) -> Re
     return _catalog_page(request, platform, user)
 
 
+StatusForm = Annotated[str, Form(pattern="^(active|suspended)$")]
+ReasonForm = Annotated[str, Form(max_length=500)]
+
+
 @router.post("/ops/catalog/sps/{code}/status")
 def sp_status(
-    platform: PlatformDep, user: Operator, code: str, status: Annotated[str, Form(pattern="^(active|suspended)$")]
+    request: Request, platform: PlatformDep, user: Operator, code: str, status: StatusForm, reason: ReasonForm = ""
 ) -> Response:
-    with platform.uow() as ctx:
-        catalog.set_sp_status(ctx, code, status)
+    try:
+        with platform.uow() as ctx:
+            catalog.set_sp_status(ctx, code, status, actor=user.principal.actor, reason=reason)
+    except InvalidInput as exc:
+        return _invalid(request, platform, user, exc)
     return see_other(f"/ops/catalog?done=sp_{status}")
 
 
 @router.post("/ops/catalog/services/{code}/status")
 def service_status(
-    platform: PlatformDep, user: Operator, code: str, status: Annotated[str, Form(pattern="^(active|suspended)$")]
+    request: Request, platform: PlatformDep, user: Operator, code: str, status: StatusForm, reason: ReasonForm = ""
 ) -> Response:
-    with platform.uow() as ctx:
-        catalog.set_service_status(ctx, code, status)
+    try:
+        with platform.uow() as ctx:
+            catalog.set_service_status(ctx, code, status, actor=user.principal.actor, reason=reason)
+    except InvalidInput as exc:
+        return _invalid(request, platform, user, exc)
     return see_other(f"/ops/catalog?done=service_{status}")
 
 
