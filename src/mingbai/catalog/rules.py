@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from mingbai.charging.packages import PACKAGES, find_package
+from mingbai.catalog.packages import PACKAGES, find_package
 from mingbai.errors import InvalidInput
 from mingbai.msisdn import normalize_msisdn
 from mingbai.text import unstorable
