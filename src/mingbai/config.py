@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mingbai.sealing import Sealer, sealer
+
 DEFAULT_SQLITE_PATH = Path("var") / "mingbai.db"
 
 
@@ -62,6 +64,17 @@ class Settings:
     #: chunks the monthly billing run charges side by side on PostgreSQL (SQLite: always one);
     #: the run starts at 00:00 on the 1st, when online traffic leaves the cores to it
     billing_workers: int = 2
+    #: keys that seal one-time codes in the outbox, ``id:base64`` newest first (mingbai.sealing);
+    #: empty: the key file below
+    secret_keys: tuple[str, ...] = ()
+    secret_key_file: str = str(Path("var") / "secret.key")
+    #: the demo (``MINGBAI_DEMO=1``, ``mingbai --demo``, ``scripts/demo``): the handset page is
+    #: served and the CLI prints what the handset received, codes included. Never in production.
+    demo: bool = False
+
+    @property
+    def sealer(self) -> Sealer:
+        return sealer(self.secret_keys, self.secret_key_file)
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -75,6 +88,9 @@ class Settings:
             roaming_alert_step_mb=_int_env("MINGBAI_ROAMING_ALERT_STEP_MB", 10),
             quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", "21:00-08:00"),
             billing_workers=_int_env("MINGBAI_BILLING_WORKERS", 2),
+            secret_keys=tuple(k for k in os.environ.get("MINGBAI_SECRET_KEYS", "").split(",") if k.strip()),
+            secret_key_file=os.environ.get("MINGBAI_SECRET_KEY_FILE") or str(Path("var") / "secret.key"),
+            demo=os.environ.get("MINGBAI_DEMO", "") == "1",
         )
 
     def __post_init__(self) -> None:

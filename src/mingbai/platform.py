@@ -97,9 +97,9 @@ class Platform:
 
     @property
     def handset_enabled(self) -> bool:
-        """The demo handset may impersonate any subscriber, so it exists only with the
-        in-process gateway, never when real SMS flow."""
-        return isinstance(self.gateway, LoopbackGateway)
+        """The demo handset shows anyone's codes and sends as anyone, so it exists only in the
+        demo (``MINGBAI_DEMO=1``) and with the in-process gateway, never when real SMS flow."""
+        return self.settings.demo and isinstance(self.gateway, LoopbackGateway)
 
     @contextmanager
     def uow(self) -> Iterator[Ctx]:
@@ -173,7 +173,7 @@ class Platform:
                 label = self.router.dispatch(ctx, mo)
                 # written after handling, with its outcome: one INSERT instead of INSERT + UPDATE
                 _keep(ctx, mo, label, received_at, within)
-            return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued))
+            return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued, reveal=self.settings.demo))
         except MingbaiError as exc:
             label = "error"
             apology = _apology(exc)
@@ -186,7 +186,7 @@ class Platform:
         with self.uow() as ctx:
             _apologise(ctx, mo, apology)
             _keep(ctx, mo, label, received_at, within)
-        return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued))
+        return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued, reveal=self.settings.demo))
 
     def _receive_wave(self, mos: list[Mo], received_at: datetime) -> list[MoResult]:
         """MOs of distinct subscribers in one unit of work (see :meth:`receive_many`)."""
@@ -215,7 +215,7 @@ class Platform:
                 ],
             )
         return [
-            MoResult(mo.mo_id, label, messaging.as_sms(replies.get(mo.mo_id, [])))
+            MoResult(mo.mo_id, label, messaging.as_sms(replies.get(mo.mo_id, []), reveal=self.settings.demo))
             for mo, label in zip(mos, handled, strict=True)
         ]
 
@@ -259,11 +259,13 @@ class Platform:
             purged = accounts.purge_stale(ctx)
         with self.uow() as ctx:
             released = campaigns.release_due(ctx)
+        with self.uow() as ctx:
+            redacted = messaging.redact_spent_codes(ctx)
         extra = billing.scheduled(self)
         sent = self.deliver()
         return TickReport(
             expired,
             written,
             len({s.outbox_id for s in sent}),
-            {"console_sessions_purged": purged, "campaign_released": released, **extra},
+            {"console_sessions_purged": purged, "campaign_released": released, "codes_redacted": redacted, **extra},
         )
