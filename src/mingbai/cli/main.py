@@ -408,6 +408,9 @@ register_charging(app)
 
 
 def main() -> None:
+    from mingbai import logmask
+
+    logmask.install()  # no whole MSISDN nor code in any log line, tracebacks included
     app()
 
 
