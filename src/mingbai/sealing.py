@@ -20,6 +20,8 @@ import base64
 import binascii
 import contextlib
 import functools
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -97,6 +99,14 @@ class Sealer:
         nonce = os.urandom(12)
         blob = nonce + AESGCM(key).encrypt(nonce, text.encode(), kid.encode())
         return f"{PREFIX}{kid}:{base64.b64encode(blob).decode()}"
+
+    def mac_key(self, purpose: str) -> bytes:
+        """A key for a code's MAC (order codes, sign-in codes), derived from the key listed last.
+
+        Not in the database: with a MAC and its key side by side, a 6-digit code is found by
+        trying a million. The last key, so putting a new key in front leaves pending codes
+        valid; drop the last one only when no code made with it is still pending (minutes)."""
+        return hmac.new(self.keys[-1][1], b"mingbai code mac:" + purpose.encode(), hashlib.sha256).digest()
 
     def open(self, stored: str) -> str:
         """The clear text of a sealed text; any other text as it is (redacted, or not a code)."""

@@ -203,3 +203,22 @@ def test_the_in_process_gateway_keeps_no_code_but_the_demo_keeps_it_sealed_for_i
     clock.advance(timedelta(minutes=platform.settings.code_ttl_minutes, seconds=1))
     platform.tick()
     assert _row(platform, order_id).text == REDACTED
+
+
+def test_the_code_mac_keys_are_not_in_the_database(platform, issued):
+    """A MAC beside its key gives the code away in a million tries: the keys come from settings."""
+    import dataclasses
+
+    from mingbai.accounts import service as accounts
+    from mingbai.subscriptions.models import Order, PlatformKey
+    from mingbai.subscriptions.rules import code_mac
+
+    platform.settings = dataclasses.replace(platform.settings, code_secret="")
+    order_id = _order(platform)
+    with platform.uow() as ctx:
+        assert accounts.request_login_code(ctx, msisdn=BOB, address="192.0.2.1") == "sent"
+        names = set(ctx.session.scalars(select(PlatformKey.name)))
+        mac = ctx.session.scalars(select(Order.code_mac).where(Order.id == order_id)).one()
+    assert not names & {"code_mac", "login_mac"}
+    assert mac == code_mac(platform.settings.sealer.mac_key("order-code"), ALICE, order_id, issued[0])
+    assert platform.receive_sms(ALICE, "10086", issued[0]).handled_as == "code_confirmed"

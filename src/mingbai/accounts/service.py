@@ -527,7 +527,8 @@ def _stored_key(ctx: Ctx, name: str) -> bytes:
 
 
 def login_key(ctx: Ctx) -> bytes:
-    return _stored_key(ctx, "login_mac")
+    """The MAC key for sign-in codes, from the sealing keys: never in the database (issue 12)."""
+    return ctx.settings.sealer.mac_key("login-code")
 
 
 def web_secret(ctx: Ctx) -> bytes:
