@@ -12,6 +12,7 @@ from sqlalchemy import select, text, true, update
 from mingbai.db import Ctx, insert_new, insert_rows, table_of
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import MoMessage, OutboundSms
 from mingbai.messaging.rules import FINAL_STATES, parts_for
 from mingbai.sealing import CODE_KINDS, REDACTED, SEALED_SQL, is_sealed
@@ -51,7 +52,7 @@ class Mt:
 
     msisdn: str
     text: str
-    kind: str
+    kind: MessageKind
     dedupe_key: str | None = None
     segmentation: str = "concat"
     due_at: datetime | None = None
@@ -68,7 +69,7 @@ def enqueue(
     *,
     msisdn: str,
     text: str,
-    kind: str,
+    kind: MessageKind,
     dedupe_key: str | None = None,
     segmentation: str = "concat",
     due_at: datetime | None = None,

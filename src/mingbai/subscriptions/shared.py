@@ -18,6 +18,7 @@ from mingbai.errors import NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.rules import waves as waves  # the one definition; the MO intake cuts batches the same way
 from mingbai.msisdn import mask_msisdn
+from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.models import SubscriptionEvent
 from mingbai.subscriptions.texts import ServiceFacts
 
@@ -26,7 +27,7 @@ def event_row(
     ctx: Ctx,
     *,
     msisdn: str,
-    kind: str,
+    kind: EventKind,
     service_code: str,
     actor: str,
     channel: str,
