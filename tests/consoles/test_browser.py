@@ -27,6 +27,7 @@ from mingbai.db import Database, make_engine
 from mingbai.demo import seed_demo
 from mingbai.migrate import upgrade
 from mingbai.platform import Platform
+from mingbai.sealing import new_key_line
 from mingbai.subscriptions.service import list_subscriptions, place_order
 from mingbai.web.app import create_app
 from tests.conftest import DEFAULT_NOW
@@ -85,7 +86,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'mingbai.db'}"
     upgrade(url)
     clock = FixedClock(DEFAULT_NOW)
-    settings = Settings(database_url=url, code_secret="browser")
+    # the demo: the handset page is served (the sign-in test reads its code there)
+    settings = Settings(database_url=url, code_secret="browser", demo=True, secret_keys=(new_key_line("b1"),))
     platform = Platform(settings, clock=clock, database=Database(make_engine(url)))
     with platform.uow() as ctx:
         seed_demo(ctx)

@@ -347,7 +347,7 @@ def test_malformed_forms_get_an_error_page_not_json(app):
     assert api.status_code == 422 and api.headers["content-type"] == "application/json"
 
 
-def test_handset_links_to_the_consoles_and_login_offers_both_sign_ins(client):
+def test_handset_links_to_the_consoles_and_login_offers_both_sign_ins(client, demo):
     handset = client.get("/").text
     assert 'href="/login"' in handset and 'href="/me"' in handset
     login = client.get("/login").text

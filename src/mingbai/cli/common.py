@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -41,6 +42,8 @@ err_console = Console(stderr=True)
 class Options:
     db: str | None = None
     at: str | None = None
+    #: ``--demo``: the same as MINGBAI_DEMO=1
+    demo: bool = False
     _platform: Platform | None = None
 
     def clock(self) -> Clock:
@@ -48,7 +51,8 @@ class Options:
         return FixedClock(parse_instant(at)) if at else SystemClock()
 
     def settings(self) -> Settings:
-        return Settings.from_env(self.db)
+        settings = Settings.from_env(self.db)
+        return dataclasses.replace(settings, demo=True) if self.demo else settings
 
     def platform(self) -> Platform:
         if self._platform is None:

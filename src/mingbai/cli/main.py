@@ -65,6 +65,14 @@ def _root(
     at: Annotated[
         str | None, typer.Option("--at", help="Fix the clock, ISO-8601 (default: $MINGBAI_NOW, else the system clock).")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="The demo (as MINGBAI_DEMO=1): serve the handset page, and print what the handset received, "
+            "codes included. Never in production.",
+        ),
+    ] = False,
 ) -> None:
     from mingbai.clock import parse_instant
 
@@ -74,7 +82,7 @@ def _root(
                 parse_instant(value)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint=name) from None
-    ctx.obj = Options(db=db, at=at)
+    ctx.obj = Options(db=db, at=at, demo=demo)
 
 
 # -- db / seed -----------------------------------------------------------------------------
@@ -202,7 +210,8 @@ def order(
             actor=f"cli:{os.environ.get('USER', 'operator')}",
             gifter=gifter,
         )
-    sent = as_sms(uow.enqueued)
+    # the phone's screen, codes included, only in the demo; elsewhere a code is never printed
+    sent = as_sms(uow.enqueued, reveal=uow.settings.demo)
     sms = [{"to": s.to, "from": s.sender, "text": s.text} for s in sent]
     if json_out:
         print_json({"order": jsonable(placed), "sms": sms})
@@ -399,6 +408,8 @@ def serve(
 
     o = opts(ctx)
     os.environ["MINGBAI_DATABASE_URL"] = o.settings().database_url
+    if o.demo:
+        os.environ["MINGBAI_DEMO"] = "1"
     if o.at:
         os.environ["MINGBAI_NOW"] = o.at
     uvicorn.run(
@@ -418,6 +429,9 @@ register_charging(app)
 
 
 def main() -> None:
+    from mingbai import logmask
+
+    logmask.install()  # no whole MSISDN nor code in any log line, tracebacks included
     app()
 
 

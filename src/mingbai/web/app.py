@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DataError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from mingbai import __version__
+from mingbai import __version__, logmask
 from mingbai.campaigns.api import router as campaigns_router
 from mingbai.catalog.api import router as catalog_router
 from mingbai.charging.api import router as charging_router
@@ -154,6 +154,7 @@ def create_app_from_env() -> FastAPI:
     import os
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logmask.install()  # no whole MSISDN nor code in any log line, tracebacks included
     at = os.environ.get("MINGBAI_NOW")
     clock = FixedClock(parse_instant(at)) if at else SystemClock()
     smsc = SmppConfig.from_env()  # an SMSC configured: the real SMS path runs in this process
