@@ -154,17 +154,20 @@ WHERE id = :batch_id
 """
 
 
-def _sql(statement: str, **extra: Any) -> Any:
+def _sql(statement: str, *extra: Any) -> Any:
+    """The statement with its instants typed: a bare datetime parameter would reach SQLite as
+    ``str(datetime)`` ("… 16:00:00+00:00"), which does not sort with the stored form ("….000000")
+    and put a fee raised at exactly 00:00 on the 1st into the month before (issue 13)."""
     return text(statement).bindparams(
         bindparam("upper", type_=UtcDateTime),
         bindparam("p_start", type_=UtcDateTime),
         bindparam("next_first_day", type_=Date),
-        **extra,
+        *extra,
     )
 
 
 def timed_sql(statement: str) -> Any:
-    return _sql(statement, now=bindparam("now", type_=UtcDateTime))
+    return _sql(statement, bindparam("now", type_=UtcDateTime))
 
 
 # -- results ---------------------------------------------------------------------------------
