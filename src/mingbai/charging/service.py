@@ -56,9 +56,13 @@ def list_charges(
     period: str | None = None,
     sp_code: str | None = None,
     since: datetime | None = None,
+    booked: tuple[datetime, datetime] | None = None,
     limit: int = 1000,
 ) -> list[ChargeView]:
-    """A subscriber's charges, oldest first; an SP passes its code and sees only its own."""
+    """A subscriber's charges, oldest first; an SP passes its code and sees only its own.
+
+    ``booked`` = [start, end): the charges that reached the account in that interval (by
+    ``created_at``, the instant the ledger debits them): what a month's bill lists."""
     msisdn = normalize_msisdn(msisdn)
     stmt = (
         select(Charge, Service.name, Sp.name, ChargeObjection.id)
@@ -77,6 +81,8 @@ def list_charges(
         stmt = stmt.where(Charge.sp_code == sp_code)
     if since is not None:
         stmt = stmt.where(Charge.occurred_at >= since)
+    if booked is not None:
+        stmt = stmt.where(Charge.created_at >= booked[0], Charge.created_at < booked[1])
     return [
         ChargeView(
             c.id,
