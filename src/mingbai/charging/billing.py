@@ -89,7 +89,8 @@ _COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GRO
 _CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
                     amount_fen, quantity, batch_id, created_at, occurred_at)
 SELECT s.msisdn, :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id, s.service_code, s.sp_code,
-       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now, :p_start
+       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now,
+       CASE WHEN s.confirmed_at > :p_start THEN s.confirmed_at ELSE :p_start END
 FROM subscription s"""
 
 #: the safe form: whatever else inserts the same fee at the same moment, this one skips it

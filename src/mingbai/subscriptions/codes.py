@@ -303,7 +303,9 @@ def _confirm(
         mts.append(
             Mt(
                 r.msisdn,
-                texts.order_reminder(facts, trial_wording(first_charge, now, in_trial=in_trial)),
+                texts.order_reminder(
+                    facts, trial_wording(first_charge, now, in_trial=in_trial), reorder=not first_order
+                ),
                 "order_reminder",
                 dedupe_key=f"ordered:{sub_id}",
                 mo_id=r.mo_id,
