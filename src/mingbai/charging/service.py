@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import SubscriberIn, reminder_label
@@ -19,6 +19,7 @@ from mingbai.charging.rules import parse_billing_period
 from mingbai.db import Ctx, insert_ignore
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.models import OutboundSms
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions.models import Subscription
@@ -213,6 +214,18 @@ def object_to_charge(
         detail={"charge_id": charge.id, "amount_fen": charge.amount_fen, "period": charge.period},
     )
     period_zh = parse_billing_period(charge.period).zh
+    # the charge's deduction reminder (outbox id = charge id) may still wait for 08:00: it must
+    # not go out as if nothing had happened since (issue 13)
+    ctx.session.execute(
+        update(OutboundSms)
+        .where(
+            OutboundSms.msisdn == msisdn,
+            OutboundSms.id == charge.id,
+            OutboundSms.kind == "charge_reminder",
+            OutboundSms.status == "queued",
+        )
+        .values(text=texts.reminder_after_objection(sp_name, service_name, period_zh, charge.amount_fen))
+    )
     enqueue(
         ctx,
         msisdn=msisdn,

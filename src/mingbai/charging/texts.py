@@ -51,6 +51,15 @@ def per_use_reminder(
     )
 
 
+def reminder_after_objection(sp_name: str, service_name: str, period_zh: str, amount_fen: int) -> str:
+    """A deduction reminder still queued (for 08:00) when its charge was objected to: it says
+    what has happened since, rather than inviting an objection already made."""
+    return (
+        f"【扣费提醒】您订购的{sp_name}{service_name}业务{period_zh}信息费{yuan(amount_fen)}元已扣除(中国移动代收);"
+        f"您已提出异议,该业务已停止扣费,核查结果将短信告知。{SIGN}"
+    )
+
+
 def objection_accepted(sp_name: str, service_name: str, period_zh: str, amount_fen: int) -> str:
     return (
         f"您对{sp_name}{service_name}业务{period_zh}信息费{yuan(amount_fen)}元的异议已受理,该业务已为您停止扣费。"
