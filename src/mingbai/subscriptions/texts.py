@@ -187,8 +187,22 @@ def help_text(reason: str) -> str:
     return f"{lead}查询已订购业务请发送0000;全部退订发送00000;退订单项发送TD+业务代码;确认订购请回复6位验证码。{SIGN}"
 
 
-def sp_keyword_unknown(sp_name: str) -> str:
-    return f"未能识别您发送给{sp_name}的指令,未订购任何业务,不会收费。查询已订购业务请发送0000到10086。{SIGN}"
+def sp_keyword_unknown(sp_name: str, active: Sequence[ServiceFacts] = ()) -> str:
+    """An unknown word to an SP's access number: it ordered nothing, which is all it may claim.
+    The subscriber's services from that SP are still active, and are named (with the way out)."""
+    if not active:
+        return f"未能识别您发送给{sp_name}的指令,本次未订购业务,不会因此收费。您未订购{sp_name}的业务。{SIGN}"
+    names = "、".join(s.name for s in active)
+    return (
+        f"未能识别您发送给{sp_name}的指令,本次未订购新业务。您已订购{sp_name}的{names}业务,仍然有效;"
+        f"退订请发送0000到10086。{SIGN}"
+    )
+
+
+def already_subscribed(s: ServiceFacts) -> str:
+    """A keyword or order for a service the subscriber has: it stays as it is, and is charged."""
+    price = "免费" if s.free else s.price
+    return f"您已订购{s.named}({price}),订购有效,本次不重复订购。客服电话{s.sp_hotline},退订请发送0000到10086。{SIGN}"
 
 
 #: why a code's order was not taken after all, as its reply (and its event) says it
