@@ -117,13 +117,15 @@ def _decide_codes(
         else:
             live = [o for o in orders if o.status == "pending" and o.expires_at > now]
             wrong.append((i, r, live))
-    entries = catalog_entries(ctx, {o.service_code for _, _, o in confirm + late})
+    entries = catalog_entries(
+        ctx, {o.service_code for _, _, o in confirm + late} | {o.service_code for _, _, live in wrong for o in live}
+    )
     for i, r, order in late:
         events.append(_code_event(ctx, r, order, "late_code"))
         mts.append(Mt(r.msisdn, texts.code_expired(entries[order.service_code].facts), "reply", mo_id=r.mo_id))
         results[i] = CodeOutcome("expired")
     if wrong:
-        _count_wrong(ctx, wrong, results, events, mts)
+        _count_wrong(ctx, wrong, results, events, mts, entries)
     if confirm:
         _confirm(ctx, confirm, entries, results, events, mts)
     record_events(ctx, events)
@@ -160,8 +162,10 @@ def _count_wrong(
     results: list[CodeOutcome | MingbaiError | None],
     events: list[dict[str, Any]],
     mts: list[Mt],
+    entries: dict[str, CatalogEntry],
 ) -> None:
-    """A wrong code counts against every order still waiting (:func:`rules.count_wrong_code`)."""
+    """A wrong code counts against every order still waiting (:func:`rules.count_wrong_code`),
+    and the answer names them: with several waiting, the subscriber learns which it counted against."""
     changes: list[dict[str, Any]] = []
     for i, r, live in wrong:
         counted = count_wrong_code([o.attempts for o in live], ctx.settings.max_code_attempts)
@@ -178,7 +182,8 @@ def _count_wrong(
             events.append(
                 _code_event(ctx, r, order, "code_locked" if failed else "code_rejected", {"attempts": attempts})
             )
-        text = texts.code_locked() if counted.locked else texts.code_wrong(counted.left)
+        named = [entries[o.service_code].facts for o in live]
+        text = texts.code_locked(named) if counted.locked else texts.code_wrong(counted.left, named)
         mts.append(Mt(r.msisdn, text, "reply", mo_id=r.mo_id))
         results[i] = CodeOutcome("locked" if counted.locked else "wrong")
     _set_orders(ctx, changes)

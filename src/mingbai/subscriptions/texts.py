@@ -145,12 +145,26 @@ def monthly_reminder_tail() -> str:
     return f"本月内退订下月不再收费,{HOW_TO_UNSUBSCRIBE}。"
 
 
-def code_wrong(left: int) -> str:
-    return f"验证码不正确,订购未生效。请核对短信中的6位验证码后重新回复,您还可以尝试{left}次。{SIGN}"
+def _waiting(services: Sequence[ServiceFacts]) -> str:
+    if len(services) == 1:
+        return services[0].named
+    return f"{len(services)}项订购(" + "、".join(f"{s.sp_name}的{s.name}" for s in services) + ")"
 
 
-def code_locked() -> str:
-    return f"验证码错误次数过多,待确认的订购已取消,不会收费。如需订购请重新办理。{SIGN}"
+def code_wrong(left: int, services: Sequence[ServiceFacts] = ()) -> str:
+    """A wrong code counts against every order waiting; the answer says which they are."""
+    if not services:
+        return f"验证码不正确,订购未生效。请核对短信中的6位验证码后重新回复,您还可以尝试{left}次。{SIGN}"
+    each = "均" if len(services) > 1 else ""
+    return (
+        f"验证码不正确,待确认的{_waiting(services)}{each}未生效,本次错误计入{'每项' if each else '该订购'}。"
+        f"请核对验证码后重新回复,您还可以尝试{left}次。{SIGN}"
+    )
+
+
+def code_locked(services: Sequence[ServiceFacts] = ()) -> str:
+    what = f"待确认的{_waiting(services)}" if services else "待确认的订购"
+    return f"验证码错误次数过多,{what}已取消,不会收费。如需订购请重新办理。{SIGN}"
 
 
 def code_expired(s: ServiceFacts) -> str:
