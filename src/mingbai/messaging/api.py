@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import Principal, Role
 from mingbai.errors import MingbaiError
-from mingbai.platform import Platform
-from mingbai.web.deps import CtxDep, get_platform, require
+from mingbai.jsonable import recast
+from mingbai.messaging.inbound import MoIntake
+from mingbai.messaging.outbox import OldestOpen
+from mingbai.web.deps import CtxDep, get_intake, require
 
 router = APIRouter(prefix="/api/v1/sms", tags=["SMS"])
 
@@ -47,9 +49,9 @@ class MoOut(BaseModel):
 def receive_mo(
     body: MoIn,
     who: Annotated[Principal, Depends(require(Role.SMSC))],
-    platform: Annotated[Platform, Depends(get_platform)],
+    intake: Annotated[MoIntake, Depends(get_intake)],
 ) -> MoOut:
-    result = platform.receive_sms(body.sender, body.to, body.text)
+    result = intake.receive(body.sender, body.to, body.text)
     return MoOut(
         mo_id=result.mo_id,
         handled_as=result.handled_as,
@@ -81,9 +83,9 @@ class MoBatchOut(BaseModel):
 def receive_mo_batch(
     body: MoBatchIn,
     who: Annotated[Principal, Depends(require(Role.SMSC))],
-    platform: Annotated[Platform, Depends(get_platform)],
+    intake: Annotated[MoIntake, Depends(get_intake)],
 ) -> MoBatchOut:
-    results = platform.receive_many([(m.sender, m.to, m.text) for m in body.messages])
+    results = intake.receive_many([(m.sender, m.to, m.text) for m in body.messages])
     return MoBatchOut(
         results=[
             MoRefusedOut(error=r.code, message=r.message)
@@ -98,13 +100,9 @@ def receive_mo_batch(
     )
 
 
-class OldestOut(BaseModel):
-    msisdn: str
-    outbox_id: int
-    status: str
-    kind: str
-    created_at: datetime
-    age_seconds: float
+# only the OpenAPI name of outbox.OldestOpen (see jsonable.recast; a docstring would show in the schema)
+class OldestOut(OldestOpen):
+    pass
 
 
 class OutboxStatsOut(BaseModel):
@@ -133,15 +131,6 @@ def outbox_stats(
         since=s.since,
         counts=s.counts,
         delivery_rate=s.delivery_rate,
-        oldest_open=OldestOut(
-            msisdn=o.msisdn,
-            outbox_id=o.outbox_id,
-            status=o.status,
-            kind=o.kind,
-            created_at=o.created_at,
-            age_seconds=o.age_seconds,
-        )
-        if o
-        else None,
+        oldest_open=recast(OldestOut, o) if o else None,
         orphan_receipts=s.orphan_receipts,
     )

@@ -7,6 +7,7 @@ added. A character outside the BMP (most emoji) takes two units and must not be 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
 
@@ -323,3 +324,17 @@ def parse_quiet_hours(text: str) -> tuple[time, time] | None:
     if start == end:
         raise ValueError("quiet hours must not start and end at the same time")
     return start, end
+
+
+def waves(keys: Sequence[str]) -> list[list[int]]:
+    """Split positions into waves holding each key at most once, keeping each key's order: a
+    batch handles one message per subscriber at a time, so a later one sees what an earlier did."""
+    out: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        wave = seen.get(key, -1) + 1
+        seen[key] = wave
+        if wave == len(out):
+            out.append([])
+        out[wave].append(i)
+    return out

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from mingbai.db import Ctx, insert_new, insert_rows, table_of
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import MoMessage, OutboundSms
 from mingbai.messaging.rules import parts_for
 
@@ -50,7 +51,7 @@ class Mt:
 
     msisdn: str
     text: str
-    kind: str
+    kind: MessageKind
     dedupe_key: str | None = None
     segmentation: str = "concat"
     due_at: datetime | None = None
@@ -67,7 +68,7 @@ def enqueue(
     *,
     msisdn: str,
     text: str,
-    kind: str,
+    kind: MessageKind,
     dedupe_key: str | None = None,
     segmentation: str = "concat",
     due_at: datetime | None = None,

@@ -21,6 +21,7 @@ from mingbai.charging.api import router as charging_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.consoles import install as install_consoles
+from mingbai.consoles.charges import ChargingSource
 from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
 from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
@@ -63,7 +64,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
         sched = Scheduler(platform, platform.settings.tick_seconds) if scheduler else None
         gateway = platform.gateway if scheduler and isinstance(platform.gateway, SmppGateway) else None
         if gateway:
-            gateway.start_in_thread(platform)
+            gateway.start_in_thread(platform.wiring())
         if sched:
             sched.start()
         yield
@@ -103,7 +104,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(spam_router)
     app.include_router(handset_router)
     app.include_router(campaigns_router)
-    install_consoles(app)
+    install_consoles(app, charges=ChargingSource())
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     metrics_registry = registry_with_outbox(platform.uow)
