@@ -79,7 +79,8 @@ _COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GRO
 _CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
                     amount_fen, quantity, batch_id, created_at, occurred_at)
 SELECT s.msisdn, :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id, s.service_code, s.sp_code,
-       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now, :p_start
+       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now,
+       CASE WHEN s.confirmed_at > :p_start THEN s.confirmed_at ELSE :p_start END
 FROM subscription s"""
 
 #: the safe form: whatever else inserts the same fee at the same moment, this one skips it
@@ -144,17 +145,20 @@ WHERE id = :batch_id
 """
 
 
-def _sql(statement: str, **extra: Any) -> Any:
+def _sql(statement: str, *extra: Any) -> Any:
+    """The statement with its instants typed: a bare datetime parameter would reach SQLite as
+    ``str(datetime)`` ("… 16:00:00+00:00"), which does not sort with the stored form ("….000000")
+    and put a fee raised at exactly 00:00 on the 1st into the month before (issue 13)."""
     return text(statement).bindparams(
         bindparam("upper", type_=UtcDateTime),
         bindparam("p_start", type_=UtcDateTime),
         bindparam("next_first_day", type_=Date),
-        **extra,
+        *extra,
     )
 
 
 def timed_sql(statement: str) -> Any:
-    return _sql(statement, now=bindparam("now", type_=UtcDateTime))
+    return _sql(statement, bindparam("now", type_=UtcDateTime))
 
 
 # -- results ---------------------------------------------------------------------------------

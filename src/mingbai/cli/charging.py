@@ -365,8 +365,8 @@ def bill(
         return
     console.print(f"[bold]{b.period_zh}账单[/bold] {b.msisdn} ({b.first_day} – {b.last_day})")
     console.print(
-        f"balance {yuan(b.opening_balance_fen)} → {yuan(b.closing_balance_fen)} yuan; owed "
-        f"{yuan(b.opening_owed_fen)} → {yuan(b.closing_owed_fen)} yuan"
+        f"balance {yuan(b.opening_balance_fen)} + credits {yuan(b.credits_fen)} − debits {yuan(b.debits_fen)}"
+        f" = {yuan(b.closing_balance_fen)} yuan; owed {yuan(b.opening_owed_fen)} → {yuan(b.closing_owed_fen)} yuan"
     )
     print_table(
         "充值及交费记录",
