@@ -90,9 +90,12 @@ _RANGE_C = "c.msisdn > :lo AND c.msisdn <= :hi"
 #: PostgreSQL) rather than once per chunk
 _COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GROUP BY 1"
 
+#: Ids are numbered per subscriber (PARTITION BY msisdn): an id is unique within its MSISDN, which
+#: is all the key (msisdn, id) asks (mingbai.ids), and the statement then stays on each shard on
+#: Citus (a window over the whole chunk would pull every row through the coordinator; docs/citus.md)
 _CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
                     amount_fen, quantity, batch_id, created_at, occurred_at)
-SELECT s.msisdn, :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id, s.service_code, s.sp_code,
+SELECT s.msisdn, :base_id + row_number() OVER (PARTITION BY s.msisdn ORDER BY s.id), s.id, s.service_code, s.sp_code,
        'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now, :p_start
 FROM subscription s"""
 
