@@ -144,6 +144,11 @@ JOIN words w ON w.code = c.service_code
 WHERE {_RANGE_C} AND c.batch_id = :batch_id
 """
 
+#: On Citus the words are joined in place: a materialized CTE becomes an intermediate result on
+#: the coordinator, and the INSERT … SELECT around it is then repartitioned through the coordinator
+#: instead of running on each shard (service and sp are reference tables, present on every node).
+_REMIND_CITUS = _REMIND.replace("AS MATERIALIZED", "AS NOT MATERIALIZED")
+
 #: in one statement, so a chunk costs one round trip for them
 _CHUNK_SETTINGS = """SELECT set_config('enable_seqscan', 'off', true), set_config('enable_nestloop', 'off', true),
        set_config('plan_cache_mode', 'force_custom_plan', true), set_config('synchronous_commit', 'off', true)"""
@@ -386,7 +391,10 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
     if charged:
         reminders = int(
             session.execute(
-                text(_REMIND).bindparams(bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)), p
+                text(_REMIND_CITUS if ctx.citus else _REMIND).bindparams(
+                    bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)
+                ),
+                p,
             ).rowcount  # type: ignore[attr-defined]
         )
         session.execute(text(_PROGRESS), {"charged": charged, "reminders": reminders, "last": hi, **p})
