@@ -172,7 +172,10 @@ def citus_url() -> Iterator[str]:
     with open(f"{users}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         users.mkdir(exist_ok=True)
-        if not any(users.iterdir()):
+        for stale in users.iterdir():  # sessions that died without their teardown
+            if stale.name != "owned" and not _pid_alive(int(stale.name)):
+                stale.unlink()
+        if not any(p.name != "owned" for p in users.iterdir()):
             # the first user: own the cluster if nothing runs yet (a benchmark's cluster is left alone)
             running = (
                 "running"
