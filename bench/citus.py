@@ -123,13 +123,13 @@ def classify(plan: str) -> str:
 # -- figures ---------------------------------------------------------------------------------------
 
 
-def order_flow_router_share(url: str, n: int) -> tuple[Counter[str], list[tuple[str, str]]]:
+def order_flow_router_share(url: str, first: int, n: int) -> tuple[Counter[str], list[tuple[str, str]]]:
     """Run ``n`` order flows (order, code, "0000", unsubscribe) with every statement captured, then
     EXPLAIN each: how many went to one shard."""
     platform = Platform(core.settings(url), clock=FixedClock(core.FLOW_AT))
     engine = platform.db.engine
     with captured(engine) as seen:
-        for i in range(n):
+        for i in range(first, first + n):
             m = core.msisdn(i)
             with platform.uow() as ctx:
                 place_order(ctx, msisdn=m, service_code="BENCH-FLOW", channel="sp", actor="bench")
@@ -191,12 +191,17 @@ def cmd_figures(args: argparse.Namespace) -> None:
         r: dict[str, Any] = {}
         r["0000"] = core.bench_query(url, args)
         print(f"  0000: {r['0000']}", flush=True)
-        r["flows"] = core.bench_flows(url, args, offset=args.subscribers, batch=1, flows=args.flows)
-        print(f"  order flows: {r['flows']}", flush=True)
+        offset = args.month_subscribers + 1  # subscribers without this month's orders, as bench/core.py
+        for batch in (1, 100):
+            flows = args.flows if batch > 1 else max(args.workers, args.flows // 10)
+            r[f"flows{batch}"] = core.bench_flows(url, args, offset=offset, batch=batch, flows=flows)
+            offset += flows + 1
+            print(f"  order flows, batch {batch}: {r[f'flows{batch}']}", flush=True)
+        args.share_offset = offset
         r["billing"] = billing_run(url, explain_plans=backend == "citus")
         print(f"  billing run: { {k: v for k, v in r['billing'].items() if k != 'plans'} }", flush=True)
         if backend == "citus":
-            kinds, examples = order_flow_router_share(url, args.share_flows)
+            kinds, examples = order_flow_router_share(url, args.share_offset, args.share_flows)
             r["share"] = kinds
             print(f"  order-flow statements by kind: {dict(kinds)}", flush=True)
             for kind, sql in examples:
@@ -206,7 +211,12 @@ def cmd_figures(args: argparse.Namespace) -> None:
                 print("    " + plan.replace("\n", "\n    "))
         rows[backend] = r
     print("\n| | " + " | ".join(rows) + " |\n|---|" + "---|" * len(rows))
-    print("| order flows/s | " + " | ".join(f"{r['flows']['per_second']:.0f}" for r in rows.values()) + " |")
+    for batch in (1, 100):
+        print(
+            f"| order flows/s, batch {batch} | "
+            + " | ".join(f"{r[f'flows{batch}']['per_second']:.0f}" for r in rows.values())
+            + " |"
+        )
     print(
         '| "0000" p50 / p99 ms | '
         + " | ".join(f"{r['0000']['p50_ms']:.1f} / {r['0000']['p99_ms']:.1f}" for r in rows.values())
@@ -283,7 +293,7 @@ def cmd_rebalance(args: argparse.Namespace) -> None:
 
     def orders() -> None:
         platform = Platform(core.settings(url), clock=FixedClock(core.FLOW_AT))
-        i = args.subscribers
+        i = args.month_subscribers + 1  # subscribers without this month's orders
         while not stop.is_set():
             m = core.msisdn(i)
             try:
