@@ -169,6 +169,22 @@ def is_citus(engine: Any, conn: Connection | None = None) -> bool:
     return known
 
 
+def shard_groups(ctx: Ctx, table: str, msisdns: list[str]) -> list[list[str]]:
+    """On Citus: ``msisdns`` grouped by the shard of ``table`` that holds them, groups in shard
+    order and each in MSISDN order (a statement per group is a single-shard router query)."""
+    rows = ctx.conn.execute(
+        text(
+            "SELECT m, get_shard_id_for_distribution_column(CAST(:t AS regclass), m) "
+            "FROM unnest(CAST(:ms AS text[])) AS m"
+        ),
+        {"t": table, "ms": msisdns},
+    ).all()
+    groups: dict[int, list[str]] = {}
+    for msisdn, shard in rows:
+        groups.setdefault(int(shard), []).append(msisdn)
+    return [sorted(groups[shard]) for shard in sorted(groups)]
+
+
 class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

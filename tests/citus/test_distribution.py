@@ -14,7 +14,8 @@ from mingbai.all_models import metadata
 from mingbai.citus import ANCHOR, REFERENCE_TABLES, citus_tables, placement
 from mingbai.clock import FixedClock
 from mingbai.config import Settings
-from mingbai.db import Database, make_engine
+from mingbai.db import Database, make_engine, shard_groups
+from mingbai.demo import DEMO_CATALOG
 from mingbai.ids import new_id
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.migrate import distribute
@@ -153,3 +154,16 @@ def test_the_order_flow_is_single_shard_router_queries_only(url, clock):
     with pytest.raises(DBAPIError, match="multi-task"), engine.connect() as conn:
         conn.execute(text("SELECT count(*) FROM subscription"))  # the guard is on: a fan-out fails
     engine.dispose()
+
+
+def test_a_batch_of_orders_over_many_shards_locks_its_subscribers_shard_by_shard(citus_platform):
+    """place_orders locks every subscriber of the batch; on Citus a many-shard FOR UPDATE is
+    refused, so the lock is taken one shard at a time (it failed here before)."""
+    from mingbai.subscriptions.orders import OrderRequest, place_orders
+
+    numbers = [s["msisdn"] for s in DEMO_CATALOG["subscribers"]]
+    with citus_platform.uow() as ctx:
+        groups = shard_groups(ctx, "subscriber", numbers)
+        placed = place_orders(ctx, [OrderRequest(m, "SINA-NEWS", "sp", "test") for m in numbers])
+    assert len(groups) > 1, "the demo subscribers should span shards"
+    assert [p.status for p in placed] == ["pending"] * len(numbers), placed
