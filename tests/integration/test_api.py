@@ -200,3 +200,28 @@ def test_input_the_database_cannot_hold_is_a_clear_422(platform, caplog):
     r = TestClient(app).get("/boom")
     assert r.status_code == 422 and r.json()["error"] == "unstorable_input"
     assert "13800138000" not in caplog.text and "unstorable input (ValueError)" in caplog.text
+
+
+def test_handset_reports_spam_shows_yuan_and_keeps_order_within_a_second(client, platform):
+    """10086999 is a destination; prices read in yuan; one instant's messages keep their order."""
+    from tests.helpers import subscribe
+
+    subscribe(platform, ALICE, "SINA-NEWS")
+    page = client.get(f"/handset?msisdn={ALICE}")
+    assert '<option value="10086999">' in page.text
+    assert "资费(分)" not in page.text and "信息费5元/月" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    for text in ("0000", "第二条", "第三条", "第四条"):  # the fixed clock: all in one instant
+        r = client.post("/handset/send", data={"msisdn": ALICE, "to": "10086", "text": text, "csrf_token": token})
+        assert r.status_code in (200, 303)
+    r = client.post(
+        "/handset/send",
+        data={"msisdn": ALICE, "to": "10086999", "text": "举报 106900001 【某电商】大促", "csrf_token": token},
+        follow_redirects=True,
+    )
+    with platform.uow() as ctx:
+        from mingbai.messaging.service import conversation
+
+        sent = [m.text for m in conversation(ctx, ALICE) if m.direction == "mo"]
+    assert sent[-5:] == ["0000", "第二条", "第三条", "第四条", "举报 106900001 【某电商】大促"]
+    assert "已受理" in r.text

@@ -55,7 +55,12 @@ def test_report_by_sms_is_accepted_linked_and_acknowledged(platform):
     assert receipt.sender == "10086999" and "已受理" in receipt.text
     with platform.uow() as ctx:
         (r,) = reports.list_reports(ctx)
-    assert (r.reported_sender, r.sender_kind, r.status, r.content) == (PORT, "port", "pending", "恭喜您中奖，请点击领取")
+    assert (r.reported_sender, r.sender_kind, r.status, r.content) == (
+        PORT,
+        "port",
+        "pending",
+        "恭喜您中奖，请点击领取",
+    )
     assert r.reporter == "138****8000"
     # a forwarded text without a number is still a report; an empty one gets the how-to
     assert platform.receive_sms(BOB, "10086999", "办证刻章，电话见图").handled_as == "report_accepted"
@@ -63,6 +68,18 @@ def test_report_by_sms_is_accepted_linked_and_acknowledged(platform):
     assert help_.handled_as == "report_help" and "号码*短信内容" in help_.replies[0].text
     with platform.uow() as ctx:
         assert len(reports.list_reports(ctx, status=None)) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"举报 {PORT} 【某电商】双十一大促", f"【某电商】双十一大促 {PORT}", f"举报:{PORT}:【某电商】双十一大促"],
+)
+def test_a_report_names_its_sender_however_it_is_forwarded(platform, text):
+    register_bank(platform)
+    assert platform.receive_sms(ALICE, "10086999", text).handled_as == "report_accepted"
+    with platform.uow() as ctx:
+        (r,) = reports.list_reports(ctx)
+    assert (r.reported_sender, r.sender_kind, r.content) == (PORT, "port", "【某电商】双十一大促")
 
 
 def test_confirmed_reports_escalate_the_port_until_the_filter_blocks_it(platform, clock):

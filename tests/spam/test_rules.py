@@ -54,8 +54,17 @@ def test_strategy_config_errors_are_clear(config, message):
         strategy_from_config(2, config)
 
 
-@given(st.dictionaries(st.sampled_from(sorted(Strategy().config())), st.none() | st.booleans() | st.integers()
-                       | st.floats(allow_nan=True) | st.text(max_size=5) | st.lists(st.text(max_size=3), max_size=3)))
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(Strategy().config())),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=True)
+        | st.text(max_size=5)
+        | st.lists(st.text(max_size=3), max_size=3),
+    )
+)
 def test_strategy_config_fuzz_only_clear_errors(config):
     try:
         s = strategy_from_config(2, config)
@@ -122,6 +131,19 @@ def test_ports_and_signatures_validated():
         ("+86 138 0013 8000，办证", "13800138000", "办证"),
         ("办证刻章 电话13800138000", None, "办证刻章 电话13800138000"),
         ("  ", None, ""),
+        # the common ways people forward spam: sender before or after, colon or space, labels
+        ("举报 106900001 【某电商】双十一大促", "106900001", "【某电商】双十一大促"),
+        ("106900001 【某电商】双十一大促", "106900001", "【某电商】双十一大促"),
+        ("举报：106900001：【某电商】", "106900001", "【某电商】"),
+        ("【某电商】双十一大促 106900001", "106900001", "【某电商】双十一大促"),
+        ("【某电商】双十一大促*106900001", "106900001", "【某电商】双十一大促"),
+        ("举报 【某电商】双十一大促,来自106900001", "106900001", "【某电商】双十一大促"),
+        ("举报号码：106900001 内容：恭喜中奖", "106900001", "恭喜中奖"),
+        ("恭喜中奖 发送号码:13800138000", "13800138000", "恭喜中奖"),
+        ("投诉 106900001", "106900001", ""),
+        ("举报:恭喜中奖", None, "恭喜中奖"),
+        ("2026 年终大促", None, "2026 年终大促"),
+        ("年终大促 满 300 减 50", None, "年终大促 满 300 减 50"),
     ],
 )
 def test_parse_report(text, sender, content):
@@ -137,7 +159,9 @@ def test_parse_report_fuzz(text):
 
 
 def test_check_input_accepts_the_documented_line():
-    item = parse_check_line('{"sender": "10657000001", "recipient": "13900139000", "text": "x", "port_type": "industry"}')
+    item = parse_check_line(
+        '{"sender": "10657000001", "recipient": "13900139000", "text": "x", "port_type": "industry"}'
+    )
     assert (item.sender, item.port_type) == ("10657000001", "industry")
     assert check_input({"sender": "+85291234567", "recipient": "13900139000", "text": ""}).port_type == "person"
 
@@ -158,8 +182,15 @@ def test_check_input_refuses_with_a_reason(line):
         parse_check_line(line)
 
 
-@given(st.one_of(st.text(max_size=60), st.dictionaries(st.sampled_from(["sender", "recipient", "text", "port_type"]),
-                                                        st.none() | st.text(max_size=12) | st.integers())))
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.dictionaries(
+            st.sampled_from(["sender", "recipient", "text", "port_type"]),
+            st.none() | st.text(max_size=12) | st.integers(),
+        ),
+    )
+)
 def test_check_line_fuzz_only_clear_errors(value):
     line = value if isinstance(value, str) else json.dumps(value)
     try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mingbai.auth.service import Principal, Role
 from mingbai.catalog import service
 from mingbai.catalog.rules import ServiceIn, SpIn, SubscriberIn
+from mingbai.catalog.service import ImportReport
 from mingbai.errors import InvalidInput
+from mingbai.jsonable import recast
 from mingbai.web.deps import CtxDep, require
 
 router = APIRouter(prefix="/api/v1", tags=["Catalog"])
@@ -45,12 +47,13 @@ class ServiceOut(BaseModel):
 
 class StatusIn(BaseModel):
     status: Literal["active", "suspended"]
+    #: why (required to suspend); recorded with who did it
+    reason: str | None = Field(default=None, max_length=500)
 
 
-class ImportOut(BaseModel):
-    sps: int
-    services: int
-    subscribers: int
+# only the OpenAPI name of catalog.service.ImportReport (see jsonable.recast)
+class ImportOut(ImportReport):
+    pass
 
 
 def _sp(s: Any) -> SpOut:
@@ -75,7 +78,7 @@ def put_sp(code: str, body: SpIn, who: Operator, ctx: CtxDep) -> SpOut:
 
 @router.post("/catalog/sps/{code}/status", response_model=SpOut, summary="Suspend or resume an SP")
 def sp_status(code: str, body: StatusIn, who: Operator, ctx: CtxDep) -> SpOut:
-    return _sp(service.set_sp_status(ctx, code, body.status))
+    return _sp(service.set_sp_status(ctx, code, body.status, actor=who.actor, reason=body.reason))
 
 
 @router.get("/catalog/services", response_model=list[ServiceOut])
@@ -92,7 +95,7 @@ def put_service(code: str, body: ServiceIn, who: Operator, ctx: CtxDep) -> Servi
 
 @router.post("/catalog/services/{code}/status", response_model=ServiceOut, summary="Suspend or resume a service")
 def service_status(code: str, body: StatusIn, who: Operator, ctx: CtxDep) -> ServiceOut:
-    return _svc(service.set_service_status(ctx, code, body.status))
+    return _svc(service.set_service_status(ctx, code, body.status, actor=who.actor, reason=body.reason))
 
 
 @router.put("/catalog/subscribers/{msisdn}", response_model=SubscriberIn)
@@ -113,7 +116,7 @@ def put_subscriber(msisdn: str, body: SubscriberIn, who: Operator, ctx: CtxDep) 
 @router.post("/catalog/import", response_model=ImportOut, summary="Import SPs, services, subscribers (all or nothing)")
 def import_catalog(who: Operator, ctx: CtxDep, doc: Annotated[dict[str, Any], Body()]) -> ImportOut:
     report = service.import_catalog(ctx, doc)
-    return ImportOut(sps=report.sps, services=report.services, subscribers=report.subscribers)
+    return recast(ImportOut, report)
 
 
 @router.get("/services", response_model=list[ServiceOut], tags=["SP"], summary="Your services")

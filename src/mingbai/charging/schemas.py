@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+from mingbai.charging import service
+from mingbai.charging.billing import RunSummary
+from mingbai.charging.ledger import CardView
+from mingbai.charging.packages import Package
+from mingbai.charging.rules import parse_billing_period
+
+
+def _real_month(value: str) -> str:
+    # the pattern alone lets 2026-13 through to the database layer (a 500 before issue 12)
+    return parse_billing_period(value).label
+
+
+#: "YYYY-MM", a month that exists, wherever a period is accepted (body or query)
+BillingPeriod = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"]), AfterValidator(_real_month)]
 
 
 class _In(BaseModel):
@@ -13,43 +28,16 @@ class _In(BaseModel):
 
 
 class RunIn(_In):
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"])
-    chunk_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    period: BillingPeriod
+    chunk_size: StrictInt = Field(default=50_000, ge=1, le=1_000_000)
 
 
-class RunOut(BaseModel):
-    run_id: int
-    period: str
-    mode: Literal["full", "catchup"]
-    status: str
-    actor: str
-    started_at: datetime
-    finished_at: datetime | None
-    seen: int
-    charged: int
-    amount_fen: int
-    reminders: int
-    skipped: dict[str, int]
-    chunks: int
-    last_msisdn: str | None
+class RunOut(RunSummary):  # only the OpenAPI name (see jsonable.recast)
+    pass
 
 
-class ChargeOut(BaseModel):
-    id: int
-    msisdn: str
-    service_code: str
-    service_name: str
-    sp_code: str
-    sp_name: str
-    kind: Literal["monthly", "per_use"]
-    period: str
-    amount_fen: int
-    quantity: int
-    created_at: datetime
-    occurred_at: datetime
-    usage_ref: str
-    subscription_id: int
-    objected: bool
+class ChargeOut(service.ChargeView):  # only the OpenAPI name (see jsonable.recast)
+    pass
 
 
 class ObjectionIn(_In):
@@ -63,20 +51,8 @@ class ObjectionOut(BaseModel):
     stopped: list[str] | None
 
 
-class ObjectionView(BaseModel):
-    id: int
-    msisdn: str
-    charge_id: int
-    subscription_id: int
-    service_code: str
-    sp_code: str
-    amount_fen: int
-    period: str
-    objected_at: datetime
-    channel: str
-    actor: str
-    mo_id: int | None
-    status: str
+#: one shape, the service's (the API and the service both call it ObjectionView)
+ObjectionView = service.ObjectionView
 
 
 class UsageImportOut(BaseModel):
@@ -95,13 +71,13 @@ class CardRechargeIn(_In):
 
 
 class PaymentIn(_In):
-    amount_fen: int = Field(gt=0, le=10_000_000)
+    amount_fen: StrictInt = Field(gt=0, le=10_000_000)
     ref: str = Field(min_length=1, max_length=64, description="Receipt or bank reference; repeating it credits once")
 
 
 class CreditIn(_In):
     kind: Literal["gift", "return", "refund"]
-    amount_fen: int = Field(gt=0, le=10_000_000)
+    amount_fen: StrictInt = Field(gt=0, le=10_000_000)
     ref: str = Field(min_length=1, max_length=64)
     note: str | None = Field(default=None, max_length=200)
 
@@ -131,17 +107,17 @@ class BalanceOut(BaseModel):
 
 class CardsIn(_In):
     card_numbers: list[str] = Field(min_length=1, max_length=10_000)
-    face_value_fen: int = Field(gt=0, le=10_000_000)
+    face_value_fen: StrictInt = Field(gt=0, le=10_000_000)
     issued_on: date
     printed_expiry: date | None = Field(default=None, description="Only for cards issued before 2012-01-01")
 
 
-class CardOut(BaseModel):
-    card_no: str
-    face_value_fen: int
-    issued_on: date
-    expires_on: date
-    status: str
+# Empty subclasses of the service dataclasses: one declaration of the fields, and the OpenAPI
+# schema keeps its name (see jsonable.recast).
+
+
+class CardOut(CardView):
+    pass
 
 
 class ActivationIn(_In):
@@ -152,20 +128,9 @@ class ActivationIn(_In):
     package_code: str | None = Field(default=None, max_length=16, examples=["GT58"])
 
 
-class ActivationOut(BaseModel):
-    msisdn: str
-    brand: str
-    package_code: str | None
-    reminder_outbox_id: int | None
+class ActivationOut(service.Activation):
+    pass
 
 
-class PackageOut(BaseModel):
-    code: str
-    name: str
-    monthly_fee_fen: int
-    voice_min: int
-    sms: int
-    data_mb: int
-    voice_fen_per_min: int
-    sms_fen_each: int
-    data_fen_per_mb: int
+class PackageOut(Package):
+    pass

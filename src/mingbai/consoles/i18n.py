@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mingbai.messaging.kinds import MessageKind
+from mingbai.subscriptions.events import EventKind
+
 DEFAULT = "zh-CN"
 LANGS = ("zh-CN", "en")
 
@@ -251,6 +254,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ops.save_service": ("新增或修改业务", "Add or change a service"),
     "ops.price_fen": ("资费(分)", "Price (fen)"),
     "ops.save": ("保存", "Save"),
+    "ops.edit": ("修改", "Edit"),
+    "ops.reason": ("原因", "Reason"),
+    "ops.confirm_suspend": ("确认暂停 {code}", "Suspend {code}"),
+    "ops.changes": ("暂停与恢复记录", "Suspensions and resumptions"),
+    "ops.blank_keeps": (
+        "修改已有记录时,留空的选填项保持原值。",
+        "When changing a record, an optional field left blank keeps its value.",
+    ),
     "ops.invalid": ("未保存", "Not saved"),
     "chart.orders": ("订购请求", "Orders"),
     "chart.confirmed": ("已确认", "Confirmed"),
@@ -294,25 +305,42 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "channel.hall": ("营业厅", "Business hall"),
     "channel.terminal": ("自助终端", "Self-service terminal"),
     "channel.system": ("系统", "System"),
-    "event.order_placed": ("提交订购", "Order placed"),
-    "event.order_confirmed": ("客户确认", "Confirmed by subscriber"),
-    "event.subscribed": ("开通", "Subscribed"),
-    "event.unsubscribed": ("退订", "Unsubscribed"),
-    "event.late_code": ("验证码过期后回复", "Code sent too late"),
-    "event.code_rejected": ("验证码错误", "Wrong code"),
-    "event.code_locked": ("验证码错误次数过多", "Too many wrong codes"),
-    "event.order_refused": ("订购被拒", "Order refused"),
-    "event.order_expired": ("订购未确认已过期", "Order expired unconfirmed"),
+    "channel.api": ("接口", "API"),
+    "channel.cli": ("命令行", "Command line"),
+    "channel.scheduler": ("定时任务", "Scheduler"),
+    "channel.campaign": ("提醒活动", "Campaign"),
+    # who did it: "kind:name" actors of the event log, and the bare ones
+    "actor.subscriber": ("客户", "Subscriber"),
+    "actor.sp": ("SP", "SP"),
+    "actor.cli": ("命令行", "Command line"),
+    "actor.api": ("接口", "API"),
+    "actor.reports": ("举报审核", "Report review"),
+    "actor.agent": ("10086 坐席", "10086 agent"),
+    "actor.hall": ("营业厅", "Hall clerk"),
+    "actor.supervisor": ("班长", "Supervisor"),
+    "actor.operator": ("运营管理员", "Operator admin"),
+    "actor.security": ("安全审批人", "Security approver"),
+    "actor.auditor": ("审计员", "Auditor"),
+    "actor.reviewer": ("审核员", "Reviewer"),
+    "actor.smsc": ("短信中心", "SMS centre"),
+    "actor.system": ("系统", "System"),
+    "actor.scheduler": ("定时任务", "Scheduler"),
+    "actor.seed": ("初始数据", "Seed data"),
+    "actor.demo": ("演示数据", "Demo data"),
+    "ops.range_cut": (
+        "所选范围超过一年:未显示 {asked} 起的全部数据,只显示 {start} 起的 {days} 天。",
+        "The range asked for is longer than a year: not everything from {asked} is shown, "
+        "only the {days} days from {start}.",
+    ),
+    "ops.unit_week": (
+        "范围超过 90 天:图表按周汇总(标注为每周一)。",
+        "Over 90 days: the charts add up weeks (labelled by their Monday).",
+    ),
+    "ops.unit_month": ("范围超过半年:图表按月汇总。", "Over half a year: the charts add up months."),
     "brand.gotone": ("全球通", "GoTone"),
     "brand.mzone": ("动感地带", "M-Zone"),
     "brand.easyown": ("神州行", "Easyown"),
     "brand.other": ("其他", "Other"),
-    "kind.confirmation_request": ("二次确认", "Confirmation request"),
-    "kind.order_reminder": ("订购提醒", "Order reminder"),
-    "kind.unsubscribe_confirmation": ("退订提醒", "Unsubscription notice"),
-    "kind.monthly_reminder": ("月中提醒", "Monthly reminder"),
-    "kind.order_expired": ("订购过期通知", "Expired-order notice"),
-    "kind.deduction_reminder": ("扣费提醒", "Deduction reminder"),
     "method.password": ("密码", "Password"),
     "method.sms_code": ("短信验证码", "SMS code"),
     "method.sms_request": ("申请验证码", "Code request"),
@@ -325,6 +353,38 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.unknown": ("非本网客户", "Not a subscriber"),
     "reason.throttled": ("发送过于频繁", "Too many codes"),
 }
+
+#: the label of each outbox kind (``kind.<value>``)
+MESSAGE_KINDS: dict[MessageKind, tuple[str, str]] = {
+    MessageKind.REPLY: ("回复", "Reply"),
+    MessageKind.QUERY_REPLY: ("查询结果", "Query reply"),
+    MessageKind.CONFIRMATION_REQUEST: ("二次确认", "Confirmation request"),
+    MessageKind.ORDER_REMINDER: ("订购提醒", "Order reminder"),
+    MessageKind.UNSUBSCRIBE_CONFIRMATION: ("退订提醒", "Unsubscription notice"),
+    MessageKind.MONTHLY_REMINDER: ("月中提醒", "Monthly reminder"),
+    MessageKind.CAMPAIGN: ("集中提醒", "Campaign reminder"),
+    MessageKind.CHARGE_REMINDER: ("扣费提醒", "Deduction reminder"),
+    MessageKind.OBJECTION_ACK: ("异议受理", "Objection accepted"),
+    MessageKind.ENTRY_REMINDER: ("入网提醒", "Welcome reminder"),
+    MessageKind.TRAFFIC_ALERT: ("流量提醒", "Data usage alert"),
+    MessageKind.NOTICE: ("举报处理通知", "Report outcome"),
+    MessageKind.LOGIN_CODE: ("登录验证码", "Sign-in code"),
+}
+#: the label of each subscription event kind (``event.<value>``)
+EVENT_KINDS: dict[EventKind, tuple[str, str]] = {
+    EventKind.ORDER_PLACED: ("提交订购", "Order placed"),
+    EventKind.ORDER_CONFIRMED: ("客户确认", "Confirmed by subscriber"),
+    EventKind.SUBSCRIBED: ("开通", "Subscribed"),
+    EventKind.UNSUBSCRIBED: ("退订", "Unsubscribed"),
+    EventKind.LATE_CODE: ("验证码过期后回复", "Code sent too late"),
+    EventKind.CODE_REJECTED: ("验证码错误", "Wrong code"),
+    EventKind.CODE_LOCKED: ("验证码错误次数过多", "Too many wrong codes"),
+    EventKind.ORDER_REFUSED: ("订购被拒", "Order refused"),
+    EventKind.ORDER_EXPIRED: ("订购未确认已过期", "Order expired unconfirmed"),
+    EventKind.CHARGE_OBJECTED: ("扣费异议", "Charge objected"),
+}
+MESSAGES |= {f"kind.{k}": v for k, v in MESSAGE_KINDS.items()}
+MESSAGES |= {f"event.{k}": v for k, v in EVENT_KINDS.items()}
 
 
 def has(key: str) -> bool:
@@ -346,6 +406,20 @@ def translator(lang: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def actor_label(lang: str, actor: str | None, mask: Callable[[str], str]) -> str:
+    """Who did it, in words: ``subscriber:13900139000`` → 客户 139****9000, ``cli:operator`` →
+    命令行 operator, ``system`` → 系统. ``mask`` hides numbers in the name part; an actor of an
+    unknown kind keeps its raw (masked) text rather than disappear."""
+    if not actor:
+        return "—"
+    t = translator(lang)
+    kind, _, name = actor.partition(":")
+    key = f"actor.{kind}"
+    if key not in MESSAGES:
+        return mask(actor)
+    return f"{t(key)} {mask(name)}" if name else t(key)
 
 
 def enum_translator(lang: str) -> Callable[[str, str | None], str]:

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from mingbai.db import Ctx, insert_new, insert_rows, table_of
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import MoMessage, OutboundSms
 from mingbai.messaging.rules import parts_for
 
@@ -50,7 +51,7 @@ class Mt:
 
     msisdn: str
     text: str
-    kind: str
+    kind: MessageKind
     dedupe_key: str | None = None
     segmentation: str = "concat"
     due_at: datetime | None = None
@@ -67,7 +68,7 @@ def enqueue(
     *,
     msisdn: str,
     text: str,
-    kind: str,
+    kind: MessageKind,
     dedupe_key: str | None = None,
     segmentation: str = "concat",
     due_at: datetime | None = None,
@@ -276,14 +277,18 @@ def conversation(ctx: Ctx, msisdn: str, limit: int = 50) -> list[ThreadItem]:
         .order_by(OutboundSms.id.desc())
         .limit(limit)
     ).scalars()
-    items: list[ThreadItem] = [
-        ThreadItem(m.received_at, "mo", m.recipient, m.text, m.handled_as or "", "sent") for m in mos
+    # within one instant (a second, or a fixed demo clock) ids are the order things happened in:
+    # ids grow with time, and a reply's id is taken after its MO's
+    keyed: list[tuple[datetime, int, int, ThreadItem]] = [
+        (m.received_at, m.id, 0, ThreadItem(m.received_at, "mo", m.recipient, m.text, m.handled_as or "", "sent"))
+        for m in mos
     ]
     for t in mts:
-        for part in parts_for(t.text, t.segmentation) if t.segmentation == "numbered" else [t.text]:
-            items.append(ThreadItem(t.sent_at or t.created_at, "mt", t.sender, part, t.kind, t.status))
-    items.sort(key=lambda i: (i.at, 0 if i.direction == "mo" else 1))
-    return items[-limit:]
+        at = t.sent_at or t.created_at
+        for n, part in enumerate(parts_for(t.text, t.segmentation) if t.segmentation == "numbered" else [t.text]):
+            keyed.append((at, t.id, n, ThreadItem(at, "mt", t.sender, part, t.kind, t.status)))
+    keyed.sort(key=lambda k: k[:3])
+    return [k[3] for k in keyed[-limit:]]
 
 
 def outbox_counts(ctx: Ctx) -> dict[str, int]:
