@@ -32,7 +32,7 @@ def citus_platform(citus_schema_url: str, clock: FixedClock, gateway: LoopbackGa
 
 
 def _is_bound_query(statement: str) -> bool:
-    return "OFFSET" in statement and ("run_command_on_shards" in statement or "FROM subscription" in statement)
+    return "OFFSET" in statement and ("master_run_on_worker" in statement or "FROM subscription" in statement)
 
 
 def test_chunk_bounds_are_found_without_a_multi_shard_pull(citus_platform, clock):
@@ -69,7 +69,7 @@ def test_chunk_bounds_are_found_without_a_multi_shard_pull(citus_platform, clock
         event.remove(engine, "after_cursor_execute", _unguard)
     assert summary.status == "done" and summary.charged == 3000 * 75 // 100 * 8 // 10
     assert len(guarded) >= len(chunks) - 1 >= 3000 // 150
-    assert all("run_command_on_shards" in s for s in guarded)
+    assert all("master_run_on_worker" in s for s in guarded)
     with engine.connect() as conn:
         assert fingerprint(conn, APRIL.label).unmatched == 0
         # the chunks tile the MSISDN space, and none holds more than a chunk (plus one subscriber)
