@@ -62,6 +62,8 @@ class Settings:
     #: chunks the monthly billing run charges side by side on PostgreSQL (SQLite: always one);
     #: the run starts at 00:00 on the 1st, when online traffic leaves the cores to it
     billing_workers: int = 2
+    #: the most one agent may refund at discretion in a Shanghai month, in fen (R8: 酌情退还)
+    discretionary_ceiling_fen: int = 20_000
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -75,6 +77,7 @@ class Settings:
             roaming_alert_step_mb=_int_env("MINGBAI_ROAMING_ALERT_STEP_MB", 10),
             quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", "21:00-08:00"),
             billing_workers=_int_env("MINGBAI_BILLING_WORKERS", 2),
+            discretionary_ceiling_fen=_int_env("MINGBAI_DISCRETIONARY_CEILING_FEN", 20_000),
         )
 
     def __post_init__(self) -> None:

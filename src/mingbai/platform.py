@@ -20,6 +20,7 @@ from mingbai.charging.sms import with_objections
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
+from mingbai.disputes import service as disputes
 from mingbai.errors import InvalidInput, MingbaiError
 from mingbai.ids import new_id
 from mingbai.messaging import service as messaging
@@ -259,11 +260,19 @@ class Platform:
             purged = accounts.purge_stale(ctx)
         with self.uow() as ctx:
             released = campaigns.release_due(ctx)
+        with self.uow() as ctx:
+            # seed 004: a dispute not verified within 3 days is refunded, without the return
+            unverified = disputes.expire_overdue(ctx)
         extra = billing.scheduled(self)
         sent = self.deliver()
         return TickReport(
             expired,
             written,
             len({s.outbox_id for s in sent}),
-            {"console_sessions_purged": purged, "campaign_released": released, **extra},
+            {
+                "console_sessions_purged": purged,
+                "campaign_released": released,
+                "disputes_unverified": unverified,
+                **extra,
+            },
         )

@@ -45,7 +45,10 @@ class Order(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     external_ref: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))
+    #: the MO that placed the order (a keyword to an SP's number), when one did
     mo_id: Mapped[int | None] = mapped_column(Id)
+    #: the subscriber's MO that carried the code and confirmed the order (consent evidence, R8)
+    confirm_mo_id: Mapped[int | None] = mapped_column(Id)
 
 
 class Subscription(Base):
