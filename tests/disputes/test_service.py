@@ -77,6 +77,8 @@ def test_verified_legitimate_pays_nothing_unless_the_agent_grants_a_plain_refund
     kind = _decide(platform, d.id, "verified_legitimate", discretionary_refund=True, reason="老客户,坚持要求")
     assert (kind.rule, kind.refund_fen, kind.return_fen, kind.discretionary) == ("discretionary", 500, 0, True)
     assert kind.items[0].sp_owes_fen == 0  # the operator's goodwill, not the SP's debt
+    twice = _decide(platform, d.id, "verified_legitimate", discretionary_refund=True, reason="老客户,坚持要求")
+    assert twice.replayed and twice.refund_fen == 500
     with platform.uow() as ctx:
         (total,) = service.agent_totals(ctx)
     assert (total.actor, total.discretionary_count, total.discretionary_fen) == ("agent:wang", 1, 500)

@@ -13,6 +13,7 @@ from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
 from mingbai.cli.common import IdArg, Options, console, emit, friendly_errors, opts, print_json, print_table
+from mingbai.cli.disputes import register as register_disputes
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.jsonable import jsonable
@@ -394,6 +395,7 @@ def serve(
 
 
 register_charging(app)
+register_disputes(app)
 
 
 def main() -> None:

@@ -471,7 +471,7 @@ def decide_dispute(
         wants_more = discretionary_refund and d.rule == Rule.legitimate and not d.discretionary
         if wants_more:
             return _grant_discretionary(ctx, d, items, actor, reason or "")
-        if d.outcome == found.value or (d.outcome is None and not discretionary_refund):
+        if d.outcome == found.value and (d.discretionary or not discretionary_refund):
             return _view(d, items, replayed=True)
         raise Conflict(f"dispute {d.id} was already decided ({d.rule})", code="already_decided")
     return _verify(ctx, d, items, found, actor, discretionary_refund, reason)

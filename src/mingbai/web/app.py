@@ -21,6 +21,7 @@ from mingbai.charging.api import router as charging_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.consoles import install as install_consoles
+from mingbai.disputes.api import router as disputes_router
 from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
 from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
@@ -99,6 +100,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(catalog_router)
     app.include_router(charging_router)
+    app.include_router(disputes_router)
     app.include_router(sms_router)
     app.include_router(spam_router)
     app.include_router(handset_router)

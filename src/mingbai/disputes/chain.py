@@ -1,0 +1,287 @@
+"""Tamper evidence for the consent records (R8): a hash chain per subscriber over the
+subscription events and over the MOs.
+
+Each row carries ``chain_seq`` (1, 2, … per subscriber and table) and ``chain_hash`` =
+SHA-256(previous hash ‖ the row's canonical content); the first row's previous hash is
+SHA-256 of the table and the MSISDN. Changing any field of a row, removing a row or inserting
+one breaks the chain from there on, and the verifier names the first bad row. An exported bundle
+carries the rows with their hashes, so anyone can verify it without the database; the export
+also records each chain's head, so removing the newest rows from the database is caught by
+verifying the database against a bundle exported earlier (``chain heads`` in the bundle).
+
+The writers (``subscriptions.service.record_events``, ``messaging.service.record_mos``) call
+:func:`link` on the rows they are about to insert: one statement per table and batch reads the
+chains' heads (under a per-subscriber advisory lock on PostgreSQL, so two transactions never
+extend a chain from the same head), then the hashes are computed in memory. Batch paths stay
+set-based: a wave of many subscribers costs one extra statement, not one per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, text
+
+from mingbai.db import Ctx
+
+#: the chained tables and, in order, the columns their canonical content covers
+CHAINED: dict[str, tuple[str, ...]] = {
+    "subscription_event": (
+        "msisdn",
+        "id",
+        "at",
+        "kind",
+        "service_code",
+        "order_id",
+        "subscription_id",
+        "actor",
+        "channel",
+        "detail",
+    ),
+    "mo_message": ("msisdn", "id", "recipient", "text", "received_at", "handled_as"),
+}
+_SEP = "\x1f"
+
+
+def genesis(table: str, msisdn: str) -> bytes:
+    return hashlib.sha256(f"mingbai:{table}:{msisdn}".encode()).digest()
+
+
+def _field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def canonical(table: str, row: dict[str, Any]) -> bytes:
+    """The bytes a row's hash covers: its fields in a fixed order, unambiguous (unit separator;
+    text fields of an MO cannot hold it: control characters are stripped on the way in)."""
+    return _SEP.join(_field(row[c]) for c in CHAINED[table]).encode()
+
+
+def row_hash(prev: bytes, table: str, row: dict[str, Any]) -> bytes:
+    return hashlib.sha256(prev + canonical(table, row)).digest()
+
+
+# -- the writers' side -------------------------------------------------------------------------
+
+
+def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    """(seq, hash) of each subscriber's newest chained row, locking the chains on PostgreSQL."""
+    if ctx.dialect == "postgresql":
+        rows = ctx.conn.execute(
+            text(
+                f"""
+                SELECT k.m, h.chain_seq, h.chain_hash
+                FROM (SELECT m, pg_advisory_xact_lock(hashtextextended('chain:' || m, 0))
+                      FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS k
+                LEFT JOIN LATERAL (
+                    SELECT chain_seq, chain_hash FROM {table}
+                    WHERE msisdn = k.m AND chain_seq IS NOT NULL
+                    ORDER BY chain_seq DESC LIMIT 1
+                ) AS h ON true
+                """
+            ),
+            {"ms": sorted(msisdns)},
+        ).all()
+    else:
+        rows = ctx.conn.execute(
+            text(
+                f"""
+                SELECT t.msisdn, t.chain_seq, t.chain_hash FROM {table} AS t
+                JOIN (SELECT msisdn, max(chain_seq) AS seq FROM {table}
+                      WHERE msisdn IN (SELECT value FROM json_each(:ms)) GROUP BY msisdn) AS h
+                  ON t.msisdn = h.msisdn AND t.chain_seq = h.seq
+                """
+            ),
+            {"ms": json.dumps(sorted(msisdns))},
+        ).all()
+    return {m: (int(seq), bytes(h)) for m, seq, h in rows if seq is not None}
+
+
+def link(ctx: Ctx, table: Table | str, rows: list[dict[str, Any]]) -> None:
+    """Give each row (in list order, per subscriber) its ``chain_seq`` and ``chain_hash``."""
+    name = table if isinstance(table, str) else table.name
+    if not rows:
+        return
+    heads = _heads(ctx, name, sorted({r["msisdn"] for r in rows}))
+    for r in rows:
+        m = r["msisdn"]
+        seq, prev = heads.get(m, (0, genesis(name, m)))
+        h = row_hash(prev, name, r)
+        r["chain_seq"] = seq + 1
+        r["chain_hash"] = h
+        heads[m] = (seq + 1, h)
+
+
+# -- verification ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    rows_checked: int
+    chains: int
+    #: the first row whose hash does not follow: table, msisdn, id, seq and why
+    first_bad: dict[str, Any] | None = None
+    #: (table, msisdn) → [seq, hash hex] of each chain's newest row
+    heads: dict[str, list[Any]] | None = None
+
+
+def verify_rows(table: str, rows: Iterable[dict[str, Any]]) -> Verification:
+    """Rows of one table ordered by (msisdn, chain_seq), each with ``chain_seq`` and
+    ``chain_hash`` (bytes). Stops at the first bad row."""
+    n = 0
+    chains = 0
+    current: str | None = None
+    prev = b""
+    seq = 0
+    heads: dict[str, list[Any]] = {}
+    sep = _SEP
+    cols = CHAINED[table]
+    sha = hashlib.sha256
+    for r in rows:
+        m = r["msisdn"]
+        if m != current:
+            if current is not None:
+                heads[f"{table}:{current}"] = [seq, prev.hex()]
+            current, prev, seq = m, genesis(table, m), 0
+            chains += 1
+        n += 1
+        if r["chain_seq"] != seq + 1:
+            why = "a row is missing before this one" if r["chain_seq"] > seq + 1 else "sequence out of order"
+            return Verification(False, n, chains, _bad(table, r, why))
+        h = sha(prev + sep.join([_field(r[c]) for c in cols]).encode()).digest()
+        if h != r["chain_hash"]:
+            return Verification(False, n, chains, _bad(table, r, "content or an earlier row was altered"))
+        prev, seq = h, seq + 1
+    if current is not None:
+        heads[f"{table}:{current}"] = [seq, prev.hex()]
+    return Verification(True, n, chains, None, heads)
+
+
+def _bad(table: str, r: dict[str, Any], why: str) -> dict[str, Any]:
+    return {"table": table, "msisdn": r["msisdn"], "id": r["id"], "chain_seq": r["chain_seq"], "why": why}
+
+
+def _combine(parts: Sequence[Verification]) -> Verification:
+    rows = sum(p.rows_checked for p in parts)
+    chains = sum(p.chains for p in parts)
+    for p in parts:
+        if not p.ok:
+            return Verification(False, rows, chains, p.first_bad)
+    heads: dict[str, list[Any]] = {}
+    for p in parts:
+        heads.update(p.heads or {})
+    return Verification(True, rows, chains, None, heads)
+
+
+def _select(table: str, msisdn: str | None) -> tuple[str, dict[str, Any]]:
+    cols = ", ".join(CHAINED[table])
+    where = "chain_seq IS NOT NULL" + (" AND msisdn = :m" if msisdn else "")
+    return f"SELECT {cols}, chain_seq, chain_hash FROM {table} WHERE {where} ORDER BY msisdn, chain_seq", (
+        {"m": msisdn} if msisdn else {}
+    )
+
+
+def _stream(ctx: Ctx, table: str, msisdn: str | None) -> Iterable[dict[str, Any]]:
+    from mingbai.messaging.models import MoMessage
+    from mingbai.subscriptions.models import SubscriptionEvent
+
+    model = {"subscription_event": SubscriptionEvent, "mo_message": MoMessage}[table]
+    sql, params = _select(table, msisdn)
+    # the columns' own types bring back aware datetimes and JSON as the writer saw them
+    stmt = text(sql).columns(*[model.__table__.c[c] for c in (*CHAINED[table], "chain_seq", "chain_hash")])
+    result = ctx.conn.execution_options(stream_results=True, yield_per=10_000).execute(stmt, params)
+    for row in result.mappings():
+        yield {**row, "chain_hash": bytes(row["chain_hash"])}
+
+
+def verify_database(ctx: Ctx, *, msisdn: str | None = None) -> Verification:
+    """Every chain in the database (or one subscriber's)."""
+    from mingbai.msisdn import normalize_msisdn
+
+    m = normalize_msisdn(msisdn) if msisdn else None
+    return _combine([verify_rows(t, _stream(ctx, t, m)) for t in CHAINED])
+
+
+# -- bundles ------------------------------------------------------------------------------------
+
+
+BUNDLE_FORMAT = "mingbai-evidence/1"
+
+
+def _encode(table: str, r: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"table": table}
+    for c in CHAINED[table]:
+        v = r[c]
+        out[c] = _field(v) if isinstance(v, datetime) else v
+    out["chain_seq"] = r["chain_seq"]
+    out["chain_hash"] = r["chain_hash"].hex()
+    return out
+
+
+def _decode(r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    table = r["table"]
+    if table not in CHAINED:
+        raise ValueError(f"unknown table in bundle: {table!r}")
+    row = dict(r)
+    for c in ("at", "received_at"):
+        if c in row and isinstance(row[c], str):
+            row[c] = datetime.strptime(row[c], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    row["chain_hash"] = bytes.fromhex(row["chain_hash"])
+    return table, row
+
+
+def export_bundle(ctx: Ctx, *, msisdn: str, evidence: Any = None) -> dict[str, Any]:
+    """A self-contained bundle: the subscriber's whole chains (events and MOs) with their
+    hashes, the evidence view built from them, and the heads at export time."""
+    from mingbai.msisdn import normalize_msisdn
+
+    m = normalize_msisdn(msisdn)
+    rows: list[dict[str, Any]] = []
+    for t in CHAINED:
+        rows.extend(_encode(t, r) for r in _stream(ctx, t, m))
+    check = verify_bundle({"format": BUNDLE_FORMAT, "rows": rows})
+    return {
+        "format": BUNDLE_FORMAT,
+        "msisdn": m,
+        "exported_at": _field(ctx.now()),
+        "heads": check.heads,
+        "evidence": evidence,
+        "rows": rows,
+    }
+
+
+def verify_bundle(bundle: dict[str, Any]) -> Verification:
+    """Verify an exported bundle on its own: every row's hash, the sequence, and the heads it
+    claims (a row removed from the end of a chain is caught by the recorded head)."""
+    if bundle.get("format") != BUNDLE_FORMAT:
+        raise ValueError(f"not an evidence bundle (format {bundle.get('format')!r})")
+    by_table: dict[str, list[dict[str, Any]]] = {t: [] for t in CHAINED}
+    for raw in bundle.get("rows", []):
+        table, row = _decode(raw)
+        by_table[table].append(row)
+    parts = [verify_rows(t, sorted(rows, key=lambda r: (r["msisdn"], r["chain_seq"]))) for t, rows in by_table.items()]
+    result = _combine(parts)
+    claimed = bundle.get("heads")
+    if result.ok and claimed is not None and result.heads != claimed:
+        gone = sorted(set(claimed) ^ set(result.heads or {})) or sorted(
+            k for k in claimed if (result.heads or {}).get(k) != claimed[k]
+        )
+        return Verification(
+            False,
+            result.rows_checked,
+            result.chains,
+            {"chain": gone[0] if gone else None, "why": "the bundle's recorded head does not match its rows"},
+        )
+    return result
