@@ -27,6 +27,9 @@ def test_charges_in_agent_console_and_portal(app, platform, clock):
     assert (line.service_code, line.amount_fen, line.kind, line.period) == ("SINA-NEWS", 500, "monthly", "2026-03")
     assert summary is not None and summary.total_fen == 500 and summary.lines[0].sp_name == "新浪"
     agent = sign_in(app, "agent")
-    for page in (agent.get(f"/agent/subscribers/{ALICE}").text, sign_in_subscriber(app, platform, ALICE).get("/me").text):
+    for page in (
+        agent.get(f"/agent/subscribers/{ALICE}").text,
+        sign_in_subscriber(app, platform, ALICE).get("/me").text,
+    ):
         charges = page.split('id="charges-h"', 1)[1] if 'id="charges-h"' in page else page
         assert "<td>头条新闻</td><td>新浪</td>" in charges, charges[:2000]

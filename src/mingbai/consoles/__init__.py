@@ -28,8 +28,9 @@ def install(app: FastAPI) -> None:
     from mingbai.consoles import agent, ops, portal, signin, sp
     from mingbai.consoles.security import install_headers, install_log_masking
     from mingbai.consoles.web import SignInRequired, current_user, lang_of, render, sign_in_url
+    from mingbai.disputes import views as disputes
 
-    for module in (signin, agent, portal, sp, ops):
+    for module in (signin, agent, portal, sp, ops, disputes):
         app.include_router(module.router)
     install_headers(app)
     install_log_masking()
