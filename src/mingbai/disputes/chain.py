@@ -45,7 +45,6 @@ CHAINED: dict[str, tuple[str, ...]] = {
     ),
     "mo_message": ("msisdn", "id", "recipient", "text", "received_at", "handled_as"),
 }
-_SEP = "\x1f"
 
 
 def genesis(table: str, msisdn: str) -> bytes:
@@ -56,16 +55,23 @@ def _field(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return value.isoformat()
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return str(value)
 
 
+def _content(table: str, row: dict[str, Any]) -> str:
+    parts = [_field(row[c]) for c in CHAINED[table]]
+    return "".join(f"{len(p)}:{p}" for p in parts)
+
+
 def canonical(table: str, row: dict[str, Any]) -> bytes:
-    """The bytes a row's hash covers: its fields in a fixed order, unambiguous (unit separator;
-    text fields of an MO cannot hold it: control characters are stripped on the way in)."""
-    return _SEP.join(_field(row[c]) for c in CHAINED[table]).encode()
+    """The bytes a row's hash covers: its fields in a fixed order, each prefixed with its
+    length, so no text can pass for a shift of content between fields."""
+    return _content(table, row).encode()
 
 
 def row_hash(prev: bytes, table: str, row: dict[str, Any]) -> bytes:
@@ -76,15 +82,25 @@ def row_hash(prev: bytes, table: str, row: dict[str, Any]) -> bytes:
 
 
 def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    """(seq, hash) of each subscriber's newest chained row, locking the chains on PostgreSQL."""
+    """(seq, hash) of each subscriber's newest chained row, locking the chains on PostgreSQL
+    (a transaction-level advisory lock per subscriber, taken in MSISDN order; SQLite writers
+    hold the database lock already)."""
     if ctx.dialect == "postgresql":
+        # the lock first, in a statement of its own: under READ COMMITTED the head must be read by
+        # a later statement, whose snapshot sees what the previous holder of the lock committed
+        ctx.conn.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended('chain:' || m, 0) AS k "
+                "FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS s"
+            ),
+            {"ms": sorted(msisdns)},
+        )
         rows = ctx.conn.execute(
             text(
                 f"""
                 SELECT k.m, h.chain_seq, h.chain_hash
-                FROM (SELECT m, pg_advisory_xact_lock(hashtextextended('chain:' || m, 0))
-                      FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS k
-                LEFT JOIN LATERAL (
+                FROM unnest(CAST(:ms AS varchar[])) AS k(m)
+                JOIN LATERAL (
                     SELECT chain_seq, chain_hash FROM {table}
                     WHERE msisdn = k.m AND chain_seq IS NOT NULL
                     ORDER BY chain_seq DESC LIMIT 1
@@ -146,7 +162,6 @@ def verify_rows(table: str, rows: Iterable[dict[str, Any]]) -> Verification:
     prev = b""
     seq = 0
     heads: dict[str, list[Any]] = {}
-    sep = _SEP
     cols = CHAINED[table]
     sha = hashlib.sha256
     for r in rows:
@@ -160,7 +175,7 @@ def verify_rows(table: str, rows: Iterable[dict[str, Any]]) -> Verification:
         if r["chain_seq"] != seq + 1:
             why = "a row is missing before this one" if r["chain_seq"] > seq + 1 else "sequence out of order"
             return Verification(False, n, chains, _bad(table, r, why))
-        h = sha(prev + sep.join([_field(r[c]) for c in cols]).encode()).digest()
+        h = sha(prev + "".join([f"{len(p)}:{p}" for p in [_field(r[c]) for c in cols]]).encode()).digest()
         if h != r["chain_hash"]:
             return Verification(False, n, chains, _bad(table, r, "content or an earlier row was altered"))
         prev, seq = h, seq + 1
@@ -237,7 +252,7 @@ def _decode(r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     row = dict(r)
     for c in ("at", "received_at"):
         if c in row and isinstance(row[c], str):
-            row[c] = datetime.strptime(row[c], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            row[c] = datetime.fromisoformat(row[c]).astimezone(UTC)
     row["chain_hash"] = bytes.fromhex(row["chain_hash"])
     return table, row
 

@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, case, select, update
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import reminder_label
 from mingbai.db import Ctx, insert_ignore, insert_rows, table_of, upsert
+from mingbai.disputes.chain import link
 from mingbai.errors import Conflict, InvalidInput, MingbaiError, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.service import Mt, enqueue, enqueue_many
@@ -76,9 +77,12 @@ def event_row(
 
 
 def record_events(ctx: Ctx, rows: list[dict[str, Any]]) -> None:
-    """The one way subscription and order changes are written down (append-only)."""
+    """The one way subscription and order changes are written down (append-only), each row
+    linked into its subscriber's hash chain (tamper evidence, R8)."""
     if rows:
-        insert_rows(ctx.conn, table_of(SubscriptionEvent), rows)
+        table = table_of(SubscriptionEvent)
+        link(ctx, table, rows)
+        insert_rows(ctx.conn, table, rows)
 
 
 def record_event(ctx: Ctx, **fields: Any) -> None:
