@@ -55,9 +55,8 @@ def _field(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        return value.isoformat()
+        utc: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
+        return utc.isoformat()
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return str(value)
