@@ -55,22 +55,51 @@ def _field(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        utc: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
-        return utc.isoformat()
+        return _iso(value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return str(value)
 
 
-def _content(table: str, row: dict[str, Any]) -> str:
-    parts = [_field(row[c]) for c in CHAINED[table]]
-    return "".join(f"{len(p)}:{p}" for p in parts)
+def _iso(value: datetime) -> str:
+    utc: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.isoformat()
+
+
+def _event_content(r: dict[str, Any]) -> str:
+    m, at, kind, code, actor, channel = (
+        r["msisdn"],
+        _iso(r["at"]),
+        r["kind"],
+        r["service_code"],
+        r["actor"],
+        r["channel"],
+    )
+    i, o, s = str(r["id"]), r["order_id"], r["subscription_id"]
+    o = "" if o is None else str(o)
+    s = "" if s is None else str(s)
+    d = r["detail"]
+    d = "" if d is None else json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return (
+        f"{len(m)}:{m}{len(i)}:{i}{len(at)}:{at}{len(kind)}:{kind}{len(code)}:{code}{len(o)}:{o}{len(s)}:{s}"
+        f"{len(actor)}:{actor}{len(channel)}:{channel}{len(d)}:{d}"
+    )
+
+
+def _mo_content(r: dict[str, Any]) -> str:
+    m, rc, tx, at, ha = r["msisdn"], r["recipient"], r["text"], _iso(r["received_at"]), r["handled_as"] or ""
+    i = str(r["id"])
+    return f"{len(m)}:{m}{len(i)}:{i}{len(rc)}:{rc}{len(tx)}:{tx}{len(at)}:{at}{len(ha)}:{ha}"
+
+
+#: each chained table's canonical content of a row: its fields (CHAINED) in order, each
+#: prefixed with its length, so no text can pass for a shift of content between fields
+_CONTENT = {"subscription_event": _event_content, "mo_message": _mo_content}
 
 
 def canonical(table: str, row: dict[str, Any]) -> bytes:
-    """The bytes a row's hash covers: its fields in a fixed order, each prefixed with its
-    length, so no text can pass for a shift of content between fields."""
-    return _content(table, row).encode()
+    """The bytes a row's hash covers (after the previous row's hash)."""
+    return _CONTENT[table](row).encode()
 
 
 def row_hash(prev: bytes, table: str, row: dict[str, Any]) -> bytes:
@@ -161,7 +190,7 @@ def verify_rows(table: str, rows: Iterable[dict[str, Any]]) -> Verification:
     prev = b""
     seq = 0
     heads: dict[str, list[Any]] = {}
-    cols = CHAINED[table]
+    content = _CONTENT[table]
     sha = hashlib.sha256
     for r in rows:
         m = r["msisdn"]
@@ -171,13 +200,13 @@ def verify_rows(table: str, rows: Iterable[dict[str, Any]]) -> Verification:
             current, prev, seq = m, genesis(table, m), 0
             chains += 1
         n += 1
-        if r["chain_seq"] != seq + 1:
-            why = "a row is missing before this one" if r["chain_seq"] > seq + 1 else "sequence out of order"
+        seq += 1
+        if r["chain_seq"] != seq:
+            why = "a row is missing before this one" if r["chain_seq"] > seq else "sequence out of order"
             return Verification(False, n, chains, _bad(table, r, why))
-        h = sha(prev + "".join([f"{len(p)}:{p}" for p in [_field(r[c]) for c in cols]]).encode()).digest()
-        if h != r["chain_hash"]:
+        prev = sha(prev + content(r).encode()).digest()
+        if prev != r["chain_hash"]:
             return Verification(False, n, chains, _bad(table, r, "content or an earlier row was altered"))
-        prev, seq = h, seq + 1
     if current is not None:
         heads[f"{table}:{current}"] = [seq, prev.hex()]
     return Verification(True, n, chains, None, heads)
