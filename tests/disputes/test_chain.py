@@ -98,7 +98,10 @@ def test_a_bundle_verifies_without_the_database_and_catches_edits(platform, db_u
 
 
 def test_canonical_content_cannot_shift_between_fields():
-    row = {"msisdn": ALICE, "id": 1, "recipient": "10086", "text": "ab", "received_at": None, "handled_as": "c"}
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 4, 10, tzinfo=UTC)
+    row = {"msisdn": ALICE, "id": 1, "recipient": "10086", "text": "ab", "received_at": at, "handled_as": "c"}
     shifted = {**row, "text": "a", "handled_as": "bc"}
     assert chain.canonical("mo_message", row) != chain.canonical("mo_message", shifted)
 
