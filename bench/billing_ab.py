@@ -91,9 +91,9 @@ def _charge_chunk_cte(
         session.execute(text(f"SET LOCAL {setting}"))
     session.execute(text("SET LOCAL synchronous_commit = off"))
     p = dict(params, lo=lo, hi=hi, base_id=reserve_ids(size + 1))
-    charge = (billing._CHARGE if safe else billing._CHARGE_FAST).format(where=billing._RANGE_S).strip()
+    charge = (billing.CHARGE_SAFE if safe else billing._CHARGE_FAST).format(where=billing._RANGE_S).strip()
     sql = _CTE.format(charge=charge, yuan=billing._YUAN)
-    row = session.execute(billing._timed(sql).bindparams(bindparam("due", type_=UtcDateTime)), p).one()
+    row = session.execute(billing.timed_sql(sql).bindparams(bindparam("due", type_=UtcDateTime)), p).one()
     charged, reminders = int(row.charged), int(row.reminders)
     if charged:
         values = {"charged": charged, "reminders": reminders, "amount_fen": int(row.amount_fen), "last": hi}

@@ -35,8 +35,9 @@ from sqlalchemy import create_engine, text
 from mingbai.clock import SHANGHAI, FixedClock
 from mingbai.config import Settings
 from mingbai.errors import MingbaiError
+from mingbai.messaging.inbound import MoResult
 from mingbai.migrate import upgrade
-from mingbai.platform import MoResult, Platform
+from mingbai.platform import Platform
 from mingbai.subscriptions import reminders
 from mingbai.subscriptions.service import OrderRequest, place_order, place_orders
 

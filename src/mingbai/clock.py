@@ -7,7 +7,7 @@ reminders and billing can be simulated in seconds and tests can stand on a bound
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -94,3 +94,38 @@ def parse_period(text: str) -> date:
         return date(int(year_s), int(month_s), 1)
     except ValueError as exc:
         raise ValueError(f"period must be YYYY-MM, got {text!r}") from exc
+
+
+# -- quiet hours: no bulk SMS at night ----------------------------------------------------------
+
+#: the night (Asia/Shanghai wall clock, [start, end)) in which no bulk SMS goes out: campaigns,
+#: the 21st–25th reminders and the deduction reminders wait for its end (R4). The one definition:
+#: ``Settings.quiet_hours`` defaults to its text and the reminders' windows are its complement.
+QUIET_HOURS: tuple[time, time] = (time(21, 0), time(8, 0))
+
+
+def quiet_hours_text(quiet: tuple[time, time] = QUIET_HOURS) -> str:
+    """(21:00, 08:00) → "21:00-08:00", the form settings and campaigns are given."""
+    return f"{quiet[0]:%H:%M}-{quiet[1]:%H:%M}"
+
+
+def in_quiet_hours(local: time, quiet: tuple[time, time] | None = QUIET_HOURS) -> bool:
+    """Whether a wall-clock time (Asia/Shanghai) falls in the quiet period [start, end)
+    (None: no quiet hours)."""
+    if quiet is None:
+        return False
+    start, end = quiet
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def after_quiet_hours(instant: datetime, quiet: tuple[time, time] = QUIET_HOURS) -> datetime:
+    """``instant`` itself outside the quiet hours, else the moment they end (UTC)."""
+    instant = ensure_utc(instant)
+    local = instant.astimezone(SHANGHAI)
+    if not in_quiet_hours(local.time(), quiet):
+        return instant
+    end = quiet[1]
+    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=SHANGHAI).astimezone(UTC)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mingbai.clock import quiet_hours_text
+
 DEFAULT_SQLITE_PATH = Path("var") / "mingbai.db"
 
 
@@ -58,7 +60,7 @@ class Settings:
     #: and, roaming abroad, at every further this many MB used in a month (R7)
     roaming_alert_step_mb: int = 10
     #: Asia/Shanghai wall-clock period in which no bulk SMS (campaigns) goes out (R4)
-    quiet_hours: str = "21:00-08:00"
+    quiet_hours: str = quiet_hours_text()
     #: chunks the monthly billing run charges side by side on PostgreSQL (SQLite: always one);
     #: the run starts at 00:00 on the 1st, when online traffic leaves the cores to it
     billing_workers: int = 2
@@ -75,7 +77,7 @@ class Settings:
             code_secret=os.environ.get("MINGBAI_CODE_SECRET", ""),
             traffic_alert_percents=_percents_env("MINGBAI_TRAFFIC_ALERT_PERCENTS", (50, 80, 100)),
             roaming_alert_step_mb=_int_env("MINGBAI_ROAMING_ALERT_STEP_MB", 10),
-            quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", "21:00-08:00"),
+            quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", quiet_hours_text()),
             billing_workers=_int_env("MINGBAI_BILLING_WORKERS", 2),
             discretionary_ceiling_fen=_int_env("MINGBAI_DISCRETIONARY_CEILING_FEN", 20_000),
         )

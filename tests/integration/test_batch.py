@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from mingbai.errors import Conflict, InvalidInput, MingbaiError
+from mingbai.messaging.inbound import MoResult
 from mingbai.messaging.router import Mo
-from mingbai.platform import MoResult, Platform
+from mingbai.platform import Platform
 from mingbai.subscriptions import service as subs
 from mingbai.subscriptions import texts
 from tests.helpers import ALICE, BOB, code_from

@@ -58,7 +58,7 @@ class SmppRig:
         self.platform = Platform(settings, clock=clock, gateway=self.gateway, database=Database(make_engine(db_url)))
 
     def start(self) -> SmppRig:
-        self.gateway.start_in_thread(self.platform)
+        self.gateway.start_in_thread(self.platform.wiring())
         return self
 
     def stop(self) -> None:
@@ -70,7 +70,7 @@ class SmppRig:
             self.config = dataclasses.replace(self.config, **changes)  # type: ignore[arg-type]
         self.gateway = SmppGateway(self.config, poll_s=0.02)
         self.platform.gateway = self.gateway
-        self.gateway.start_in_thread(self.platform)
+        self.gateway.start_in_thread(self.platform.wiring())
 
     def wait_bound(self, timeout: float = 10) -> None:
         wait_until(lambda: self.gateway.status.bound, timeout, "gateway never bound")

@@ -97,13 +97,13 @@ def test_mos_arriving_together_are_handled_in_one_batch_and_each_answered(
     from mingbai.messaging.gateways.smpp import ESME_RX_P_APPN
 
     sizes: list[int] = []
-    receive_many = rig.platform.receive_many
+    receive_many = rig.platform.intake.receive_many
 
     def spy(messages):  # type: ignore[no-untyped-def]
         sizes.append(len(messages))
         return receive_many(messages)
 
-    monkeypatch.setattr(rig.platform, "receive_many", spy)
+    monkeypatch.setattr(rig.platform.intake, "receive_many", spy)
     rig.wait_bound()
     statuses = smsc.send_mos(
         [(ALICE, "10668888", "XW"), (BOB, "10668888", "XW"), (ALICE, "10086", "0000"), ("abc", "10086", "0000")]

@@ -78,3 +78,12 @@ def test_any_json_is_accepted_or_refused_clearly(raw: object) -> None:
         parse_catalog_document(raw)
     except InvalidInput as exc:
         assert exc.message
+
+
+def test_yuan_negative_and_cents() -> None:
+    # divmod of a negative amount once gave "-1.95" for -5 fen
+    assert yuan(-5) == "-0.05" and yuan(-250) == "-2.5" and yuan(-3000) == "-30"
+    assert yuan(3000, cents=True) == "30.00" and yuan(250, cents=True) == "2.50" and yuan(5, cents=True) == "0.05"
+    assert yuan(0, cents=True) == "0.00" and yuan(-5, cents=True) == "-0.05"
+    for fen in range(-1000, 1000):
+        assert yuan(fen, cents=True) == f"{fen / 100:.2f}"  # what the consoles' filter wrote before

@@ -15,6 +15,7 @@ def test_hits_expire_and_unknown_keys_are_not_kept() -> None:
         def _load() -> Principal | None:
             calls.append("db")
             return result
+
         return _load
 
     assert cache.lookup("k", load(P)) == P

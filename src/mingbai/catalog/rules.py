@@ -32,12 +32,27 @@ _CODE = re.compile(r"[A-Za-z0-9_\-]{1,32}")
 _PHONE = re.compile(r"[0-9\-]{3,20}")
 
 
-def yuan(fen: int) -> str:
-    """Fen to the way a reminder says it: 3000 → "30", 250 → "2.5", 5 → "0.05"."""
-    whole, part = divmod(fen, 100)
+def yuan(fen: int, *, cents: bool = False) -> str:
+    """Fen to yuan, the one place it is done: as a reminder says it (3000 → "30", 250 → "2.5",
+    5 → "0.05"), or with ``cents`` as a price list shows it (3000 → "30.00", 250 → "2.50")."""
+    sign = "-" if fen < 0 else ""
+    whole, part = divmod(abs(fen), 100)
+    if cents:
+        return f"{sign}{whole}.{part:02d}"
     if part == 0:
-        return str(whole)
-    return f"{whole}.{part:02d}".rstrip("0")
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{part:02d}".rstrip("0")
+
+
+def yuan_sql(column: str) -> str:
+    """:func:`yuan` in portable SQL, for set-based statements that write texts (the monthly
+    deduction reminders), over a column of non-negative fen."""
+    c = column
+    return f"""CASE
+  WHEN {c} % 100 = 0 THEN CAST({c} / 100 AS TEXT)
+  WHEN {c} % 10 = 0 THEN CAST({c} / 100 AS TEXT) || '.' || CAST({c} % 100 / 10 AS TEXT)
+  WHEN {c} % 100 < 10 THEN CAST({c} / 100 AS TEXT) || '.0' || CAST({c} % 100 AS TEXT)
+  ELSE CAST({c} / 100 AS TEXT) || '.' || CAST({c} % 100 AS TEXT) END"""
 
 
 def price_text(billing: str, price_fen: int) -> str:

@@ -11,9 +11,8 @@ rule, and a reminder is written only in the transaction that inserted its charge
 period at a time (an advisory lock on PostgreSQL), so the insert can be a plain one; a unique
 violation from any other writer makes the chunk roll back and be redone with ON CONFLICT DO NOTHING.
 
-The scheduler also runs a small catch-up pass: a re-order confirmed during the month owes that
-month's fee at confirmation (see :func:`mingbai.charging.rules.monthly_skip_reason`); the pass
-charges those confirmed since the last look (a watermark per period) the same way.
+What the scheduler does with it (the run once the month has begun, and the catch-up pass for
+re-orders confirmed during the month) is :mod:`mingbai.charging.schedule`.
 """
 
 from __future__ import annotations
@@ -22,35 +21,32 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import Date
 
+from mingbai.catalog.rules import yuan_sql
 from mingbai.charging import texts
 from mingbai.charging.models import BillingRun, BillingWatermark
-from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, period_at, reminder_due_at
+from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, reminder_due_at
 from mingbai.clock import Clock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, UtcDateTime, upsert
 from mingbai.errors import Conflict, InvalidInput
 from mingbai.ids import new_id, reserve_ids
-from mingbai.messaging.models import OutboundSms
 from mingbai.msisdn import mask_msisdn
 
 log = logging.getLogger(__name__)
 
 #: subscriptions per chunk: a kill loses at most this much uncommitted work
 DEFAULT_CHUNK = 50_000
-#: the catch-up pass looks this far behind its watermark, for confirmations whose transaction
-#: read the clock before the last pass and committed after it
-CATCHUP_MARGIN = timedelta(minutes=10)
 #: past the highest MSISDN (15 digits, the column's width)
 _TOP = "9" * 15
 
@@ -97,7 +93,7 @@ SELECT s.msisdn, :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id, s
 FROM subscription s"""
 
 #: the safe form: whatever else inserts the same fee at the same moment, this one skips it
-_CHARGE = f"""{_CHARGE_COLUMNS}
+CHARGE_SAFE = f"""{_CHARGE_COLUMNS}
 WHERE {{where}} AND {_DUE}
 ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING
 """
@@ -115,11 +111,7 @@ WHERE {{where}} AND {_DUE}
 """
 
 #: fen → "5", "2.5", "0.05" exactly as :func:`mingbai.catalog.rules.yuan` says it, in portable SQL
-_YUAN = """CASE
-  WHEN c.amount_fen % 100 = 0 THEN CAST(c.amount_fen / 100 AS TEXT)
-  WHEN c.amount_fen % 10 = 0 THEN CAST(c.amount_fen / 100 AS TEXT) || '.' || CAST(c.amount_fen % 100 / 10 AS TEXT)
-  WHEN c.amount_fen % 100 < 10 THEN CAST(c.amount_fen / 100 AS TEXT) || '.0' || CAST(c.amount_fen % 100 AS TEXT)
-  ELSE CAST(c.amount_fen / 100 AS TEXT) || '.' || CAST(c.amount_fen % 100 AS TEXT) END"""
+_YUAN = yuan_sql("c.amount_fen")
 
 # A plain INSERT: the charges read here were inserted by this transaction (batch_id), so their
 # reminders cannot exist yet. The reminder's outbox id is its charge's id (reminder N is the one
@@ -171,7 +163,7 @@ def _sql(statement: str, **extra: Any) -> Any:
     )
 
 
-def _timed(statement: str) -> Any:
+def timed_sql(statement: str) -> Any:
     return _sql(statement, now=bindparam("now", type_=UtcDateTime))
 
 
@@ -328,11 +320,11 @@ def _finish_run(platform: PlatformLike, run_id: int, status: str, params: dict[s
         assert run is not None
         ctx.session.refresh(run)
         if status == "done":
-            _raise_watermark(ctx, run.period, run.confirmed_before)
+            raise_watermark(ctx, run.period, run.confirmed_before)
         return summary_of(run)
 
 
-def _raise_watermark(ctx: Ctx, period: str, confirmed_before: datetime) -> None:
+def raise_watermark(ctx: Ctx, period: str, confirmed_before: datetime) -> None:
     current = ctx.session.get(BillingWatermark, period)
     if current is None or current.confirmed_before < confirmed_before:
         upsert(
@@ -343,7 +335,7 @@ def _raise_watermark(ctx: Ctx, period: str, confirmed_before: datetime) -> None:
         )
 
 
-def _params(period: Period, run_id: int, now: datetime, upper: datetime, settings: Settings) -> dict[str, Any]:
+def statement_params(period: Period, run_id: int, now: datetime, upper: datetime, settings: Settings) -> dict[str, Any]:
     a, b, c, d = texts.monthly_reminder_parts(period.month_zh)
     return {
         "period": period.label,
@@ -377,8 +369,8 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
         # synchronously and so flushes everything before it. All SET LOCAL, via set_config(…, true).
         session.execute(text(_CHUNK_SETTINGS))
     p = dict(params, lo=lo, hi=hi, base_id=reserve_ids(size + 1))
-    sql = (_CHARGE if safe else _CHARGE_FAST).format(where=_RANGE_S)
-    charged = int(session.execute(_timed(sql), p).rowcount)  # type: ignore[attr-defined]
+    sql = (CHARGE_SAFE if safe else _CHARGE_FAST).format(where=_RANGE_S)
+    charged = int(session.execute(timed_sql(sql), p).rowcount)  # type: ignore[attr-defined]
     reminders = 0
     if charged:
         reminders = int(
@@ -440,7 +432,7 @@ def run_billing(
         run_id = _start_run(platform, period, "full", actor, now, upper)
         if on_start is not None:
             on_start(count_subscriptions(platform))
-        params = _params(period, run_id, now, upper, platform.settings)
+        params = statement_params(period, run_id, now, upper, platform.settings)
         bounds_lock = threading.Lock()
         cursor = {"lo": "", "done": False}
 
@@ -487,130 +479,3 @@ def run_billing(
                 log.exception("could not mark billing run %s failed", run_id)
             raise
         return _finish_run(platform, run_id, "done", params)
-
-
-# -- the catch-up pass -------------------------------------------------------------------------
-
-
-def catch_up(platform: PlatformLike, period: Period, *, actor: str = "scheduler") -> RunSummary | None:
-    """Charge re-orders of ``period`` confirmed since the last look. Cheap: it reads only the
-    subscriptions confirmed after the period's watermark (the confirmed_at index).
-
-    Recorded as a ``catchup`` run only when it charged something."""
-    now = platform.clock.now()
-    if period.start > now:
-        return None
-    upper = charge_upper_bound(period, now + timedelta(microseconds=1))
-    with platform.uow() as ctx:
-        mark = ctx.session.get(BillingWatermark, period.label)
-        since = period.start if mark is None else max(period.start, mark.confirmed_before - CATCHUP_MARGIN)
-        if mark is not None and mark.confirmed_before >= period.end:
-            return None
-        batch_id = new_id()
-        p = _params(period, batch_id, now, upper, platform.settings)
-        p["since"] = since
-        window = ctx.session.execute(
-            text(
-                "SELECT count(*) FROM subscription s WHERE s.confirmed_at >= :since AND s.confirmed_at < :upper"
-            ).bindparams(bindparam("since", type_=UtcDateTime), bindparam("upper", type_=UtcDateTime)),
-            {"since": since, "upper": upper},
-        ).scalar()
-        p["base_id"] = reserve_ids(int(window or 0) + 1)
-        stmt = _timed(
-            _CHARGE.format(where="s.confirmed_at >= :since").replace(
-                "ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING",
-                "ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING "
-                "RETURNING msisdn, id, service_code, sp_code, amount_fen",
-            )
-        ).bindparams(bindparam("since", type_=UtcDateTime))
-        # RETURNING reports only what was inserted; a row_number() window keeps ids distinct
-        rows = ctx.session.execute(stmt, p).all()
-        _raise_watermark(ctx, period.label, upper)
-        if not rows:
-            return None
-        _remind_rows(ctx, period, rows, now)
-        ctx.session.execute(
-            insert(BillingRun),
-            {
-                "id": batch_id,
-                "period": period.label,
-                "mode": "catchup",
-                "status": "done",
-                "started_at": now,
-                "finished_at": now,
-                "actor": actor,
-                "seen": len(rows),
-                "charged": len(rows),
-                "amount_fen": sum(int(r.amount_fen) for r in rows),
-                "reminders": len(rows),
-                "skip_not_monthly": 0,
-                "skip_ordered_after_period": 0,
-                "skip_unsubscribed_before_period": 0,
-                "skip_in_trial": 0,
-                "skip_free_of_charge": 0,
-                "skip_already_charged": 0,
-                "chunks_done": 1,
-                "last_msisdn": max(r.msisdn for r in rows),
-                "confirmed_before": upper,
-            },
-        )
-        run = ctx.session.get(BillingRun, batch_id)
-        assert run is not None
-        return summary_of(run)
-
-
-def _remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -> None:
-    names = {
-        code: (sp_name, name)
-        for code, name, sp_name in ctx.session.execute(
-            text("SELECT svc.code, svc.name, p.name FROM service svc JOIN sp p ON p.code = svc.sp_code")
-        ).all()
-    }
-    due = reminder_due_at(now)
-    ctx.session.execute(
-        insert(OutboundSms),
-        [
-            {
-                "msisdn": r.msisdn,
-                "id": r.id,
-                "sender": ctx.settings.service_number,
-                "text": texts.monthly_reminder(
-                    period.month_zh, *names[r.service_code], int(r.amount_fen), r.service_code
-                ),
-                "kind": "charge_reminder",  # sent once by its primary key: its id is the charge's
-                "segmentation": "concat",
-                "status": "queued",
-                "created_at": now,
-                "due_at": due,
-            }
-            for r in rows
-        ],
-    )
-
-
-# -- the scheduler -----------------------------------------------------------------------------
-
-
-def scheduled(platform: PlatformLike) -> dict[str, int]:
-    """What ``Platform.tick`` does for charging: the month's run once it has begun (the 1st at
-    00:00 Shanghai, or the first tick after), then the catch-up for this and last month."""
-    now = platform.clock.now()
-    period = period_at(now)
-    out: dict[str, int] = {}
-    with platform.uow() as ctx:
-        done = ctx.session.scalar(
-            select(func.count())
-            .select_from(BillingRun)
-            .where(BillingRun.period == period.label, BillingRun.mode == "full", BillingRun.status == "done")
-        )
-    if not done:
-        try:
-            out["billing_charged"] = run_billing(platform, period, actor="scheduler").charged
-        except Conflict:  # another process is running it
-            out["billing_charged"] = 0
-    caught = 0
-    for p in (period.previous(), period):
-        result = catch_up(platform, p)
-        caught += result.charged if result else 0
-    out["billing_catchup"] = caught
-    return out

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from mingbai.clock import SHANGHAI, ensure_utc, local_date, local_midnight, next_month_start, parse_period, period_of
+from mingbai.clock import (
+    after_quiet_hours,
+    ensure_utc,
+    local_date,
+    local_midnight,
+    next_month_start,
+    parse_period,
+    period_of,
+)
 
 # -- billing periods -----------------------------------------------------------------------
 
@@ -125,19 +133,12 @@ def monthly_skip_reason(
 
 # -- when a reminder may be sent -----------------------------------------------------------
 
-#: bulk reminders (like the 1st-of-month deduction reminders) are not sent at night
-DAYTIME_START = time(8, 0)
-DAYTIME_END = time(21, 0)
-
 
 def reminder_due_at(now: datetime) -> datetime:
     """The month's fees are raised at 00:00, but nobody should be woken for 4 million
-    deduction reminders: outside 08:00–21:00 Shanghai they wait for 08:00."""
-    local = ensure_utc(now).astimezone(SHANGHAI)
-    if DAYTIME_START <= local.time() < DAYTIME_END:
-        return ensure_utc(now)
-    day = local.date() if local.time() < DAYTIME_START else local.date() + timedelta(days=1)
-    return datetime.combine(day, DAYTIME_START, tzinfo=SHANGHAI).astimezone(ensure_utc(now).tzinfo)
+    deduction reminders: in the quiet hours (:data:`mingbai.clock.QUIET_HOURS`, 21:00–08:00
+    Shanghai) they wait for their end."""
+    return after_quiet_hours(now)
 
 
 # -- recharge cards (seed 002) -------------------------------------------------------------

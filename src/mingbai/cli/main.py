@@ -216,7 +216,7 @@ def sms_send(
 ) -> None:
     """Inject a mobile-originated SMS and print every SMS Mingbai sent in reply."""
     with friendly_errors():
-        result = opts(ctx).platform().receive_sms(sender, to, text)
+        result = opts(ctx).platform().intake.receive(sender, to, text)
     replies = [{"to": s.to, "from": s.sender, "text": s.text} for s in result.replies]
     if json_out:
         print_json(replies)

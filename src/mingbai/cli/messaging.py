@@ -46,14 +46,13 @@ def sms_gateway(
     o = opts(ctx)
     gateway = SmppGateway(config)
     platform = Platform(o.settings(), clock=o.clock(), gateway=gateway)
-    gateway.attach(platform)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await gateway.run(stop)
+        await gateway.run(platform.wiring(), stop)
 
     console.print(f"SMS gateway run {gateway.run_id}: {config.describe()}")
     asyncio.run(main())

@@ -25,10 +25,9 @@ def _is_page(path: str) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    from mingbai.consoles import agent, ops, portal, signin, sp
+    from mingbai.consoles import agent, disputes, ops, portal, signin, sp
     from mingbai.consoles.security import install_headers, install_log_masking
     from mingbai.consoles.web import SignInRequired, current_user, lang_of, render, sign_in_url
-    from mingbai.disputes import views as disputes
 
     for module in (signin, agent, portal, sp, ops, disputes):
         app.include_router(module.router)

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from mingbai.accounts.service import load_session
 from mingbai.auth.service import Principal, Role
+from mingbai.catalog.rules import yuan
 from mingbai.clock import SHANGHAI
 from mingbai.consoles import i18n
 from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_token, mask_numbers
@@ -155,7 +156,7 @@ def _day(value: date | None) -> str:
 
 
 def _yuan(fen: int | None) -> str:
-    return "—" if fen is None else f"¥{fen / 100:.2f}"
+    return "—" if fen is None else f"¥{yuan(fen, cents=True)}"
 
 
 templates.env.filters["local"] = _local

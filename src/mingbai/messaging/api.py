@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import Principal, Role
 from mingbai.errors import MingbaiError
-from mingbai.platform import Platform
-from mingbai.web.deps import CtxDep, get_platform, require
+from mingbai.messaging.inbound import MoIntake
+from mingbai.web.deps import CtxDep, get_intake, require
 
 router = APIRouter(prefix="/api/v1/sms", tags=["SMS"])
 
@@ -47,9 +47,9 @@ class MoOut(BaseModel):
 def receive_mo(
     body: MoIn,
     who: Annotated[Principal, Depends(require(Role.SMSC))],
-    platform: Annotated[Platform, Depends(get_platform)],
+    intake: Annotated[MoIntake, Depends(get_intake)],
 ) -> MoOut:
-    result = platform.receive_sms(body.sender, body.to, body.text)
+    result = intake.receive(body.sender, body.to, body.text)
     return MoOut(
         mo_id=result.mo_id,
         handled_as=result.handled_as,
@@ -81,9 +81,9 @@ class MoBatchOut(BaseModel):
 def receive_mo_batch(
     body: MoBatchIn,
     who: Annotated[Principal, Depends(require(Role.SMSC))],
-    platform: Annotated[Platform, Depends(get_platform)],
+    intake: Annotated[MoIntake, Depends(get_intake)],
 ) -> MoBatchOut:
-    results = platform.receive_many([(m.sender, m.to, m.text) for m in body.messages])
+    results = intake.receive_many([(m.sender, m.to, m.text) for m in body.messages])
     return MoBatchOut(
         results=[
             MoRefusedOut(error=r.code, message=r.message)

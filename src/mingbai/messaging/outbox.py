@@ -27,9 +27,9 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
 
 from mingbai.clock import SHANGHAI
-from mingbai.db import Ctx, insert_ignore, upsert
+from mingbai.db import Ctx, upsert
 from mingbai.ids import new_id, reserve_ids
-from mingbai.messaging.models import PAST_QUEUED, OutboundSms, SmsGatewayLease, SmsMoPart, SmsPart, SmsReceiptOrphan
+from mingbai.messaging.models import PAST_QUEUED, OutboundSms, SmsPart, SmsReceiptOrphan
 from mingbai.messaging.rules import (
     FINAL_STATES,
     OPEN_STATES,
@@ -530,119 +530,6 @@ def release_doubts(ctx: Ctx) -> int:
         .values(status="queued", due_at=now, doubt_until=None, error="resubmitted_after_doubt", claimed_by=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# -- the lease: one submitting run at a time --------------------------------------------------------
-
-
-def acquire_lease(ctx: Ctx, *, name: str, holder: str, ttl: timedelta) -> bool:
-    """Take or renew the lease; False while another live holder has it."""
-    now = ctx.now()
-    got = ctx.session.execute(
-        update(SmsGatewayLease)
-        .where(
-            SmsGatewayLease.name == name,
-            or_(SmsGatewayLease.holder == holder, SmsGatewayLease.expires_at <= now),
-        )
-        .values(holder=holder, expires_at=now + ttl)
-    )
-    if int(got.rowcount or 0):  # type: ignore[attr-defined]
-        return True
-    inserted = insert_ignore(
-        ctx.session,
-        SmsGatewayLease.__table__,
-        [{"name": name, "holder": holder, "acquired_at": now, "expires_at": now + ttl}],
-        ["name"],
-    )
-    return inserted == 1
-
-
-def release_lease(ctx: Ctx, *, name: str, holder: str) -> None:
-    ctx.session.execute(delete(SmsGatewayLease).where(SmsGatewayLease.name == name, SmsGatewayLease.holder == holder))
-
-
-# -- concatenated MOs -----------------------------------------------------------------------------------
-
-
-def store_mo_part(
-    ctx: Ctx, *, msisdn: str, recipient: str, ref: int, total: int, seq: int, text: str
-) -> list[str] | None:
-    """Keep one part; return every part's text in order once all ``total`` are here."""
-    insert_ignore(
-        ctx.session,
-        SmsMoPart.__table__,
-        [
-            {
-                "msisdn": msisdn,
-                "recipient": recipient,
-                "ref": ref,
-                "total": total,
-                "seq": seq,
-                "text": text,
-                "received_at": ctx.now(),
-            }
-        ],
-        ["msisdn", "recipient", "ref", "total", "seq"],
-    )
-    got = ctx.session.execute(
-        select(SmsMoPart.seq, SmsMoPart.text)
-        .where(
-            SmsMoPart.msisdn == msisdn,
-            SmsMoPart.recipient == recipient,
-            SmsMoPart.ref == ref,
-            SmsMoPart.total == total,
-        )
-        .order_by(SmsMoPart.seq)
-    ).all()
-    if len(got) < total:
-        return None
-    return [g.text for g in got]
-
-
-def drop_mo_parts(ctx: Ctx, *, msisdn: str, recipient: str, ref: int, total: int) -> None:
-    ctx.session.execute(
-        delete(SmsMoPart).where(
-            SmsMoPart.msisdn == msisdn,
-            SmsMoPart.recipient == recipient,
-            SmsMoPart.ref == ref,
-            SmsMoPart.total == total,
-        )
-    )
-
-
-@dataclass(frozen=True)
-class StaleMo:
-    msisdn: str
-    recipient: str
-    ref: int
-    total: int
-    text: str
-
-
-def stale_mo_parts(ctx: Ctx, *, older_than: timedelta) -> list[StaleMo]:
-    """Concatenated MOs whose missing parts never came: what we have, gaps marked "…"."""
-    cutoff = ctx.now() - older_than
-    groups = ctx.session.execute(
-        select(SmsMoPart.msisdn, SmsMoPart.recipient, SmsMoPart.ref, SmsMoPart.total)
-        .group_by(SmsMoPart.msisdn, SmsMoPart.recipient, SmsMoPart.ref, SmsMoPart.total)
-        .having(func.max(SmsMoPart.received_at) <= cutoff)
-        .limit(100)
-    ).all()
-    out: list[StaleMo] = []
-    for g in groups:
-        parts = dict(
-            ctx.session.execute(
-                select(SmsMoPart.seq, SmsMoPart.text).where(
-                    SmsMoPart.msisdn == g.msisdn,
-                    SmsMoPart.recipient == g.recipient,
-                    SmsMoPart.ref == g.ref,
-                    SmsMoPart.total == g.total,
-                )
-            ).all()
-        )
-        text = "".join(parts.get(i, "…") for i in range(1, g.total + 1))
-        out.append(StaleMo(g.msisdn, g.recipient, g.ref, g.total, text))
-    return out
 
 
 # -- what operators see ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Routes a mobile-originated SMS to the capability that owns its destination number.
 
-Capabilities register handlers when the platform is built (10086 → subscriptions; an SP's
-access number → keyword orders; 10086999 → spam reports), so messaging imports none of them.
+Each capability registers its own numbers when the platform is built (``register(router)`` in
+its ``sms`` module: 10086 and SP access numbers → subscriptions, objections on 10086 →
+charging, 10086999 → spam reports), so messaging imports none of them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ class MoRouter:
         self._exact[number] = handler
         if batch is not None:
             self._exact_batch[number] = batch
+
+    def wrap(self, number: str, wrapper: Callable[[MoHandler], MoHandler]) -> None:
+        """Let another capability see a number's MOs first (``wrapper`` gets the registered
+        handler and returns the one to use). The number's batch handler is kept: it must take
+        only what the wrapper passes through."""
+        if number not in self._exact:
+            raise ValueError(f"number {number} has no handler to wrap")
+        self._exact[number] = wrapper(self._exact[number])
 
     def fallback(self, handler: MoHandler, *, batch: MoBatchHandler | None = None) -> None:
         """Tried for numbers nobody claimed (e.g. SP access numbers); returns "" to pass."""

@@ -7,8 +7,11 @@ added. A character outside the BMP (most emoji) takes two units and must not be 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
+
+from mingbai.clock import in_quiet_hours as in_quiet_hours  # the one definition; re-exported
 
 SINGLE_UCS2 = 70
 CONCAT_UCS2 = 67
@@ -323,11 +326,15 @@ def parse_quiet_hours(text: str) -> tuple[time, time] | None:
     return start, end
 
 
-def in_quiet_hours(local: time, quiet: tuple[time, time] | None) -> bool:
-    """Whether a wall-clock time (Asia/Shanghai) falls in the quiet period [start, end)."""
-    if quiet is None:
-        return False
-    start, end = quiet
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
+def waves(keys: Sequence[str]) -> list[list[int]]:
+    """Split positions into waves holding each key at most once, keeping each key's order: a
+    batch handles one message per subscriber at a time, so a later one sees what an earlier did."""
+    out: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        wave = seen.get(key, -1) + 1
+        seen[key] = wave
+        if wave == len(out):
+            out.append([])
+        out[wave].append(i)
+    return out

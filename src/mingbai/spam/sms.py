@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mingbai.db import Ctx
-from mingbai.messaging.router import Mo
+from mingbai.messaging.router import Mo, MoRouter
 from mingbai.spam.reports import receive_report
 
 
@@ -12,3 +12,7 @@ def handle_10086999(ctx: Ctx, mo: Mo) -> str:
     if report is None:
         return "report_help"
     return "report_referred" if report.status == "referred" else "report_accepted"
+
+
+def register(router: MoRouter) -> None:
+    router.route("10086999", handle_10086999)

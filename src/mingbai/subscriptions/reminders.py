@@ -11,18 +11,16 @@ from datetime import date, datetime
 
 from sqlalchemy import bindparam, text, update
 
-from mingbai.clock import SHANGHAI, local_date, local_midnight, month_start, next_month_start, period_of
+from mingbai.clock import SHANGHAI, in_quiet_hours, local_date, local_midnight, month_start, next_month_start, period_of
 from mingbai.db import Ctx, UtcDateTime
 from mingbai.ids import new_id
 from mingbai.messaging.models import ON_DEDUPE_KEY
 from mingbai.subscriptions.models import Order
-from mingbai.subscriptions.service import event_row, record_events
+from mingbai.subscriptions.shared import event_row, record_events
 from mingbai.subscriptions.texts import monthly_reminder_head, monthly_reminder_tail
 
 #: the seed's second reminder goes out on the 21st–25th of each month
 MONTHLY_REMINDER_DAYS = range(21, 26)
-#: and, like every bulk campaign, not at night (Asia/Shanghai)
-DAYTIME_HOURS = range(8, 21)
 
 
 def expire_due(ctx: Ctx) -> int:
@@ -54,7 +52,7 @@ def expire_due(ctx: Ctx) -> int:
 
 def monthly_reminder_due(now: datetime) -> bool:
     local = now.astimezone(SHANGHAI)
-    return local.day in MONTHLY_REMINDER_DAYS and local.hour in DAYTIME_HOURS
+    return local.day in MONTHLY_REMINDER_DAYS and not in_quiet_hours(local.time())  # like every bulk SMS
 
 
 _MONTHLY_SQL = {

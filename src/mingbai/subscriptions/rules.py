@@ -1,4 +1,5 @@
-"""Pure subscription rules: the free trial, confirmation codes and their verdicts.
+"""Pure subscription rules: the free trial, when an order is refused, confirmation codes and
+their verdicts, the wrong-code lockout.
 
 No database and no clock in here: every function is given the instant it reasons about.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -72,6 +74,58 @@ def trial_wording(first_charge: date | None, confirmed_at: datetime, *, in_trial
     return "下月底前免信息费"
 
 
+# -- when an order is refused -------------------------------------------------------------
+
+
+class Refusal(StrEnum):
+    """Why an order is refused; the value is the error code an API caller sees."""
+
+    UNKNOWN_SUBSCRIBER = "unknown_subscriber"
+    SUBSCRIBER_INACTIVE = "subscriber_inactive"
+    UNKNOWN_SERVICE = "unknown_service"
+    SP_SUSPENDED = "sp_suspended"
+    SERVICE_SUSPENDED = "service_suspended"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    PENDING_EXISTS = "pending_exists"
+
+
+#: refusals that say the subscriber asked twice, not that the order may not be taken at all
+DUPLICATES = frozenset({Refusal.ALREADY_SUBSCRIBED, Refusal.PENDING_EXISTS})
+
+
+def subscriber_refusal(status: str | None) -> Refusal | None:
+    """Whether the subscriber (its status, None when unknown) may place an order at all."""
+    if status is None:
+        return Refusal.UNKNOWN_SUBSCRIBER
+    if status != "active":
+        return Refusal.SUBSCRIBER_INACTIVE
+    return None
+
+
+def order_refusal(
+    *, sp_status: str | None, service_status: str | None, subscribed: bool, pending: bool = False
+) -> Refusal | None:
+    """Whether an order of a service is refused, first reason first. Asked when the order is
+    placed and again when its code confirms it, since the catalog or the subscriber's own
+    subscriptions may have changed in between.
+
+    ``sp_status``/``service_status`` are None for a service the caller may not see (unknown, or
+    another SP's); ``subscribed``: the subscriber already has it active; ``pending``: another
+    order of it is waiting for a code.
+    """
+    if sp_status is None or service_status is None:
+        return Refusal.UNKNOWN_SERVICE
+    if sp_status != "active":
+        return Refusal.SP_SUSPENDED
+    if service_status != "active":
+        return Refusal.SERVICE_SUSPENDED
+    if subscribed:
+        return Refusal.ALREADY_SUBSCRIBED
+    if pending:
+        return Refusal.PENDING_EXISTS
+    return None
+
+
 # -- 动态二次确认: one-time confirmation codes --------------------------------------------
 
 
@@ -132,4 +186,31 @@ def decide_code_reply(
 
 
 def attempts_left(attempts: int, max_attempts: int) -> int:
+    """Wrong codes an order may still take before it fails."""
     return max(0, max_attempts - attempts)
+
+
+@dataclass(frozen=True)
+class WrongCode:
+    """What one wrong code does to the orders still waiting for a code."""
+
+    #: each waiting order's count of wrong codes after this one, in the order given
+    attempts: tuple[int, ...]
+    #: which of them reached the limit and fail now
+    failed: tuple[bool, ...]
+    #: wrong codes the subscriber may still send (the fewest any waiting order allows)
+    left: int
+
+    @property
+    def locked(self) -> bool:
+        """Some order failed: the reply says so instead of counting down."""
+        return any(self.failed)
+
+
+def count_wrong_code(attempts: Sequence[int], max_attempts: int) -> WrongCode:
+    """A wrong code counts against every order still waiting (given their counts so far), so
+    guessing cannot find one; an order fails at ``max_attempts`` wrong codes."""
+    after = tuple(a + 1 for a in attempts)
+    failed = tuple(attempts_left(a, max_attempts) == 0 for a in after)
+    left = min((attempts_left(a, max_attempts) for a in after), default=max_attempts)
+    return WrongCode(after, failed, left)

@@ -6,7 +6,7 @@ from mingbai.catalog.models import Service, Sp
 from mingbai.catalog.service import find_service_by_keyword, sp_by_access_number
 from mingbai.db import Ctx
 from mingbai.errors import MingbaiError
-from mingbai.messaging.router import Mo
+from mingbai.messaging.router import Mo, MoRouter
 from mingbai.messaging.service import Mt, enqueue, enqueue_many
 from mingbai.subscriptions import service, texts
 from mingbai.subscriptions.commands import (
@@ -19,6 +19,13 @@ from mingbai.subscriptions.commands import (
     parse_10086,
     parse_keyword,
 )
+
+
+def register(router: MoRouter) -> None:
+    """10086 (codes, menu choices, query, unsubscribe) and every SP's access number (keyword
+    orders), each with its batch handler."""
+    router.route("10086", handle_10086, batch=handle_10086_batch)
+    router.fallback(handle_sp_number, batch=handle_sp_numbers_batch)
 
 
 def handle_10086(ctx: Ctx, mo: Mo) -> str:

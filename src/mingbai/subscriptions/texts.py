@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from mingbai.catalog.rules import price_text, service_label
 from mingbai.msisdn import mask_msisdn
+from mingbai.subscriptions.rules import Refusal
 
 SIGN = "中国移动"
 HOW_TO_UNSUBSCRIBE = "退订请拨打10086或发送0000到10086"
@@ -122,6 +123,22 @@ def help_text(reason: str) -> str:
 
 def sp_keyword_unknown(sp_name: str) -> str:
     return f"未能识别您发送给{sp_name}的指令,未订购任何业务,不会收费。查询已订购业务请发送0000到10086。{SIGN}"
+
+
+#: why a code's order was not taken after all, as its reply (and its event) says it
+_REFUSAL_ZH = {
+    Refusal.SP_SUSPENDED: "该业务提供商已暂停受理新订购",
+    Refusal.SERVICE_SUSPENDED: "该业务已暂停受理",
+    Refusal.ALREADY_SUBSCRIBED: "您已订购该业务",
+    Refusal.PENDING_EXISTS: "该业务已有待确认的订购",
+    Refusal.SUBSCRIBER_INACTIVE: "您的号码当前状态不能订购业务",
+    Refusal.UNKNOWN_SUBSCRIBER: "未找到该号码",
+    Refusal.UNKNOWN_SERVICE: "该业务不存在",
+}
+
+
+def refusal_reason(refusal: Refusal) -> str:
+    return _REFUSAL_ZH[refusal]
 
 
 def order_refused(reason: str) -> str:

@@ -64,7 +64,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
         sched = Scheduler(platform, platform.settings.tick_seconds) if scheduler else None
         gateway = platform.gateway if scheduler and isinstance(platform.gateway, SmppGateway) else None
         if gateway:
-            gateway.start_in_thread(platform)
+            gateway.start_in_thread(platform.wiring())
         if sched:
             sched.start()
         yield

@@ -12,6 +12,7 @@ from mingbai.auth.service import Principal, Role, authenticate
 from mingbai.db import Ctx
 from mingbai.errors import Forbidden, MingbaiError
 from mingbai.ids import MAX_ID
+from mingbai.messaging.inbound import MoIntake
 from mingbai.platform import Platform
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Per-SP or staff API key")
@@ -26,6 +27,11 @@ def get_platform(request: Request) -> Platform:
     platform = request.app.state.platform
     assert isinstance(platform, Platform)
     return platform
+
+
+def get_intake(platform: Annotated[Platform, Depends(get_platform)]) -> MoIntake:
+    """Where the SMS centre's hook hands MOs (the messaging intake, not the whole platform)."""
+    return platform.intake
 
 
 def get_ctx(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[Ctx]:

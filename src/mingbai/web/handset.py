@@ -82,7 +82,7 @@ def send(
     error = None
     try:
         msisdn = normalize_msisdn(msisdn)
-        platform.receive_sms(msisdn, to, text)
+        platform.intake.receive(msisdn, to, text)
     except MingbaiError as exc:
         error = exc.message
     if request.headers.get("HX-Request"):

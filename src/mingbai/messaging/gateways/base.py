@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from mingbai.messaging.inbound import MoIntake, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -35,3 +40,18 @@ class PullingGateway(Protocol):
     def nudge(self) -> None:
         """New MTs may be due: look now rather than at the next poll. Thread-safe."""
         ...
+
+
+@dataclass(frozen=True)
+class GatewayWiring:
+    """What a pulling gateway needs from the platform, handed to it when it starts (the
+    composition root builds it: ``Platform.wiring()``)."""
+
+    #: opens one transaction (outbox claims, events, the lease, MO parts)
+    uow: UnitOfWork
+    #: the platform's clock, read at each call (tests swap it)
+    now: Callable[[], datetime]
+    #: where MOs go
+    intake: MoIntake
+    #: when bulk MTs wait (``Settings.quiet_hours``, "HH:MM-HH:MM" or empty)
+    quiet_hours: str

@@ -1,0 +1,324 @@
+"""Code replies (动态二次确认): confirm, expired, wrong (and the lockout) or nothing pending.
+
+Runs inside the caller's unit of work (never commits); locks the subscribers first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, case, select, update
+
+from mingbai.db import Ctx, insert_rows, table_of
+from mingbai.errors import MingbaiError
+from mingbai.ids import new_id
+from mingbai.messaging.service import Mt, enqueue_many
+from mingbai.subscriptions import texts
+from mingbai.subscriptions.models import Order, Subscription
+from mingbai.subscriptions.rules import (
+    CodeCandidate,
+    CodeVerdict,
+    count_wrong_code,
+    decide_code_reply,
+    first_charge_on,
+    order_refusal,
+    trial_wording,
+)
+from mingbai.subscriptions.shared import (
+    CatalogEntry,
+    catalog_entries,
+    code_key,
+    event_row,
+    lock_subscribers,
+    record_events,
+    unknown_subscriber,
+    waves,
+)
+from mingbai.subscriptions.texts import ServiceFacts
+
+#: how far back a code reply is matched against orders (to say "expired" rather than "unknown")
+CODE_LOOKBACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CodeOutcome:
+    verdict: str  # confirmed | expired | wrong | locked | no_pending | refused
+    subscription_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CodeReply:
+    msisdn: str
+    code: str
+    mo_id: int | None = None
+
+
+def reply_code(ctx: Ctx, *, msisdn: str, code: str, mo_id: int | None = None) -> CodeOutcome:
+    """Decide a code the subscriber sent to 10086 and answer it by SMS."""
+    result = reply_codes(ctx, [CodeReply(msisdn, code, mo_id)])[0]
+    if isinstance(result, MingbaiError):
+        raise result
+    return result
+
+
+def reply_codes(ctx: Ctx, replies: Sequence[CodeReply]) -> list[CodeOutcome | MingbaiError]:
+    """Decide many code replies with a fixed number of statements per wave, and answer each.
+
+    Replies from one subscriber are decided one after another (see :func:`waves`), so a
+    second reply sees what the first did. An unknown subscriber gets its error, nothing else.
+    """
+    results: list[CodeOutcome | MingbaiError | None] = [None] * len(replies)
+    for wave in waves([r.msisdn for r in replies]):
+        _decide_codes(ctx, [(i, replies[i]) for i in wave], results)
+    return [r for r in results if r is not None]
+
+
+def _decide_codes(
+    ctx: Ctx, todo: list[tuple[int, CodeReply]], results: list[CodeOutcome | MingbaiError | None]
+) -> None:
+    now = ctx.now()
+    statuses = lock_subscribers(ctx, [r.msisdn for _, r in todo])
+    known = [(i, r) for i, r in todo if r.msisdn in statuses]
+    for i, r in todo:
+        if r.msisdn not in statuses:
+            results[i] = unknown_subscriber(r.msisdn)
+    if not known:
+        return
+    recent: dict[str, list[Any]] = {}
+    for o in ctx.conn.execute(
+        select(table_of(Order)).where(
+            Order.msisdn.in_(sorted({r.msisdn for _, r in known})),
+            Order.status.in_(("pending", "expired")),
+            Order.created_at > now - CODE_LOOKBACK,
+        )
+    ).all():
+        recent.setdefault(o.msisdn, []).append(o)
+    key = code_key(ctx)
+    confirm: list[tuple[int, CodeReply, Any]] = []
+    late: list[tuple[int, CodeReply, Any]] = []
+    wrong: list[tuple[int, CodeReply, list[Any]]] = []
+    mts: list[Mt] = []
+    events: list[dict[str, Any]] = []
+    for i, r in known:
+        orders = recent.get(r.msisdn, [])
+        candidates = [CodeCandidate(o.id, o.status, o.expires_at, o.code_mac, o.attempts) for o in orders]
+        decision = decide_code_reply(key, r.msisdn, r.code, candidates, now)
+        matched = next((o for o in orders if o.id == decision.order_id), None)
+        if decision.verdict is CodeVerdict.CONFIRM:
+            confirm.append((i, r, matched))
+        elif decision.verdict is CodeVerdict.EXPIRED:
+            late.append((i, r, matched))
+        elif decision.verdict is CodeVerdict.NO_PENDING:
+            mts.append(Mt(r.msisdn, texts.no_pending(), "reply", mo_id=r.mo_id))
+            results[i] = CodeOutcome("no_pending")
+        else:
+            live = [o for o in orders if o.status == "pending" and o.expires_at > now]
+            wrong.append((i, r, live))
+    entries = catalog_entries(ctx, {o.service_code for _, _, o in confirm + late})
+    for i, r, order in late:
+        events.append(_code_event(ctx, r, order, "late_code"))
+        mts.append(Mt(r.msisdn, texts.code_expired(entries[order.service_code].facts), "reply", mo_id=r.mo_id))
+        results[i] = CodeOutcome("expired")
+    if wrong:
+        _count_wrong(ctx, wrong, results, events, mts)
+    if confirm:
+        _confirm(ctx, confirm, entries, results, events, mts)
+    record_events(ctx, events)
+    enqueue_many(ctx, mts)
+
+
+def _code_event(ctx: Ctx, r: CodeReply, order: Any, kind: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    return event_row(
+        ctx,
+        msisdn=r.msisdn,
+        kind=kind,
+        service_code=order.service_code,
+        actor=f"subscriber:{r.msisdn}",
+        channel="sms",
+        order_id=order.id,
+        detail=detail,
+    )
+
+
+def _set_orders(ctx: Ctx, changes: list[dict[str, Any]]) -> None:
+    """Decide pending orders, one row each: ``{"m", "i", "v_status", "v_attempts", "v_decided"}``."""
+    if changes:
+        ctx.conn.execute(
+            update(Order)
+            .where(Order.msisdn == bindparam("m"), Order.id == bindparam("i"), Order.status == "pending")
+            .values(status=bindparam("v_status"), attempts=bindparam("v_attempts"), decided_at=bindparam("v_decided")),
+            changes,
+        )
+
+
+def _count_wrong(
+    ctx: Ctx,
+    wrong: list[tuple[int, CodeReply, list[Any]]],
+    results: list[CodeOutcome | MingbaiError | None],
+    events: list[dict[str, Any]],
+    mts: list[Mt],
+) -> None:
+    """A wrong code counts against every order still waiting (:func:`rules.count_wrong_code`)."""
+    changes: list[dict[str, Any]] = []
+    for i, r, live in wrong:
+        counted = count_wrong_code([o.attempts for o in live], ctx.settings.max_code_attempts)
+        for order, attempts, failed in zip(live, counted.attempts, counted.failed, strict=True):
+            changes.append(
+                {
+                    "m": r.msisdn,
+                    "i": order.id,
+                    "v_status": "failed" if failed else "pending",
+                    "v_attempts": attempts,
+                    "v_decided": ctx.now() if failed else None,
+                }
+            )
+            events.append(
+                _code_event(ctx, r, order, "code_locked" if failed else "code_rejected", {"attempts": attempts})
+            )
+        text = texts.code_locked() if counted.locked else texts.code_wrong(counted.left)
+        mts.append(Mt(r.msisdn, text, "reply", mo_id=r.mo_id))
+        results[i] = CodeOutcome("locked" if counted.locked else "wrong")
+    _set_orders(ctx, changes)
+
+
+def _confirm(
+    ctx: Ctx,
+    confirm: list[tuple[int, CodeReply, Any]],
+    entries: dict[str, CatalogEntry],
+    results: list[CodeOutcome | MingbaiError | None],
+    events: list[dict[str, Any]],
+    mts: list[Mt],
+) -> None:
+    """The right code in time: the order becomes a subscription, unless the catalog or the
+    subscriber's own state refuses it now; each order is "sub_order" row."""
+    now = ctx.now()
+    held: dict[tuple[str, str], bool] = {}  # (msisdn, service) -> active?
+    for m, code, status in ctx.conn.execute(
+        select(Subscription.msisdn, Subscription.service_code, Subscription.status).where(
+            Subscription.msisdn.in_(sorted({r.msisdn for _, r, _ in confirm})),
+            Subscription.service_code.in_(sorted({o.service_code for _, _, o in confirm})),
+        )
+    ).all():
+        held[(m, code)] = held.get((m, code), False) or status == "active"
+    refused: list[dict[str, Any]] = []
+    accepted: list[tuple[int, CodeReply, Any]] = []
+    for i, r, order in confirm:
+        entry = entries[order.service_code]
+        refusal = order_refusal(
+            sp_status=entry.sp_status,
+            service_status=entry.service_status,
+            subscribed=held.get((r.msisdn, order.service_code), False),
+        )
+        if refusal is None:
+            accepted.append((i, r, order))
+            continue
+        refused.append(
+            {"m": r.msisdn, "i": order.id, "v_status": "failed", "v_attempts": order.attempts, "v_decided": now}
+        )
+        reason = texts.refusal_reason(refusal)
+        events.append(_code_event(ctx, r, order, "order_refused", {"reason": reason}))
+        mts.append(Mt(r.msisdn, texts.order_refused(reason), "reply", mo_id=r.mo_id))
+        results[i] = CodeOutcome("refused")
+    _set_orders(ctx, refused)
+    if not accepted:
+        return
+    won = set(
+        ctx.conn.execute(
+            update(Order)
+            .where(
+                Order.msisdn.in_(sorted({r.msisdn for _, r, _ in accepted})),
+                Order.id.in_([o.id for _, _, o in accepted]),
+                Order.status == "pending",
+            )
+            # each order names the MO that carried its code: the consent evidence (R8)
+            .values(
+                status="confirmed",
+                decided_at=now,
+                confirm_mo_id=case(
+                    {o.id: r.mo_id for _, r, o in accepted if r.mo_id is not None}, value=Order.id, else_=None
+                )
+                if any(r.mo_id is not None for _, r, _ in accepted)
+                else None,
+            )
+            .returning(Order.id)
+        ).scalars()
+    )
+    subscriptions: list[dict[str, Any]] = []
+    for i, r, order in accepted:
+        entry = entries[order.service_code]
+        if order.id not in won:
+            # decided meanwhile (expired by the scheduler): answer as a late code
+            mts.append(Mt(r.msisdn, texts.code_expired(entry.facts), "reply", mo_id=r.mo_id))
+            results[i] = CodeOutcome("expired")
+            continue
+        first_order = (r.msisdn, order.service_code) not in held
+        billing = entry.facts.billing
+        first_charge = first_charge_on(billing, now, first_order=first_order)
+        in_trial = billing == "monthly" and first_order
+        sub_id = new_id()
+        subscriptions.append(
+            {
+                "msisdn": r.msisdn,
+                "id": sub_id,
+                "service_code": order.service_code,
+                "sp_code": order.sp_code,
+                "order_id": order.id,
+                "channel": order.channel,
+                "gifter": order.gifter,
+                "status": "active",
+                "billing": billing,
+                "price_fen": order.price_fen,
+                "trial": in_trial,
+                "first_charge_on": first_charge,
+                "ordered_at": order.created_at,
+                "confirmed_at": now,
+            }
+        )
+        detail = {
+            "trial": in_trial,
+            "first_charge_on": first_charge.isoformat() if first_charge else None,
+            "price_fen": order.price_fen,
+        }
+        actor = f"subscriber:{r.msisdn}"
+        events.append(
+            event_row(
+                ctx,
+                msisdn=r.msisdn,
+                kind="order_confirmed",
+                service_code=order.service_code,
+                actor=actor,
+                channel="sms",
+                order_id=order.id,
+                subscription_id=sub_id,
+            )
+        )
+        events.append(
+            event_row(
+                ctx,
+                msisdn=r.msisdn,
+                kind="subscribed",
+                service_code=order.service_code,
+                actor=actor,
+                channel=order.channel,
+                order_id=order.id,
+                subscription_id=sub_id,
+                detail=detail,
+            )
+        )
+        facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": order.price_fen})
+        mts.append(
+            Mt(
+                r.msisdn,
+                texts.order_reminder(facts, trial_wording(first_charge, now, in_trial=in_trial)),
+                "order_reminder",
+                dedupe_key=f"ordered:{sub_id}",
+                mo_id=r.mo_id,
+                fresh_key=True,
+            )
+        )
+        results[i] = CodeOutcome("confirmed", sub_id)
+    if subscriptions:
+        insert_rows(ctx.conn, table_of(Subscription), subscriptions)
