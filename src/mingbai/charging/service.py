@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import SubscriberIn, reminder_label
@@ -223,6 +223,11 @@ def object_to_charge(
     # the objection is a dispute (R8): decided by rule now, its result sent by SMS as promised
     dispute = open_dispute(
         ctx, msisdn=msisdn, channel=channel, actor=actor, charge_ids=[charge.id], words=words, mo_id=mo_id
+    )
+    ctx.session.execute(
+        update(ChargeObjection)
+        .where(ChargeObjection.msisdn == msisdn, ChargeObjection.id == objection_id)
+        .values(status="disputed")
     )
     return ObjectionOutcome("accepted", objection_id, charge.id, [e.service_code for e in ended], dispute.id)
 

@@ -47,6 +47,8 @@ class Gathered:
     orders: dict[int, Any]
     #: service code → (category, sp access number)
     services: dict[str, tuple[str, str | None]]
+    #: service code → "新浪头条新闻业务", as the SMS names it
+    names: dict[str, str]
 
 
 def gather(ctx: Ctx, msisdn: str, charges: Sequence[Any]) -> Gathered:
@@ -67,14 +69,15 @@ def gather(ctx: Ctx, msisdn: str, charges: Sequence[Any]) -> Gathered:
     }
     confirming = _confirming_mos(ctx, msisdn, orders, subs)
     codes = sorted({c.service_code for c in charges})
-    services = {
-        code: (type_, access)
-        for code, type_, access in session.execute(
-            select(Service.code, Service.type, Sp.access_number)
-            .join(Sp, Sp.code == Service.sp_code)
-            .where(Service.code.in_(codes))
-        )
-    }
+    services: dict[str, tuple[str, str | None]] = {}
+    names: dict[str, str] = {}
+    for code, type_, access, sp_name, name in session.execute(
+        select(Service.code, Service.type, Sp.access_number, Sp.name, Service.name)
+        .join(Sp, Sp.code == Service.sp_code)
+        .where(Service.code.in_(codes))
+    ):
+        services[code] = (type_, access)
+        names[code] = f"{sp_name}{name}业务"
     refs = sorted({c.usage_ref for c in charges if c.kind == "per_use" and c.usage_ref})
     usage: dict[str, list[UsageFact]] = {}
     if refs:
@@ -124,7 +127,7 @@ def gather(ctx: Ctx, msisdn: str, charges: Sequence[Any]) -> Gathered:
             use_requests=tuple(requests.get(c.service_code, ())),
             earlier_same_period=tuple(earlier),
         )
-    return Gathered(facts, {c.id: c for c in charges}, subs, orders, services)
+    return Gathered(facts, {c.id: c for c in charges}, subs, orders, services, names)
 
 
 def _sub_fact(s: Any) -> SubscriptionFact:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 
 from mingbai.catalog.models import Service, Sp
 from mingbai.charging.ledger import credit
-from mingbai.charging.models import Charge, ChargeObjection
+from mingbai.charging.models import Charge
 from mingbai.clock import local_date, local_midnight, month_start
 from mingbai.db import Ctx, insert_rows, table_of
 from mingbai.disputes import rules, texts
@@ -334,11 +334,6 @@ def open_dispute(
     subs = sorted({c.subscription_id for c in fresh})
     if not keep_service:
         unsubscribe(ctx, msisdn=msisdn, channel=channel, actor=actor, subscription_ids=subs, mo_id=mo_id)
-    session.execute(
-        update(ChargeObjection)
-        .where(ChargeObjection.msisdn == msisdn, ChargeObjection.charge_id.in_([c.id for c in fresh]))
-        .values(status="disputed")
-    )
     for c in {c.subscription_id: c for c in fresh}.values():
         record_event(
             ctx,
@@ -355,21 +350,14 @@ def open_dispute(
                 "status": dispute.status,
             },
         )
-    what = _what(ctx, [c.service_code for c in fresh])
+    what = "、".join(dict.fromkeys(gathered.names.get(c.service_code, c.service_code) for c in fresh))
     text = (
         texts.verifying(what, dispute.refund_fen)
         if verifying and not dispute.return_fen
         else texts.decided(what, dispute.rule or "", dispute.refund_fen, dispute.return_fen)
     )
     enqueue(ctx, msisdn=msisdn, kind="dispute", text=text, dedupe_key=f"dispute:{dispute_id}:open", mo_id=mo_id)
-    return _view(
-        dispute,
-        list(
-            session.scalars(
-                select(DisputeItem).where(DisputeItem.msisdn == msisdn, DisputeItem.dispute_id == dispute_id)
-            )
-        ),
-    )
+    return _view(dispute, [DisputeItem(**row) for row in items])
 
 
 def _used(f: rules.ChargeFacts) -> dict[str, Any]:
