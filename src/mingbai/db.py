@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Connection, DateTime, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Dialect
@@ -156,6 +156,17 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+
+class PlatformLike(Protocol):
+    """What a capability's long-running use case needs of the composition root (``mingbai.platform``):
+    its clock, settings, database and units of work. Capabilities depend on this, never on ``Platform``."""
+
+    clock: Clock
+    settings: Settings
+    db: Database
+
+    def uow(self) -> AbstractContextManager[Ctx]: ...
 
 
 def upsert(

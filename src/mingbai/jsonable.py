@@ -1,10 +1,10 @@
-"""Turn service results (dataclasses, datetimes, dates) into JSON-ready values."""
+"""Turn service results (dataclasses, datetimes, dates) into JSON-ready values, or into their API-named shapes."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 
 def jsonable(value: Any) -> Any:
@@ -19,3 +19,13 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
+
+
+T = TypeVar("T")
+
+
+def recast(cls: type[T], value: Any) -> T:
+    """``value`` (a dataclass) as ``cls``, a subclass that only gives the shape its API name
+    (``class ReportOut(ReportView): pass``): one declaration of the fields, and the OpenAPI
+    schema keeps its name. Pydantic validates a dataclass response only from its own class."""
+    return cls(**{f.name: getattr(value, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]

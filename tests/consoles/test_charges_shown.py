@@ -8,7 +8,6 @@ from datetime import datetime
 from mingbai.charging.billing import run_billing
 from mingbai.charging.rules import parse_billing_period
 from mingbai.clock import SHANGHAI
-from mingbai.consoles.charges import charge_source
 from tests.consoles.conftest import sign_in, sign_in_subscriber
 from tests.helpers import ALICE, subscribe
 
@@ -19,7 +18,7 @@ def test_charges_in_agent_console_and_portal(app, platform, clock):
     clock.set(datetime(2026, 3, 1, 0, 30, tzinfo=SHANGHAI))
     run_billing(platform, parse_billing_period("2026-03"), actor="test")
     clock.set(datetime(2026, 3, 5, 10, 0, tzinfo=SHANGHAI))
-    source = charge_source()
+    source = app.state.charge_source  # registered by the composition root (web/app.py)
     assert source is not None
     with platform.uow() as ctx:
         (line,) = source.charges(ctx, msisdn=ALICE, since=datetime(2026, 1, 1).date())

@@ -35,7 +35,9 @@ def lines(*items: dict) -> str:
 
 def test_cli_check_json_lines(cli):
     out = cli(
-        "spam", "check", "--json",
+        "spam",
+        "check",
+        "--json",
         input=lines(
             {"sender": ALICE, "recipient": BOB, "text": SPAM_TEXT},
             {"sender": ALICE, "recipient": BOB, "text": HAM_TEXT, "port_type": "person"},
@@ -46,18 +48,37 @@ def test_cli_check_json_lines(cli):
     assert [r["verdict"] for r in results] == ["block", "pass", "block"]
     assert results[2]["reasons"] == ["port_unregistered"]
     assert all(set(r) == {"verdict", "score", "reasons", "strategy_version", "model_version"} for r in results)
-    bad = cli("spam", "check", "--json", input='{"sender": "x"}\n\n' + lines({"sender": ALICE, "recipient": BOB,
-                                                                             "text": HAM_TEXT}), ok=False)
+    bad = cli(
+        "spam",
+        "check",
+        "--json",
+        input='{"sender": "x"}\n\n' + lines({"sender": ALICE, "recipient": BOB, "text": HAM_TEXT}),
+        ok=False,
+    )
     first, second = (json.loads(line) for line in bad.splitlines())
     assert first["line"] == 1 and "sender" in first["error"] and second["verdict"] == "pass"
 
 
 def test_cli_governance_round_trip(cli):
-    cli("spam", "port", "register", PORT, "--owner", "中国工商银行", "--signature", "【工商银行】", "--province", "湖南")
+    cli(
+        "spam", "port", "register", PORT, "--owner", "中国工商银行", "--signature", "【工商银行】", "--province", "湖南"
+    )
     signed = {"sender": PORT, "recipient": BOB, "text": "您的账户支出100元【工商银行】", "port_type": "industry"}
     assert json.loads(cli("spam", "check", "--json", input=lines(signed)))["verdict"] == "pass"
-    cli("spam", "strategy", "new", "--set", "port_warn_after=1", "--set", "port_penalise_after=1",
-        "--set", "port_close_after=1", "--note", "严打", "--activate")
+    cli(
+        "spam",
+        "strategy",
+        "new",
+        "--set",
+        "port_warn_after=1",
+        "--set",
+        "port_penalise_after=1",
+        "--set",
+        "port_close_after=1",
+        "--note",
+        "严打",
+        "--activate",
+    )
     strategies = json.loads(cli("spam", "strategy", "list", "--json"))
     assert [(s["version"], s["active"]) for s in strategies] == [(1, False), (2, True)]
     assert json.loads(cli("spam", "strategy", "show"))["port_close_after"] == 1
@@ -79,7 +100,9 @@ def test_cli_governance_round_trip(cli):
 
 def test_cli_review_queue_and_referrals(cli, tmp_path):
     cli("spam", "strategy", "new", "--set", "block_at=0.99999", "--set", "review_at=0.5", "--activate")
-    out = cli("spam", "check", "--json", "--record", input=lines({"sender": ALICE, "recipient": BOB, "text": SPAM_TEXT}))
+    out = cli(
+        "spam", "check", "--json", "--record", input=lines({"sender": ALICE, "recipient": BOB, "text": SPAM_TEXT})
+    )
     assert json.loads(out)["verdict"] == "review"
     (item,) = json.loads(cli("spam", "review", "list", "--json"))
     assert item["sender"] == "138****8000" and item["text"] == SPAM_TEXT
@@ -89,8 +112,9 @@ def test_cli_review_queue_and_referrals(cli, tmp_path):
     cli("spam", "review", "export-labels", str(labels))
     assert labels.read_text(encoding="utf-8").startswith("1\t急用钱")
     # the reviewer's label joins the next training run
-    out = json.loads(cli("spam", "train", "--limit", "300", "--folds", "2", "--include-labels", "--out",
-                         str(tmp_path), "--json"))
+    out = json.loads(
+        cli("spam", "train", "--limit", "300", "--folds", "2", "--include-labels", "--out", str(tmp_path), "--json")
+    )
     assert (out["from_database"], out["examples"]) == (1, 301)
     cli("sms", "send", "--from", ALICE, "--to", "10086999", "15800158000*低价出售二手车")
     csv_out = cli("spam", "report", "export", "--province", "新疆")
@@ -134,8 +158,9 @@ def test_http_check_for_the_smsc_only(client):
     assert client.post("/api/v1/spam/check", json=body).status_code == 401
     bad = client.post("/api/v1/spam/check", json={**body, "port_type": "fax"}, headers=h("smsc"))
     assert bad.status_code == 422
-    batch = client.post("/api/v1/spam/check/batch", json={"messages": [body, {**body, "text": HAM_TEXT}]},
-                        headers=h("smsc"))
+    batch = client.post(
+        "/api/v1/spam/check/batch", json={"messages": [body, {**body, "text": HAM_TEXT}]}, headers=h("smsc")
+    )
     assert [d["verdict"] for d in batch.json()] == ["block", "pass"]
 
 
@@ -148,18 +173,23 @@ def test_http_governance_roles(client):
     assert client.post("/api/v1/spam/ports", json=port, headers=h("operator")).status_code == 201
     assert client.post("/api/v1/spam/ports", json=port, headers=h("operator")).status_code == 409
     assert client.get("/api/v1/spam/ports", headers=h("reviewer")).json()[0]["state"] == "active"
-    r = client.post(f"/api/v1/spam/ports/{PORT}/state", json={"state": "warned", "reason": "投诉多"},
-                    headers=h("operator"))
+    r = client.post(
+        f"/api/v1/spam/ports/{PORT}/state", json={"state": "warned", "reason": "投诉多"}, headers=h("operator")
+    )
     assert r.json()["state"] == "warned"
     assert len(client.get(f"/api/v1/spam/ports/{PORT}/history", headers=h("reviewer")).json()) == 2
     # a new strategy, active at once, reaches the SMSC hook on the next message
-    r = client.post("/api/v1/spam/strategies", json={"changes": {"block_at": 0.99999, "review_at": 0.5},
-                                                     "activate": True}, headers=h("operator"))
+    r = client.post(
+        "/api/v1/spam/strategies",
+        json={"changes": {"block_at": 0.99999, "review_at": 0.5}, "activate": True},
+        headers=h("operator"),
+    )
     assert r.status_code == 201 and r.json()["version"] == 2
     assert client.post("/api/v1/spam/strategies", json={"changes": {"x": 1}}, headers=h("operator")).status_code == 422
     assert client.get("/api/v1/spam/strategies", headers=h("reviewer")).status_code == 403
-    d = client.post("/api/v1/spam/check", json={"sender": ALICE, "recipient": BOB, "text": SPAM_TEXT},
-                    headers=h("smsc")).json()
+    d = client.post(
+        "/api/v1/spam/check", json={"sender": ALICE, "recipient": BOB, "text": SPAM_TEXT}, headers=h("smsc")
+    ).json()
     assert (d["verdict"], d["strategy_version"]) == ("review", 2)
     # the reviewer sees it masked and decides; an operator may look but not decide
     (item,) = client.get("/api/v1/spam/reviews", headers=h("reviewer")).json()
@@ -168,8 +198,9 @@ def test_http_governance_roles(client):
     assert client.post(url, json={"label": "spam"}, headers=h("operator")).status_code == 403
     assert client.post(url, json={"label": "spam"}, headers=h("reviewer")).json()["label"] == "spam"
     assert client.post(url, json={"label": "ham"}, headers=h("reviewer")).status_code == 409
-    assert client.post("/api/v1/spam/reviews/1/decision", json={"label": "spam"},
-                       headers=h("reviewer")).status_code == 404
+    assert (
+        client.post("/api/v1/spam/reviews/1/decision", json={"label": "spam"}, headers=h("reviewer")).status_code == 404
+    )
     assert client.post("/api/v1/spam/strategies/1/activate", headers=h("operator")).json()["active"] is True
 
 

@@ -55,7 +55,12 @@ def test_report_by_sms_is_accepted_linked_and_acknowledged(platform):
     assert receipt.sender == "10086999" and "已受理" in receipt.text
     with platform.uow() as ctx:
         (r,) = reports.list_reports(ctx)
-    assert (r.reported_sender, r.sender_kind, r.status, r.content) == (PORT, "port", "pending", "恭喜您中奖，请点击领取")
+    assert (r.reported_sender, r.sender_kind, r.status, r.content) == (
+        PORT,
+        "port",
+        "pending",
+        "恭喜您中奖，请点击领取",
+    )
     assert r.reporter == "138****8000"
     # a forwarded text without a number is still a report; an empty one gets the how-to
     assert platform.receive_sms(BOB, "10086999", "办证刻章，电话见图").handled_as == "report_accepted"

@@ -54,8 +54,17 @@ def test_strategy_config_errors_are_clear(config, message):
         strategy_from_config(2, config)
 
 
-@given(st.dictionaries(st.sampled_from(sorted(Strategy().config())), st.none() | st.booleans() | st.integers()
-                       | st.floats(allow_nan=True) | st.text(max_size=5) | st.lists(st.text(max_size=3), max_size=3)))
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(Strategy().config())),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=True)
+        | st.text(max_size=5)
+        | st.lists(st.text(max_size=3), max_size=3),
+    )
+)
 def test_strategy_config_fuzz_only_clear_errors(config):
     try:
         s = strategy_from_config(2, config)
@@ -137,7 +146,9 @@ def test_parse_report_fuzz(text):
 
 
 def test_check_input_accepts_the_documented_line():
-    item = parse_check_line('{"sender": "10657000001", "recipient": "13900139000", "text": "x", "port_type": "industry"}')
+    item = parse_check_line(
+        '{"sender": "10657000001", "recipient": "13900139000", "text": "x", "port_type": "industry"}'
+    )
     assert (item.sender, item.port_type) == ("10657000001", "industry")
     assert check_input({"sender": "+85291234567", "recipient": "13900139000", "text": ""}).port_type == "person"
 
@@ -158,8 +169,15 @@ def test_check_input_refuses_with_a_reason(line):
         parse_check_line(line)
 
 
-@given(st.one_of(st.text(max_size=60), st.dictionaries(st.sampled_from(["sender", "recipient", "text", "port_type"]),
-                                                        st.none() | st.text(max_size=12) | st.integers())))
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.dictionaries(
+            st.sampled_from(["sender", "recipient", "text", "port_type"]),
+            st.none() | st.text(max_size=12) | st.integers(),
+        ),
+    )
+)
 def test_check_line_fuzz_only_clear_errors(value):
     line = value if isinstance(value, str) else json.dumps(value)
     try:

@@ -24,12 +24,13 @@ from mingbai.accounts.models import LoginCode, SignInAttempt, StaffUser, Subscri
 from mingbai.auth.service import Principal, Role
 from mingbai.catalog.models import Subscriber
 from mingbai.catalog.service import get_sp
-from mingbai.db import Ctx, insert_ignore, upsert
+from mingbai.db import Ctx, upsert
 from mingbai.errors import InvalidInput, NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import is_msisdn, mask_msisdn, normalize_msisdn
-from mingbai.subscriptions.models import PlatformKey
+from mingbai.subscriptions.keys import stored_secret
 from mingbai.subscriptions.rules import code_mac, new_code
 
 log = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ def request_login_code(ctx: Ctx, *, msisdn: str, address: str) -> str:
     enqueue(
         ctx,
         msisdn=msisdn,
-        kind="login_code",
+        kind=MessageKind.LOGIN_CODE,
         dedupe_key=f"login:{code_id}",
         text=f"您正在登录明白自助服务,登录验证码{code},{minutes}分钟内有效。如非本人操作请忽略,切勿告诉他人。中国移动",
     )
@@ -419,28 +420,15 @@ def purge_stale(ctx: Ctx) -> int:
 
 # -- keys ---------------------------------------------------------------------------------------
 
-_KEYS: dict[tuple[int, str], bytes] = {}
-
-
-def _stored_key(ctx: Ctx, name: str) -> bytes:
-    """A server secret generated once and kept in the database (shared by every worker)."""
-    cache_key = (id(ctx.session.get_bind()), name)
-    if cache_key not in _KEYS:
-        insert_ignore(ctx.session, PlatformKey.__table__, [{"name": name, "value": secrets.token_hex(32)}], ["name"])
-        value = ctx.session.scalar(select(PlatformKey.value).where(PlatformKey.name == name))
-        assert value is not None
-        _KEYS[cache_key] = bytes.fromhex(value)
-    return _KEYS[cache_key]
-
 
 def login_key(ctx: Ctx) -> bytes:
-    return _stored_key(ctx, "login_mac")
+    return stored_secret(ctx, "login_mac")
 
 
 def web_secret(ctx: Ctx) -> bytes:
     """Signs CSRF tokens: ``$MINGBAI_WEB_SECRET`` when set, else a key kept in the database."""
     env = os.environ.get("MINGBAI_WEB_SECRET", "")
-    return env.encode() if env else _stored_key(ctx, "web_csrf")
+    return env.encode() if env else stored_secret(ctx, "web_csrf")
 
 
 # -- real-name profiles ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from mingbai.campaigns.models import Campaign, CampaignTarget
 from mingbai.db import Ctx, UtcDateTime
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id, reserve_ids
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import ON_DEDUPE_KEY, OutboundSms
 from mingbai.messaging.rules import ALL_STATES, parse_quiet_hours
 
@@ -63,7 +64,7 @@ _RELEASE_SQL = {
     "postgresql": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at,
                         bulk, tag, attempt)
-SELECT g.msisdn, :base_id + g.seq - :from_seq - 1, :sender, :head || g.items || '。' || :tail, 'campaign', 'numbered',
+SELECT g.msisdn, :base_id + g.seq - :from_seq - 1, :sender, :head || g.items || '。' || :tail, :kind, 'numbered',
        'campaign:' || :cid || ':' || g.batch_no, 'queued', :now,
        :first + ((g.seq - :from_seq - 1) * :spacing) * interval '1 second', true, :tag, 0
 FROM (
@@ -76,7 +77,7 @@ FROM (
     "sqlite": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at,
                         bulk, tag, attempt)
-SELECT g.msisdn, :base_id + g.seq - :from_seq - 1, :sender, :head || g.items || '。' || :tail, 'campaign', 'numbered',
+SELECT g.msisdn, :base_id + g.seq - :from_seq - 1, :sender, :head || g.items || '。' || :tail, :kind, 'numbered',
        'campaign:' || :cid || ':' || g.batch_no, 'queued', :now,
        strftime('%Y-%m-%d %H:%M:%f', :first, '+' || ((g.seq - :from_seq - 1) * :spacing) || ' seconds') || '000',
        1, :tag, 0
@@ -273,6 +274,7 @@ def _release(ctx: Ctx, c: Campaign, slots: rules.Slots, now: datetime) -> int:
             "to_seq": c.released_seq + slots.count,
             "base_id": reserve_ids(slots.count),
             "sender": ctx.settings.service_number,
+            "kind": MessageKind.CAMPAIGN,
             "head": rules.HEAD,
             "tail": rules.TAIL,
             "now": now,

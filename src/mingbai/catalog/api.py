@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from mingbai.auth.service import Principal, Role
 from mingbai.catalog import service
 from mingbai.catalog.rules import ServiceIn, SpIn, SubscriberIn
+from mingbai.catalog.service import ImportReport
 from mingbai.errors import InvalidInput
+from mingbai.jsonable import recast
 from mingbai.web.deps import CtxDep, require
 
 router = APIRouter(prefix="/api/v1", tags=["Catalog"])
@@ -47,10 +49,9 @@ class StatusIn(BaseModel):
     status: Literal["active", "suspended"]
 
 
-class ImportOut(BaseModel):
-    sps: int
-    services: int
-    subscribers: int
+# only the OpenAPI name of catalog.service.ImportReport (see jsonable.recast)
+class ImportOut(ImportReport):
+    pass
 
 
 def _sp(s: Any) -> SpOut:
@@ -113,7 +114,7 @@ def put_subscriber(msisdn: str, body: SubscriberIn, who: Operator, ctx: CtxDep) 
 @router.post("/catalog/import", response_model=ImportOut, summary="Import SPs, services, subscribers (all or nothing)")
 def import_catalog(who: Operator, ctx: CtxDep, doc: Annotated[dict[str, Any], Body()]) -> ImportOut:
     report = service.import_catalog(ctx, doc)
-    return ImportOut(sps=report.sps, services=report.services, subscribers=report.subscribers)
+    return recast(ImportOut, report)
 
 
 @router.get("/services", response_model=list[ServiceOut], tags=["SP"], summary="Your services")

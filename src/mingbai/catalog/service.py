@@ -18,7 +18,7 @@ from mingbai.catalog.rules import (
 )
 from mingbai.db import Ctx, upsert
 from mingbai.errors import InvalidInput, NotFound
-from mingbai.msisdn import normalize_msisdn
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def get_subscriber(ctx: Ctx, msisdn: str) -> Subscriber:
     msisdn = normalize_msisdn(msisdn)
     sub = ctx.session.get(Subscriber, msisdn)
     if sub is None:
-        raise NotFound(f"no subscriber {msisdn[:3]}****{msisdn[-4:]}", code="unknown_subscriber")
+        raise NotFound(f"no subscriber {mask_msisdn(msisdn)}", code="unknown_subscriber")
     return sub
 
 

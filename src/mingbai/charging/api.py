@@ -43,10 +43,9 @@ from mingbai.charging.schemas import (
 from mingbai.charging.usage import import_usage
 from mingbai.clock import SHANGHAI
 from mingbai.errors import InvalidInput
-from mingbai.jsonable import jsonable
-from mingbai.msisdn import normalize_msisdn
-from mingbai.platform import Platform
-from mingbai.web.deps import CtxDep, get_platform, require
+from mingbai.jsonable import jsonable, recast
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
+from mingbai.web.deps import CtxDep, PlatformDep, require
 
 router = APIRouter(prefix="/api/v1")
 
@@ -56,13 +55,12 @@ FrontLine = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 Hall = Annotated[Principal, Depends(require(Role.HALL, Role.OPERATOR))]
 CardDesk = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 SpOnly = Annotated[Principal, Depends(require(Role.SP))]
-PlatformDep = Annotated[Platform, Depends(get_platform)]
 PeriodQ = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"])]
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "web" / "templates"))
 templates.env.filters["yuan"] = lambda fen: yuan(int(fen))
 templates.env.filters["local_time"] = lambda dt: dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-templates.env.filters["masked"] = lambda m: m[:3] + "****" + m[-4:]
+templates.env.filters["masked"] = mask_msisdn
 
 
 def _period(value: str) -> str:
@@ -79,12 +77,12 @@ def _period(value: str) -> str:
 def start_run(body: RunIn, who: Operator, platform: PlatformDep) -> RunOut:
     period = parse_billing_period(_period(body.period))
     summary = billing.run_billing(platform, period, actor=who.actor, chunk_size=body.chunk_size)
-    return RunOut.model_validate(jsonable(summary))
+    return recast(RunOut, summary)
 
 
 @router.get("/billing/runs", response_model=list[RunOut], tags=["Charging"], summary="Billing runs with their figures")
 def runs(who: Operator, ctx: CtxDep, period: PeriodQ = None) -> list[RunOut]:
-    return [RunOut.model_validate(jsonable(r)) for r in billing.list_runs(ctx, period=period)]
+    return [recast(RunOut, r) for r in billing.list_runs(ctx, period=period)]
 
 
 @router.post(
@@ -115,7 +113,7 @@ def usage_import(
 )
 def subscriber_charges(msisdn: str, who: Staff, ctx: CtxDep, period: PeriodQ = None) -> list[ChargeOut]:
     get_subscriber(ctx, msisdn)
-    return [ChargeOut.model_validate(jsonable(c)) for c in service.list_charges(ctx, msisdn=msisdn, period=period)]
+    return [recast(ChargeOut, c) for c in service.list_charges(ctx, msisdn=msisdn, period=period)]
 
 
 @router.get("/charges", response_model=list[ChargeOut], tags=["SP"], summary="Your charges for one subscriber")
@@ -123,7 +121,7 @@ def sp_charges(
     who: SpOnly, ctx: CtxDep, msisdn: Annotated[str, Query(min_length=1, max_length=20)], period: PeriodQ = None
 ) -> list[ChargeOut]:
     charges = service.list_charges(ctx, msisdn=msisdn, period=period, sp_code=who.sp_code)
-    return [ChargeOut.model_validate(jsonable(c)) for c in charges]
+    return [recast(ChargeOut, c) for c in charges]
 
 
 @router.post(
@@ -146,9 +144,7 @@ def objections(
     msisdn: Annotated[str | None, Query(max_length=20)] = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^[a-z_]{1,16}$")] = None,
 ) -> list[ObjectionView]:
-    return [
-        ObjectionView.model_validate(jsonable(o)) for o in service.list_objections(ctx, msisdn=msisdn, status=status_)
-    ]
+    return service.list_objections(ctx, msisdn=msisdn, status=status_)
 
 
 # -- balances ------------------------------------------------------------------------------------
@@ -227,7 +223,7 @@ def cards(body: CardsIn, who: Operator, ctx: CtxDep) -> list[CardOut]:
         issued_on=body.issued_on,
         printed_expiry=body.printed_expiry,
     )
-    return [CardOut.model_validate(jsonable(c)) for c in made]
+    return [recast(CardOut, c) for c in made]
 
 
 # -- bill, advice, activation ------------------------------------------------------------------------
@@ -279,9 +275,9 @@ def activate(body: ActivationIn, who: Hall, ctx: CtxDep) -> ActivationOut:
         city=body.city,
         package_code=body.package_code,
     )
-    return ActivationOut.model_validate(jsonable(done))
+    return recast(ActivationOut, done)
 
 
 @router.get("/packages", response_model=list[PackageOut], tags=["Charging"], summary="The tariff packages")
 def packages(who: Staff) -> list[PackageOut]:
-    return [PackageOut.model_validate(jsonable(p)) for p in PACKAGES]
+    return [recast(PackageOut, p) for p in PACKAGES]

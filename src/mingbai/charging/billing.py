@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +36,11 @@ from mingbai.catalog.rules import yuan_sql
 from mingbai.charging import texts
 from mingbai.charging.models import BillingRun, BillingWatermark
 from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, reminder_due_at
-from mingbai.clock import Clock
 from mingbai.config import Settings
-from mingbai.db import Ctx, Database, UtcDateTime, upsert
+from mingbai.db import Ctx, Database, PlatformLike, UtcDateTime, upsert
 from mingbai.errors import Conflict, InvalidInput
 from mingbai.ids import new_id, reserve_ids
+from mingbai.messaging.kinds import MessageKind
 from mingbai.msisdn import mask_msisdn
 
 log = logging.getLogger(__name__)
@@ -49,16 +49,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK = 50_000
 #: past the highest MSISDN (15 digits, the column's width)
 _TOP = "9" * 15
-
-
-class PlatformLike(Protocol):
-    """What a run needs from :class:`mingbai.platform.Platform` (kept apart to avoid a cycle)."""
-
-    clock: Clock
-    settings: Settings
-    db: Database
-
-    def uow(self) -> AbstractContextManager[Ctx]: ...
 
 
 # -- SQL -------------------------------------------------------------------------------------
@@ -127,7 +117,7 @@ WITH words AS MATERIALIZED (
   SELECT svc.code, :t_a || p.name || svc.name || :t_b AS head, :t_c || svc.code || :t_d AS tail
   FROM service svc JOIN sp p ON p.code = svc.sp_code
 )
-SELECT c.msisdn, c.id, :sender, w.head || {_YUAN} || w.tail, 'charge_reminder', 'concat', 'queued', :now, :due
+SELECT c.msisdn, c.id, :sender, w.head || {_YUAN} || w.tail, :reminder_kind, 'concat', 'queued', :now, :due
 FROM charge c
 JOIN words w ON w.code = c.service_code
 WHERE {_RANGE_C} AND c.batch_id = :batch_id
@@ -170,13 +160,17 @@ def timed_sql(statement: str) -> Any:
 # -- results ---------------------------------------------------------------------------------
 
 
+#: a full run, or the catch-up for subscriptions that became due after it
+RunMode = Literal["full", "catchup"]
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """A run's figures as recorded in ``billing_run``."""
 
     run_id: int
     period: str
-    mode: str
+    mode: RunMode
     status: str
     actor: str
     started_at: datetime
@@ -216,7 +210,7 @@ def summary_of(run: BillingRun) -> RunSummary:
     return RunSummary(
         run.id,
         run.period,
-        run.mode,
+        cast(RunMode, run.mode),
         run.status,
         run.actor,
         run.started_at,
@@ -345,6 +339,7 @@ def statement_params(period: Period, run_id: int, now: datetime, upper: datetime
         "p_start": period.start,
         "next_first_day": period.next_first_day,
         "sender": settings.service_number,
+        "reminder_kind": MessageKind.CHARGE_REMINDER,
         "due": reminder_due_at(now),
         "t_a": a,
         "t_b": b,

@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, func, insert, select, text
 from mingbai.charging import texts
 from mingbai.charging.billing import (
     CHARGE_SAFE,
-    PlatformLike,
     RunSummary,
     raise_watermark,
     run_billing,
@@ -25,9 +24,10 @@ from mingbai.charging.billing import (
 )
 from mingbai.charging.models import BillingRun, BillingWatermark
 from mingbai.charging.rules import Period, charge_upper_bound, period_at, reminder_due_at
-from mingbai.db import Ctx, UtcDateTime
+from mingbai.db import Ctx, PlatformLike, UtcDateTime
 from mingbai.errors import Conflict
 from mingbai.ids import new_id, reserve_ids
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import OutboundSms
 
 #: the catch-up pass looks this far behind its watermark, for confirmations whose transaction
@@ -123,7 +123,7 @@ def _remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -
                 "text": texts.monthly_reminder(
                     period.month_zh, *names[r.service_code], int(r.amount_fen), r.service_code
                 ),
-                "kind": "charge_reminder",  # sent once by its primary key: its id is the charge's
+                "kind": MessageKind.CHARGE_REMINDER,  # sent once by its primary key: its id is the charge's
                 "segmentation": "concat",
                 "status": "queued",
                 "created_at": now,

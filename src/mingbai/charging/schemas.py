@@ -7,6 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mingbai.charging import service
+from mingbai.charging.billing import RunSummary
+from mingbai.charging.ledger import CardView
+from mingbai.charging.packages import Package
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -17,39 +22,12 @@ class RunIn(_In):
     chunk_size: int = Field(default=50_000, ge=1, le=1_000_000)
 
 
-class RunOut(BaseModel):
-    run_id: int
-    period: str
-    mode: Literal["full", "catchup"]
-    status: str
-    actor: str
-    started_at: datetime
-    finished_at: datetime | None
-    seen: int
-    charged: int
-    amount_fen: int
-    reminders: int
-    skipped: dict[str, int]
-    chunks: int
-    last_msisdn: str | None
+class RunOut(RunSummary):  # only the OpenAPI name (see jsonable.recast)
+    pass
 
 
-class ChargeOut(BaseModel):
-    id: int
-    msisdn: str
-    service_code: str
-    service_name: str
-    sp_code: str
-    sp_name: str
-    kind: Literal["monthly", "per_use"]
-    period: str
-    amount_fen: int
-    quantity: int
-    created_at: datetime
-    occurred_at: datetime
-    usage_ref: str
-    subscription_id: int
-    objected: bool
+class ChargeOut(service.ChargeView):  # only the OpenAPI name (see jsonable.recast)
+    pass
 
 
 class ObjectionIn(_In):
@@ -63,20 +41,8 @@ class ObjectionOut(BaseModel):
     stopped: list[str] | None
 
 
-class ObjectionView(BaseModel):
-    id: int
-    msisdn: str
-    charge_id: int
-    subscription_id: int
-    service_code: str
-    sp_code: str
-    amount_fen: int
-    period: str
-    objected_at: datetime
-    channel: str
-    actor: str
-    mo_id: int | None
-    status: str
+#: one shape, the service's (the API and the service both call it ObjectionView)
+ObjectionView = service.ObjectionView
 
 
 class UsageImportOut(BaseModel):
@@ -136,12 +102,12 @@ class CardsIn(_In):
     printed_expiry: date | None = Field(default=None, description="Only for cards issued before 2012-01-01")
 
 
-class CardOut(BaseModel):
-    card_no: str
-    face_value_fen: int
-    issued_on: date
-    expires_on: date
-    status: str
+# Empty subclasses of the service dataclasses: one declaration of the fields, and the OpenAPI
+# schema keeps its name (see jsonable.recast).
+
+
+class CardOut(CardView):
+    pass
 
 
 class ActivationIn(_In):
@@ -152,20 +118,9 @@ class ActivationIn(_In):
     package_code: str | None = Field(default=None, max_length=16, examples=["GT58"])
 
 
-class ActivationOut(BaseModel):
-    msisdn: str
-    brand: str
-    package_code: str | None
-    reminder_outbox_id: int | None
+class ActivationOut(service.Activation):
+    pass
 
 
-class PackageOut(BaseModel):
-    code: str
-    name: str
-    monthly_fee_fen: int
-    voice_min: int
-    sms: int
-    data_mb: int
-    voice_fen_per_min: int
-    sms_fen_each: int
-    data_fen_per_mb: int
+class PackageOut(Package):
+    pass

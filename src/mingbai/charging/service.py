@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, cast
 
 from sqlalchemy import select, update
 
@@ -20,14 +21,20 @@ from mingbai.db import Ctx, insert_ignore
 from mingbai.disputes.service import open_dispute
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import normalize_msisdn
+from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.models import Subscription
 from mingbai.subscriptions.service import lock_subscriber, record_event, unsubscribe
 
 #: a bare "YY" objects to the latest charge raised this long ago at most
 BARE_OBJECTION_WINDOW = timedelta(days=35)
 OBJECTION_CHANNELS = ("sms", "hotline", "hall", "web")
+
+
+#: what a charge is for (the ``charge.kind`` column)
+ChargeKind = Literal["monthly", "per_use"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,7 @@ class ChargeView:
     service_name: str
     sp_code: str
     sp_name: str
-    #: monthly | per_use
-    kind: str
+    kind: ChargeKind
     period: str
     amount_fen: int
     quantity: int
@@ -86,7 +92,7 @@ def list_charges(
             service_name,
             c.sp_code,
             sp_name,
-            c.kind,
+            cast(ChargeKind, c.kind),
             c.period,
             c.amount_fen,
             c.quantity,
@@ -156,10 +162,10 @@ def object_to_charge(
     else:
         target = _objection_target(ctx, msisdn, service_code.upper() if service_code else None)
     if target is None:
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.objection_no_charge(service_code), mo_id=mo_id)
+        enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.objection_no_charge(service_code), mo_id=mo_id)
         return ObjectionOutcome("no_charge")
     if isinstance(target, list):
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.objection_ambiguous(target), mo_id=mo_id)
+        enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.objection_ambiguous(target), mo_id=mo_id)
         return ObjectionOutcome("ambiguous")
     charge = target
     sp_name, service_name = ctx.session.execute(
@@ -199,12 +205,18 @@ def object_to_charge(
         mo_id=mo_id,
     )
     if not inserted:
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.objection_repeated(sp_name, service_name), mo_id=mo_id)
+        enqueue(
+            ctx,
+            msisdn=msisdn,
+            kind=MessageKind.REPLY,
+            text=texts.objection_repeated(sp_name, service_name),
+            mo_id=mo_id,
+        )
         return ObjectionOutcome("repeated", None, charge.id, [e.service_code for e in ended])
     record_event(
         ctx,
         msisdn=msisdn,
-        kind="charge_objected",
+        kind=EventKind.CHARGE_OBJECTED,
         service_code=charge.service_code,
         actor=actor,
         channel=channel,
@@ -215,7 +227,7 @@ def object_to_charge(
     enqueue(
         ctx,
         msisdn=msisdn,
-        kind="objection_ack",
+        kind=MessageKind.OBJECTION_ACK,
         dedupe_key=f"objection:{charge.id}",
         text=texts.objection_accepted(sp_name, service_name, period_zh, charge.amount_fen),
         mo_id=mo_id,
@@ -326,7 +338,7 @@ def activate(
     outbox_id = enqueue(
         ctx,
         msisdn=msisdn,
-        kind="entry_reminder",
+        kind=MessageKind.ENTRY_REMINDER,
         dedupe_key=f"entry:{new_id()}",
         text=texts.entry_reminder(msisdn, sub.brand, package, labels),
     )

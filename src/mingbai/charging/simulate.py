@@ -17,6 +17,7 @@ from sqlalchemy.types import Date
 
 from mingbai.charging.rules import Period
 from mingbai.db import UtcDateTime
+from mingbai.messaging.kinds import MessageKind
 
 FIRST_MSISDN = 13_000_000_000
 SERVICES = 40
@@ -116,16 +117,17 @@ def fingerprint(conn: Connection, period: str, *, keep_rows: bool = True) -> Fin
     reminders = conn.execute(
         text(
             "SELECT count(*) FROM sms_outbox o JOIN charge c "
-            "ON c.msisdn = o.msisdn AND o.id = c.id AND o.kind = 'charge_reminder' "
+            "ON c.msisdn = o.msisdn AND o.id = c.id AND o.kind = :reminder "
             "WHERE c.period = :p AND c.kind = 'monthly'"
         ),
-        {"p": period},
+        {"p": period, "reminder": MessageKind.CHARGE_REMINDER},
     ).scalar_one()
     orphans = conn.execute(
         text(
-            "SELECT count(*) FROM sms_outbox o WHERE o.kind = 'charge_reminder' AND NOT EXISTS "
-            "(SELECT 1 FROM charge c WHERE c.msisdn = o.msisdn AND o.id = c.id AND o.kind = 'charge_reminder')"
-        )
+            "SELECT count(*) FROM sms_outbox o WHERE o.kind = :reminder AND NOT EXISTS "
+            "(SELECT 1 FROM charge c WHERE c.msisdn = o.msisdn AND o.id = c.id AND o.kind = :reminder)"
+        ),
+        {"reminder": MessageKind.CHARGE_REMINDER},
     ).scalar_one()
     rows = None
     if keep_rows:
@@ -134,10 +136,10 @@ def fingerprint(conn: Connection, period: str, *, keep_rows: bool = True) -> Fin
             for m, s, a, t in conn.execute(
                 text(
                     "SELECT c.msisdn, c.subscription_id, c.amount_fen, o.text FROM charge c "
-                    "LEFT JOIN sms_outbox o ON o.msisdn = c.msisdn AND o.id = c.id AND o.kind = 'charge_reminder' "
+                    "LEFT JOIN sms_outbox o ON o.msisdn = c.msisdn AND o.id = c.id AND o.kind = :reminder "
                     "WHERE c.period = :p AND c.kind = 'monthly'"
                 ),
-                {"p": period},
+                {"p": period, "reminder": MessageKind.CHARGE_REMINDER},
             )
         )
     return Fingerprint(int(n), int(reminders), int(amount), int(n) - int(reminders) + int(orphans), rows)
@@ -147,10 +149,10 @@ def forget_period(conn: Connection, period: str) -> None:
     """Delete a period's monthly charges, their reminders and runs (to bill it again from scratch)."""
     conn.execute(
         text(
-            "DELETE FROM sms_outbox WHERE kind = 'charge_reminder' AND EXISTS (SELECT 1 FROM charge c "
+            "DELETE FROM sms_outbox WHERE kind = :reminder AND EXISTS (SELECT 1 FROM charge c "
             "WHERE c.msisdn = sms_outbox.msisdn AND sms_outbox.id = c.id AND c.period = :p)"
         ),
-        {"p": period},
+        {"p": period, "reminder": MessageKind.CHARGE_REMINDER},
     )
     conn.execute(text("DELETE FROM charge WHERE period = :p AND kind = 'monthly'"), {"p": period})
     conn.execute(text("DELETE FROM billing_run WHERE period = :p"), {"p": period})

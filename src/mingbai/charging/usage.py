@@ -26,6 +26,7 @@ from mingbai.charging.rules import period_at, reminder_due_at, traffic_alerts
 from mingbai.charging.usage_csv import UsageFileError, UsageRow, parse_usage_csv
 from mingbai.db import Ctx
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import OutboundSms
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import mask_msisdn
@@ -279,7 +280,7 @@ def _charge_per_use(ctx: Ctx, rows: list[UsageRow], subs_for: dict[int, _Sub], i
                 "text": texts.per_use_reminder(
                     r.used_at, sp_name, name, row["amount_fen"], r.quantity, r.service_code or ""
                 ),
-                "kind": "charge_reminder",  # sent once by its primary key: its id is the charge's
+                "kind": MessageKind.CHARGE_REMINDER,  # sent once by its primary key: its id is the charge's
                 "segmentation": "concat",
                 "status": "queued",
                 "created_at": now,
@@ -347,7 +348,7 @@ def _traffic_alerts(ctx: Ctx, rows: list[UsageRow], import_id: int) -> int:
                 text = texts.roaming_first_use()
             else:
                 text = texts.roaming_step(abroad_after)
-            if enqueue(ctx, msisdn=msisdn, kind="traffic_alert", dedupe_key=alert.key, text=text) is not None:
+            if enqueue(ctx, msisdn=msisdn, kind=MessageKind.TRAFFIC_ALERT, dedupe_key=alert.key, text=text) is not None:
                 sent += 1
     return sent
 
@@ -391,7 +392,7 @@ def mark_alerts(ctx: Ctx, msisdn: str) -> list[str]:
     return list(
         ctx.session.scalars(
             select(OutboundSms.dedupe_key)
-            .where(OutboundSms.msisdn == msisdn, OutboundSms.kind == "traffic_alert")
+            .where(OutboundSms.msisdn == msisdn, OutboundSms.kind == MessageKind.TRAFFIC_ALERT)
             .order_by(OutboundSms.id)
         )
     )

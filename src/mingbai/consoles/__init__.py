@@ -1,13 +1,14 @@
 """Web consoles on the platform's FastAPI app: sign-in, agent console, subscriber portal, SP
 portal, operator dashboard. Server-rendered (Jinja2 + htmx), zh-CN and English.
 
-``install(app)`` adds the pages, the security headers and the HTML error pages.
+``install(app, charges=…)`` adds the pages, the security headers and the HTML error pages; the
+composition root passes the capabilities' sources in (``charges``: see ``consoles/charges.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -15,6 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mingbai.errors import InvalidInput, MingbaiError
+
+if TYPE_CHECKING:
+    from mingbai.consoles.charges import ChargeSource
 
 #: paths whose errors are pages, not JSON
 PAGE_PREFIXES = ("/login", "/logout", "/console", "/lang", "/agent", "/me", "/sp", "/ops", "/security")
@@ -24,13 +28,14 @@ def _is_page(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PAGE_PREFIXES)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, charges: ChargeSource | None = None) -> None:
     from mingbai.consoles import agent, disputes, ops, portal, signin, sp
     from mingbai.consoles.security import install_headers, install_log_masking
     from mingbai.consoles.web import SignInRequired, current_user, lang_of, render, sign_in_url
 
     for module in (signin, agent, portal, sp, ops, disputes):
         app.include_router(module.router)
+    app.state.charge_source = charges
     install_headers(app)
     install_log_masking()
 

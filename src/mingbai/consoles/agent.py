@@ -53,7 +53,7 @@ def _subscriber_page(
     status: int = 200,
 ) -> Response:
     number = normalize_msisdn(msisdn)
-    source = charge_source()
+    source = charge_source(request)
     with platform.uow() as ctx:
         subscriber = get_subscriber(ctx, number)
         cards = subscription_cards(ctx, number)

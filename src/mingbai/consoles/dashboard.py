@@ -18,18 +18,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from mingbai.catalog.models import Service, Sp
 from mingbai.clock import local_midnight
 from mingbai.db import Ctx
+from mingbai.messaging.kinds import REMINDER_KINDS
 from mingbai.messaging.models import MoMessage, OutboundSms
 from mingbai.subscriptions.models import Order, Subscription
 
-#: outbox kinds that are reminders the subscriber is owed (R4), in the order charts stack them
-REMINDER_KINDS = (
-    "confirmation_request",
-    "order_reminder",
-    "unsubscribe_confirmation",
-    "monthly_reminder",
-    "order_expired",
-    "deduction_reminder",
-)
 #: at most this many days on one dashboard
 MAX_DAYS = 366
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mingbai.messaging.kinds import MessageKind
+from mingbai.subscriptions.events import EventKind
+
 DEFAULT = "zh-CN"
 LANGS = ("zh-CN", "en")
 
@@ -294,25 +297,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "channel.hall": ("营业厅", "Business hall"),
     "channel.terminal": ("自助终端", "Self-service terminal"),
     "channel.system": ("系统", "System"),
-    "event.order_placed": ("提交订购", "Order placed"),
-    "event.order_confirmed": ("客户确认", "Confirmed by subscriber"),
-    "event.subscribed": ("开通", "Subscribed"),
-    "event.unsubscribed": ("退订", "Unsubscribed"),
-    "event.late_code": ("验证码过期后回复", "Code sent too late"),
-    "event.code_rejected": ("验证码错误", "Wrong code"),
-    "event.code_locked": ("验证码错误次数过多", "Too many wrong codes"),
-    "event.order_refused": ("订购被拒", "Order refused"),
-    "event.order_expired": ("订购未确认已过期", "Order expired unconfirmed"),
     "brand.gotone": ("全球通", "GoTone"),
     "brand.mzone": ("动感地带", "M-Zone"),
     "brand.easyown": ("神州行", "Easyown"),
     "brand.other": ("其他", "Other"),
-    "kind.confirmation_request": ("二次确认", "Confirmation request"),
-    "kind.order_reminder": ("订购提醒", "Order reminder"),
-    "kind.unsubscribe_confirmation": ("退订提醒", "Unsubscription notice"),
-    "kind.monthly_reminder": ("月中提醒", "Monthly reminder"),
-    "kind.order_expired": ("订购过期通知", "Expired-order notice"),
-    "kind.deduction_reminder": ("扣费提醒", "Deduction reminder"),
     "method.password": ("密码", "Password"),
     "method.sms_code": ("短信验证码", "SMS code"),
     "method.sms_request": ("申请验证码", "Code request"),
@@ -325,6 +313,42 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.unknown": ("非本网客户", "Not a subscriber"),
     "reason.throttled": ("发送过于频繁", "Too many codes"),
 }
+
+#: the label of each outbox kind (``kind.<value>``)
+MESSAGE_KINDS: dict[MessageKind, tuple[str, str]] = {
+    MessageKind.REPLY: ("回复", "Reply"),
+    MessageKind.QUERY_REPLY: ("查询结果", "Query reply"),
+    MessageKind.CONFIRMATION_REQUEST: ("二次确认", "Confirmation request"),
+    MessageKind.ORDER_REMINDER: ("订购提醒", "Order reminder"),
+    MessageKind.UNSUBSCRIBE_CONFIRMATION: ("退订提醒", "Unsubscription notice"),
+    MessageKind.MONTHLY_REMINDER: ("月中提醒", "Monthly reminder"),
+    MessageKind.CAMPAIGN: ("集中提醒", "Campaign reminder"),
+    MessageKind.CHARGE_REMINDER: ("扣费提醒", "Deduction reminder"),
+    MessageKind.OBJECTION_ACK: ("异议受理", "Objection accepted"),
+    MessageKind.ENTRY_REMINDER: ("入网提醒", "Welcome reminder"),
+    MessageKind.TRAFFIC_ALERT: ("流量提醒", "Data usage alert"),
+    MessageKind.NOTICE: ("举报处理通知", "Report outcome"),
+    MessageKind.LOGIN_CODE: ("登录验证码", "Sign-in code"),
+    MessageKind.DISPUTE: ("费用争议处理", "Dispute outcome"),
+}
+#: the label of each subscription event kind (``event.<value>``)
+EVENT_KINDS: dict[EventKind, tuple[str, str]] = {
+    EventKind.ORDER_PLACED: ("提交订购", "Order placed"),
+    EventKind.ORDER_CONFIRMED: ("客户确认", "Confirmed by subscriber"),
+    EventKind.SUBSCRIBED: ("开通", "Subscribed"),
+    EventKind.UNSUBSCRIBED: ("退订", "Unsubscribed"),
+    EventKind.LATE_CODE: ("验证码过期后回复", "Code sent too late"),
+    EventKind.CODE_REJECTED: ("验证码错误", "Wrong code"),
+    EventKind.CODE_LOCKED: ("验证码错误次数过多", "Too many wrong codes"),
+    EventKind.ORDER_REFUSED: ("订购被拒", "Order refused"),
+    EventKind.ORDER_EXPIRED: ("订购未确认已过期", "Order expired unconfirmed"),
+    EventKind.CHARGE_OBJECTED: ("扣费异议", "Charge objected"),
+    EventKind.DISPUTE_OPENED: ("受理费用争议", "Dispute opened"),
+    EventKind.DISPUTE_DECIDED: ("争议核查完毕", "Dispute decided"),
+    EventKind.DISPUTE_DISCRETIONARY: ("酌情退费", "Discretionary refund"),
+}
+MESSAGES |= {f"kind.{k}": v for k, v in MESSAGE_KINDS.items()}
+MESSAGES |= {f"event.{k}": v for k, v in EVENT_KINDS.items()}
 
 
 def has(key: str) -> bool:

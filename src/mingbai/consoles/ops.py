@@ -21,6 +21,7 @@ from mingbai.consoles import dashboard, i18n
 from mingbai.consoles.security import csrf_protect
 from mingbai.consoles.web import OVERSIGHT, PlatformDep, WebUser, lang_of, render, see_other, signed_in
 from mingbai.errors import InvalidInput, MingbaiError
+from mingbai.messaging.kinds import REMINDER_KINDS
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -44,7 +45,7 @@ def _parse_day(raw: str | None, default: date) -> date:
 
 def _chart_labels(t: Callable[..., str], tr: Callable[[str, str | None], str]) -> dict[str, str]:
     labels = {k: t("chart." + k) for k in ("orders", "confirmed", "unsubscribed", "queries", "rate")}
-    return labels | {k: tr("kind", k) for k in dashboard.REMINDER_KINDS}
+    return labels | {k: tr("kind", k) for k in REMINDER_KINDS}
 
 
 @router.get("/ops")
@@ -65,7 +66,7 @@ def ops_dashboard(
         "totals": board.totals,
         "chart_json": board.chart_data(),
         "chart_labels": _chart_labels(i18n.translator(lang_of(request)), i18n.enum_translator(lang_of(request))),
-        "kinds": dashboard.REMINDER_KINDS,
+        "kinds": REMINDER_KINDS,
     }
     return render(request, "ops/dashboard.html", user, context)
 

@@ -26,7 +26,7 @@ Subscriber = Annotated[WebUser, Depends(signed_in(Role.SUBSCRIBER))]
 
 
 def _home(request: Request, platform: PlatformDep, user: WebUser, notice: str | None = None) -> Response:
-    source = charge_source()
+    source = charge_source(request)
     with platform.uow() as ctx:
         cards = subscription_cards(ctx, user.msisdn)
         today = local_date(ctx.now())

@@ -27,8 +27,10 @@ from mingbai.disputes.models import Dispute, DisputeItem, DisputePolicy
 from mingbai.disputes.rules import Outcome, Policy, Rule, Status
 from mingbai.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
+from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.service import lock_subscriber, record_event, unsubscribe
 
 #: the acceptance interface's channels (the subscriber portal is ``web``)
@@ -338,7 +340,7 @@ def open_dispute(
         record_event(
             ctx,
             msisdn=msisdn,
-            kind="dispute_opened",
+            kind=EventKind.DISPUTE_OPENED,
             service_code=c.service_code,
             actor=actor,
             channel=channel,
@@ -356,7 +358,9 @@ def open_dispute(
         if verifying and not dispute.return_fen
         else texts.decided(what, dispute.rule or "", dispute.refund_fen, dispute.return_fen)
     )
-    enqueue(ctx, msisdn=msisdn, kind="dispute", text=text, dedupe_key=f"dispute:{dispute_id}:open", mo_id=mo_id)
+    enqueue(
+        ctx, msisdn=msisdn, kind=MessageKind.DISPUTE, text=text, dedupe_key=f"dispute:{dispute_id}:open", mo_id=mo_id
+    )
     return _view(dispute, [DisputeItem(**row) for row in items])
 
 
@@ -493,7 +497,7 @@ def _verify(
     if discretionary_refund:
         return _grant_discretionary(ctx, d, items, actor, reason or "")
     _decided_sms(ctx, d, items)
-    _event(ctx, d, items, actor, "dispute_decided")
+    _event(ctx, d, items, actor, EventKind.DISPUTE_DECIDED)
     return _view(d, items)
 
 
@@ -536,7 +540,7 @@ def _grant_discretionary(ctx: Ctx, d: Dispute, items: list[DisputeItem], actor: 
     _totals(d, items)
     ctx.session.flush()
     _decided_sms(ctx, d, items)
-    _event(ctx, d, items, actor, "dispute_discretionary")
+    _event(ctx, d, items, actor, EventKind.DISPUTE_DISCRETIONARY)
     return _view(d, items)
 
 
@@ -546,7 +550,7 @@ def _decided_sms(ctx: Ctx, d: Dispute, items: Sequence[DisputeItem]) -> None:
         text = texts.verified_after_refund(what)
     else:
         text = texts.decided(what, d.rule or "", d.refund_fen, d.return_fen)
-    enqueue(ctx, msisdn=d.msisdn, kind="dispute", text=text, dedupe_key=f"dispute:{d.id}:{d.rule}")
+    enqueue(ctx, msisdn=d.msisdn, kind=MessageKind.DISPUTE, text=text, dedupe_key=f"dispute:{d.id}:{d.rule}")
 
 
 def _event(ctx: Ctx, d: Dispute, items: Sequence[DisputeItem], actor: str, kind: str) -> None:

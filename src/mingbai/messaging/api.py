@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import Principal, Role
 from mingbai.errors import MingbaiError
+from mingbai.jsonable import recast
 from mingbai.messaging.inbound import MoIntake
+from mingbai.messaging.outbox import OldestOpen
 from mingbai.web.deps import CtxDep, get_intake, require
 
 router = APIRouter(prefix="/api/v1/sms", tags=["SMS"])
@@ -98,13 +100,9 @@ def receive_mo_batch(
     )
 
 
-class OldestOut(BaseModel):
-    msisdn: str
-    outbox_id: int
-    status: str
-    kind: str
-    created_at: datetime
-    age_seconds: float
+# only the OpenAPI name of outbox.OldestOpen (see jsonable.recast; a docstring would show in the schema)
+class OldestOut(OldestOpen):
+    pass
 
 
 class OutboxStatsOut(BaseModel):
@@ -133,15 +131,6 @@ def outbox_stats(
         since=s.since,
         counts=s.counts,
         delivery_rate=s.delivery_rate,
-        oldest_open=OldestOut(
-            msisdn=o.msisdn,
-            outbox_id=o.outbox_id,
-            status=o.status,
-            kind=o.kind,
-            created_at=o.created_at,
-            age_seconds=o.age_seconds,
-        )
-        if o
-        else None,
+        oldest_open=recast(OldestOut, o) if o else None,
         orphan_receipts=s.orphan_receipts,
     )

@@ -25,6 +25,7 @@ from mingbai.errors import InvalidInput, MingbaiError
 from mingbai.ids import new_id
 from mingbai.messaging import service as messaging
 from mingbai.messaging import texts
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.router import Mo, MoRouter
 from mingbai.messaging.rules import waves
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
@@ -193,4 +194,4 @@ def _keep(ctx: Ctx, mo: Mo, label: str, received_at: datetime, within: Callable[
 
 def _apologise(ctx: Ctx, mo: Mo, text: str) -> None:
     """Answer an MO that was not taken (its handler's work is gone; the MO is still kept)."""
-    messaging.enqueue(ctx, msisdn=mo.msisdn, kind="reply", mo_id=mo.mo_id, text=text)
+    messaging.enqueue(ctx, msisdn=mo.msisdn, kind=MessageKind.REPLY, mo_id=mo.mo_id, text=text)

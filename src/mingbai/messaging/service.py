@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import select, update
 
 from mingbai.db import Ctx, insert_new, insert_rows, table_of
-from mingbai.disputes.chain import link
+from mingbai.hashchain import link
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import MoMessage, OutboundSms
 from mingbai.messaging.rules import parts_for
 
@@ -51,7 +52,7 @@ class Mt:
 
     msisdn: str
     text: str
-    kind: str
+    kind: MessageKind
     dedupe_key: str | None = None
     segmentation: str = "concat"
     due_at: datetime | None = None
@@ -68,7 +69,7 @@ def enqueue(
     *,
     msisdn: str,
     text: str,
-    kind: str,
+    kind: MessageKind,
     dedupe_key: str | None = None,
     segmentation: str = "concat",
     due_at: datetime | None = None,

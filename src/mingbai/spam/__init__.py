@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from mingbai.spam.engine import Decision, Message, PortInfo, Snapshot, SpamEngine
 
 if TYPE_CHECKING:
-    from mingbai.platform import Platform
+    from mingbai.db import PlatformLike
     from mingbai.spam.runtime import LiveFilter
 
 __all__ = ["Decision", "Message", "PortInfo", "Snapshot", "SpamEngine", "default_engine", "filter_for"]
@@ -35,7 +35,7 @@ def default_engine() -> SpamEngine:
     return SpamEngine(Snapshot(Strategy(version=1, model_version=version), load_model(version)))
 
 
-def filter_for(platform: Platform) -> LiveFilter:
+def filter_for(platform: PlatformLike) -> LiveFilter:
     """The platform's live filter: database-backed strategy, ports and marked senders."""
     from mingbai.spam.runtime import filter_for as _filter_for
 

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query
 
 from mingbai.auth.service import Principal, Role
-from mingbai.jsonable import jsonable
-from mingbai.platform import Platform
+from mingbai.jsonable import jsonable, recast
 from mingbai.spam import reports, service
 from mingbai.spam.engine import Message
 from mingbai.spam.runtime import filter_for
@@ -28,7 +27,7 @@ from mingbai.spam.schemas import (
     StrategyOut,
     VerificationOut,
 )
-from mingbai.web.deps import CtxDep, get_platform, require
+from mingbai.web.deps import CtxDep, PlatformDep, require
 
 router = APIRouter(prefix="/api/v1/spam", tags=["Spam"])
 
@@ -36,7 +35,6 @@ Smsc = Annotated[Principal, Depends(require(Role.SMSC))]
 Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
 ReviewerOrOperator = Annotated[Principal, Depends(require(Role.REVIEWER, Role.OPERATOR))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-PlatformDep = Annotated[Platform, Depends(get_platform)]
 #: ids are 53-bit, versions fit a 32-bit column: larger numbers are a 422, not a database error
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -71,13 +69,12 @@ def list_reviews(
     status: Annotated[str, Query(pattern="^(open|decided|all)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ReviewOut]:
-    return [ReviewOut.model_validate(jsonable(r)) for r in service.list_reviews(ctx, status=status, limit=limit)]
+    return [recast(ReviewOut, r) for r in service.list_reviews(ctx, status=status, limit=limit)]
 
 
 @router.post("/reviews/{review_id}/decision", response_model=ReviewOut, summary="Label a grey-zone message")
 def decide_review(review_id: RowId, body: ReviewDecisionIn, who: Reviewer, ctx: CtxDep) -> ReviewOut:
-    item = service.decide_review(ctx, review_id=review_id, label=body.label, reviewer=who.actor)
-    return ReviewOut.model_validate(jsonable(item))
+    return recast(ReviewOut, service.decide_review(ctx, review_id=review_id, label=body.label, reviewer=who.actor))
 
 
 # -- reports --------------------------------------------------------------------------------------------
@@ -91,7 +88,7 @@ def list_reports(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ReportOut]:
     rows = reports.list_reports(ctx, status=None if status == "all" else status, limit=limit)
-    return [ReportOut.model_validate(jsonable(r)) for r in rows]
+    return [recast(ReportOut, r) for r in rows]
 
 
 @router.post("/reports/{report_id}/decision", response_model=VerificationOut, summary="Verify a report")
@@ -116,7 +113,7 @@ def export_referrals(who: Operator, ctx: CtxDep, province: str | None = None, in
 
 @router.get("/ports", response_model=list[PortOut], summary="Industry port registry")
 def list_ports(who: ReviewerOrOperator, ctx: CtxDep, state: str | None = None) -> list[PortOut]:
-    return [PortOut.model_validate(jsonable(p)) for p in service.list_ports(ctx, state=state)]
+    return [recast(PortOut, p) for p in service.list_ports(ctx, state=state)]
 
 
 @router.post("/ports", response_model=PortOut, status_code=201, summary="Register an industry port and its signature")
@@ -124,18 +121,18 @@ def register_port(body: PortIn, who: Operator, ctx: CtxDep) -> PortOut:
     view = service.register_port(
         ctx, port=body.port, owner=body.owner, signature=body.signature, province=body.province, actor=who.actor
     )
-    return PortOut.model_validate(jsonable(view))
+    return recast(PortOut, view)
 
 
 @router.post("/ports/{port}/state", response_model=PortOut, summary="Warn, penalise, close or reopen a port")
 def set_port_state(port: str, body: PortStateIn, who: Operator, ctx: CtxDep) -> PortOut:
     view = service.set_port_state(ctx, port=port, state=body.state, reason=body.reason, actor=who.actor)
-    return PortOut.model_validate(jsonable(view))
+    return recast(PortOut, view)
 
 
 @router.get("/ports/{port}/history", response_model=list[PortEventOut], summary="A port's states over time")
 def port_history(port: str, who: ReviewerOrOperator, ctx: CtxDep) -> list[PortEventOut]:
-    return [PortEventOut.model_validate(jsonable(e)) for e in service.port_history(ctx, port)]
+    return [recast(PortEventOut, e) for e in service.port_history(ctx, port)]
 
 
 # -- strategies -----------------------------------------------------------------------------------------

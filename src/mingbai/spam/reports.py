@@ -20,6 +20,7 @@ from mingbai.clock import local_date, local_midnight
 from mingbai.db import Ctx
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import is_msisdn, mask_msisdn, normalize_msisdn
 from mingbai.spam import service, texts
@@ -74,7 +75,7 @@ def receive_report(ctx: Ctx, *, msisdn: str, text: str, mo_id: int | None = None
     msisdn = normalize_msisdn(msisdn)
     parsed = parse_report(text)
     if not parsed.content and parsed.sender is None:
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.REPORT_HELP, mo_id=mo_id, sender=REPORT_NUMBER)
+        enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.REPORT_HELP, mo_id=mo_id, sender=REPORT_NUMBER)
         return None
     sender = parsed.sender
     kind = "unknown"
@@ -109,7 +110,7 @@ def receive_report(ctx: Ctx, *, msisdn: str, text: str, mo_id: int | None = None
         },
     )
     receipt = texts.report_referred(report_id, sender_province or "") if referred else texts.report_accepted(report_id)
-    enqueue(ctx, msisdn=msisdn, kind="reply", text=receipt, mo_id=mo_id, sender=REPORT_NUMBER)
+    enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=receipt, mo_id=mo_id, sender=REPORT_NUMBER)
     return get_report(ctx, report_id)
 
 
@@ -159,7 +160,7 @@ def decide_report(ctx: Ctx, *, report_id: int, confirm: bool, reviewer: str, not
     if confirm and row.reported_sender is not None and row.sender_kind in ("port", "person"):
         sanction = _sanction(ctx, row.reported_sender, row.sender_kind, reviewer)
     text = texts.report_confirmed(row.id) if confirm else texts.report_rejected(row.id)
-    enqueue(ctx, msisdn=row.msisdn, kind="notice", text=text, sender=REPORT_NUMBER)
+    enqueue(ctx, msisdn=row.msisdn, kind=MessageKind.NOTICE, text=text, sender=REPORT_NUMBER)
     return Verification(_view(row), sanction)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from mingbai.platform import Platform
+from mingbai.db import PlatformLike
 from mingbai.spam import service
 from mingbai.spam.engine import Decision, Message, SpamEngine
 
@@ -37,7 +37,7 @@ def _after_rollback(session: Session) -> None:
 
 
 class LiveFilter:
-    def __init__(self, platform: Platform, *, refresh_seconds: float | None = None) -> None:
+    def __init__(self, platform: PlatformLike, *, refresh_seconds: float | None = None) -> None:
         self.platform = platform
         if refresh_seconds is None:
             refresh_seconds = float(os.environ.get("MINGBAI_SPAM_REFRESH_SECONDS") or 1.0)
@@ -95,11 +95,11 @@ class LiveFilter:
         return decisions
 
 
-_BY_PLATFORM: weakref.WeakKeyDictionary[Platform, LiveFilter] = weakref.WeakKeyDictionary()
+_BY_PLATFORM: weakref.WeakKeyDictionary[PlatformLike, LiveFilter] = weakref.WeakKeyDictionary()
 _GUARD = threading.Lock()
 
 
-def filter_for(platform: Platform, **kwargs: Any) -> LiveFilter:
+def filter_for(platform: PlatformLike, **kwargs: Any) -> LiveFilter:
     """The one live filter of a platform (built on first use)."""
     live = _BY_PLATFORM.get(platform)
     if live is None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mingbai.spam.reports import ReportView
+from mingbai.spam.service import PortEventView, PortView, ReviewItem
 
 PortType = Literal["person", "industry", "international"]
 
@@ -33,18 +35,11 @@ class CheckBatchIn(BaseModel):
     messages: list[CheckIn] = Field(min_length=1, max_length=1000)
 
 
-class ReviewOut(BaseModel):
-    id: int
-    sender: str
-    recipient: str
-    port_type: str
-    text: str
-    score: float
-    reasons: list[str]
-    strategy_version: int
-    created_at: datetime
-    status: str
-    label: str | None
+# One shape each: the service's dataclass. These subclasses only keep the OpenAPI schema names.
+
+
+class ReviewOut(ReviewItem):
+    pass
 
 
 class ReviewDecisionIn(BaseModel):
@@ -53,18 +48,8 @@ class ReviewDecisionIn(BaseModel):
     label: Literal["spam", "ham"]
 
 
-class ReportOut(BaseModel):
-    id: int
-    reporter: str
-    received_at: datetime
-    reported_sender: str | None
-    sender_kind: str
-    content: str
-    status: str
-    referred_to: str | None
-    decided_at: datetime | None
-    decided_by: str | None
-    note: str | None
+class ReportOut(ReportView):
+    pass
 
 
 class ReportDecisionIn(BaseModel):
@@ -92,13 +77,8 @@ class PortIn(BaseModel):
     province: str | None = Field(default=None, min_length=1, max_length=16, pattern=NO_CONTROL)
 
 
-class PortOut(BaseModel):
-    port: str
-    owner: str
-    signature: str
-    province: str | None
-    state: str
-    updated_at: datetime
+class PortOut(PortView):
+    pass
 
 
 class PortStateIn(BaseModel):
@@ -108,12 +88,8 @@ class PortStateIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
 
 
-class PortEventOut(BaseModel):
-    at: datetime
-    from_state: str | None
-    to_state: str
-    reason: str
-    actor: str
+class PortEventOut(PortEventView):
+    pass
 
 
 class StrategyIn(BaseModel):

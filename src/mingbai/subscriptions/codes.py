@@ -15,8 +15,10 @@ from sqlalchemy import bindparam, case, select, update
 from mingbai.db import Ctx, insert_rows, table_of
 from mingbai.errors import MingbaiError
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import Mt, enqueue_many
 from mingbai.subscriptions import texts
+from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.models import Order, Subscription
 from mingbai.subscriptions.rules import (
     CodeCandidate,
@@ -112,15 +114,17 @@ def _decide_codes(
         elif decision.verdict is CodeVerdict.EXPIRED:
             late.append((i, r, matched))
         elif decision.verdict is CodeVerdict.NO_PENDING:
-            mts.append(Mt(r.msisdn, texts.no_pending(), "reply", mo_id=r.mo_id))
+            mts.append(Mt(r.msisdn, texts.no_pending(), MessageKind.REPLY, mo_id=r.mo_id))
             results[i] = CodeOutcome("no_pending")
         else:
             live = [o for o in orders if o.status == "pending" and o.expires_at > now]
             wrong.append((i, r, live))
     entries = catalog_entries(ctx, {o.service_code for _, _, o in confirm + late})
     for i, r, order in late:
-        events.append(_code_event(ctx, r, order, "late_code"))
-        mts.append(Mt(r.msisdn, texts.code_expired(entries[order.service_code].facts), "reply", mo_id=r.mo_id))
+        events.append(_code_event(ctx, r, order, EventKind.LATE_CODE))
+        mts.append(
+            Mt(r.msisdn, texts.code_expired(entries[order.service_code].facts), MessageKind.REPLY, mo_id=r.mo_id)
+        )
         results[i] = CodeOutcome("expired")
     if wrong:
         _count_wrong(ctx, wrong, results, events, mts)
@@ -130,7 +134,9 @@ def _decide_codes(
     enqueue_many(ctx, mts)
 
 
-def _code_event(ctx: Ctx, r: CodeReply, order: Any, kind: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+def _code_event(
+    ctx: Ctx, r: CodeReply, order: Any, kind: EventKind, detail: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return event_row(
         ctx,
         msisdn=r.msisdn,
@@ -176,10 +182,12 @@ def _count_wrong(
                 }
             )
             events.append(
-                _code_event(ctx, r, order, "code_locked" if failed else "code_rejected", {"attempts": attempts})
+                _code_event(
+                    ctx, r, order, EventKind.CODE_LOCKED if failed else EventKind.CODE_REJECTED, {"attempts": attempts}
+                )
             )
         text = texts.code_locked() if counted.locked else texts.code_wrong(counted.left)
-        mts.append(Mt(r.msisdn, text, "reply", mo_id=r.mo_id))
+        mts.append(Mt(r.msisdn, text, MessageKind.REPLY, mo_id=r.mo_id))
         results[i] = CodeOutcome("locked" if counted.locked else "wrong")
     _set_orders(ctx, changes)
 
@@ -219,8 +227,8 @@ def _confirm(
             {"m": r.msisdn, "i": order.id, "v_status": "failed", "v_attempts": order.attempts, "v_decided": now}
         )
         reason = texts.refusal_reason(refusal)
-        events.append(_code_event(ctx, r, order, "order_refused", {"reason": reason}))
-        mts.append(Mt(r.msisdn, texts.order_refused(reason), "reply", mo_id=r.mo_id))
+        events.append(_code_event(ctx, r, order, EventKind.ORDER_REFUSED, {"reason": reason}))
+        mts.append(Mt(r.msisdn, texts.order_refused(reason), MessageKind.REPLY, mo_id=r.mo_id))
         results[i] = CodeOutcome("refused")
     _set_orders(ctx, refused)
     if not accepted:
@@ -251,7 +259,7 @@ def _confirm(
         entry = entries[order.service_code]
         if order.id not in won:
             # decided meanwhile (expired by the scheduler): answer as a late code
-            mts.append(Mt(r.msisdn, texts.code_expired(entry.facts), "reply", mo_id=r.mo_id))
+            mts.append(Mt(r.msisdn, texts.code_expired(entry.facts), MessageKind.REPLY, mo_id=r.mo_id))
             results[i] = CodeOutcome("expired")
             continue
         first_order = (r.msisdn, order.service_code) not in held
@@ -287,7 +295,7 @@ def _confirm(
             event_row(
                 ctx,
                 msisdn=r.msisdn,
-                kind="order_confirmed",
+                kind=EventKind.ORDER_CONFIRMED,
                 service_code=order.service_code,
                 actor=actor,
                 channel="sms",
@@ -299,7 +307,7 @@ def _confirm(
             event_row(
                 ctx,
                 msisdn=r.msisdn,
-                kind="subscribed",
+                kind=EventKind.SUBSCRIBED,
                 service_code=order.service_code,
                 actor=actor,
                 channel=order.channel,
@@ -313,7 +321,7 @@ def _confirm(
             Mt(
                 r.msisdn,
                 texts.order_reminder(facts, trial_wording(first_charge, now, in_trial=in_trial)),
-                "order_reminder",
+                MessageKind.ORDER_REMINDER,
                 dedupe_key=f"ordered:{sub_id}",
                 mo_id=r.mo_id,
                 fresh_key=True,

@@ -16,9 +16,11 @@ from sqlalchemy import select
 from mingbai.db import Ctx, insert_rows, table_of
 from mingbai.errors import Conflict, InvalidInput, MingbaiError, NotFound
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import Mt, enqueue_many
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions import texts
+from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.models import Order, Subscription
 from mingbai.subscriptions.rules import (
     CHANNELS,
@@ -220,7 +222,7 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
             event_row(
                 ctx,
                 msisdn=msisdn,
-                kind="order_placed",
+                kind=EventKind.ORDER_PLACED,
                 service_code=service_code,
                 actor=req.actor,
                 channel=req.channel,
@@ -232,7 +234,7 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
             Mt(
                 msisdn,
                 texts.confirmation_request(entry.facts, code, ctx.settings.code_ttl_minutes, req.gifter),
-                "confirmation_request",
+                MessageKind.CONFIRMATION_REQUEST,
                 dedupe_key=f"confirm:{order_id}",
                 mo_id=req.mo_id,
                 fresh_key=True,

@@ -14,7 +14,9 @@ from sqlalchemy import bindparam, text, update
 from mingbai.clock import SHANGHAI, in_quiet_hours, local_date, local_midnight, month_start, next_month_start, period_of
 from mingbai.db import Ctx, UtcDateTime
 from mingbai.ids import new_id
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import ON_DEDUPE_KEY
+from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.models import Order
 from mingbai.subscriptions.shared import event_row, record_events
 from mingbai.subscriptions.texts import monthly_reminder_head, monthly_reminder_tail
@@ -38,7 +40,7 @@ def expire_due(ctx: Ctx) -> int:
             event_row(
                 ctx,
                 msisdn=r.msisdn,
-                kind="order_expired",
+                kind=EventKind.ORDER_EXPIRED,
                 service_code=r.service_code,
                 actor="system",
                 channel=r.channel,
@@ -59,7 +61,7 @@ _MONTHLY_SQL = {
     "postgresql": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
 SELECT g.msisdn, :base_id, :sender,
-       :head || g.items || '。' || :tail, 'monthly_reminder', 'numbered', :dedupe, 'queued', :now, :now
+       :head || g.items || '。' || :tail, :kind, 'numbered', :dedupe, 'queued', :now, :now
 FROM (
     SELECT s.msisdn, string_agg(s.rn || '.' || s.label, ';' ORDER BY s.rn) AS items
     FROM (
@@ -76,7 +78,7 @@ FROM (
     "sqlite": f"""
 INSERT INTO sms_outbox (msisdn, id, sender, text, kind, segmentation, dedupe_key, status, created_at, due_at)
 SELECT g.msisdn, :base_id, :sender,
-       :head || g.items || '。' || :tail, 'monthly_reminder', 'numbered', :dedupe, 'queued', :now, :now
+       :head || g.items || '。' || :tail, :kind, 'numbered', :dedupe, 'queued', :now, :now
 FROM (
     SELECT s.msisdn, group_concat(s.rn || '.' || s.label, ';') AS items
     FROM (
@@ -124,6 +126,7 @@ def send_monthly_reminders(ctx: Ctx, *, day: date | None = None) -> ReminderPass
             "sender": ctx.settings.service_number,
             "head": monthly_reminder_head(),
             "tail": monthly_reminder_tail(),
+            "kind": MessageKind.MONTHLY_REMINDER,
             "dedupe": f"monthly:{period}",
             "now": now,
             "start": local_midnight(start),

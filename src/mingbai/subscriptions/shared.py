@@ -6,7 +6,6 @@ Every function runs inside the caller's unit of work (never commits).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -14,13 +13,15 @@ from typing import Any
 from sqlalchemy import select
 
 from mingbai.catalog.models import Service, Sp, Subscriber
-from mingbai.db import Ctx, insert_ignore, insert_rows, table_of
-from mingbai.disputes.chain import link
+from mingbai.db import Ctx, insert_rows, table_of
 from mingbai.errors import NotFound
+from mingbai.hashchain import link
 from mingbai.ids import new_id
 from mingbai.messaging.rules import waves as waves  # the one definition; the MO intake cuts batches the same way
 from mingbai.msisdn import mask_msisdn
-from mingbai.subscriptions.models import PlatformKey, SubscriptionEvent
+from mingbai.subscriptions.events import EventKind
+from mingbai.subscriptions.keys import stored_secret
+from mingbai.subscriptions.models import SubscriptionEvent
 from mingbai.subscriptions.texts import ServiceFacts
 
 
@@ -28,7 +29,7 @@ def event_row(
     ctx: Ctx,
     *,
     msisdn: str,
-    kind: str,
+    kind: EventKind,
     service_code: str,
     actor: str,
     channel: str,
@@ -64,23 +65,11 @@ def record_event(ctx: Ctx, **fields: Any) -> None:
     record_events(ctx, [event_row(ctx, **fields)])
 
 
-_KEY_CACHE: dict[int, bytes] = {}
-
-
 def code_key(ctx: Ctx) -> bytes:
     """The MAC key for confirmation codes: configured, or generated once and kept in the DB."""
     if ctx.settings.code_secret:
         return ctx.settings.code_secret.encode()
-    bind = ctx.session.get_bind()
-    cache_key = id(bind)
-    if cache_key not in _KEY_CACHE:
-        insert_ignore(
-            ctx.session, PlatformKey.__table__, [{"name": "code_mac", "value": secrets.token_hex(32)}], ["name"]
-        )
-        value = ctx.session.scalar(select(PlatformKey.value).where(PlatformKey.name == "code_mac"))
-        assert value is not None
-        _KEY_CACHE[cache_key] = bytes.fromhex(value)
-    return _KEY_CACHE[cache_key]
+    return stored_secret(ctx, "code_mac")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from mingbai.catalog.models import Service, Sp
 from mingbai.catalog.service import find_service_by_keyword, sp_by_access_number
 from mingbai.db import Ctx
 from mingbai.errors import MingbaiError
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.router import Mo, MoRouter
 from mingbai.messaging.service import Mt, enqueue, enqueue_many
 from mingbai.subscriptions import service, texts
@@ -39,21 +40,21 @@ def handle_10086(ctx: Ctx, mo: Mo) -> str:
         case UnsubscribeAll():
             ended = service.unsubscribe(ctx, msisdn=msisdn, channel="sms", actor=actor, mo_id=mo.mo_id)
             if not ended:
-                enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.query_menu([]), mo_id=mo.mo_id)
+                enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.query_menu([]), mo_id=mo.mo_id)
             return "unsubscribe_all"
         case UnsubscribeCode(service_code=code):
             ended = service.unsubscribe(
                 ctx, msisdn=msisdn, channel="sms", actor=actor, service_code=code, mo_id=mo.mo_id
             )
             if not ended:
-                enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.td_unknown(code), mo_id=mo.mo_id)
+                enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.td_unknown(code), mo_id=mo.mo_id)
             return "unsubscribe_code"
         case MenuChoice(numbers=numbers):
             return service.choose_from_menu(ctx, msisdn=msisdn, numbers=numbers, mo_id=mo.mo_id)
         case ConfirmCode(code=code):
             return "code_" + service.reply_code(ctx, msisdn=msisdn, code=code, mo_id=mo.mo_id).verdict
         case Unknown(reason=reason):
-            enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.help_text(reason), mo_id=mo.mo_id)
+            enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.help_text(reason), mo_id=mo.mo_id)
             return "help"
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
@@ -100,7 +101,9 @@ def handle_sp_numbers_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError 
                 services[(mo.recipient, keyword)] = find_service_by_keyword(ctx, mo.recipient, keyword)
             svc = services[(mo.recipient, keyword)]
         if svc is None:
-            enqueue(ctx, msisdn=mo.msisdn, kind="reply", text=texts.sp_keyword_unknown(sp.name), mo_id=mo.mo_id)
+            enqueue(
+                ctx, msisdn=mo.msisdn, kind=MessageKind.REPLY, text=texts.sp_keyword_unknown(sp.name), mo_id=mo.mo_id
+            )
             out[i] = "sp_keyword_unknown"
             continue
         actor = f"subscriber:{mo.msisdn}"
@@ -122,7 +125,7 @@ def handle_sp_numbers_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError 
             text = texts.pending_exists(entries[req.service_code].facts)
         else:
             text = texts.order_refused(_refusal_zh(result.code))
-        refusals.append(Mt(req.msisdn, text, "reply", mo_id=req.mo_id))
+        refusals.append(Mt(req.msisdn, text, MessageKind.REPLY, mo_id=req.mo_id))
         out[i] = "sp_order_refused"
     enqueue_many(ctx, refusals)
     return out

@@ -15,9 +15,11 @@ from mingbai.catalog.models import Service, Sp
 from mingbai.catalog.rules import reminder_label
 from mingbai.db import Ctx, upsert
 from mingbai.errors import InvalidInput
+from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions import texts
+from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.models import Subscription, UnsubscribeMenu
 from mingbai.subscriptions.rules import (
     CHANNELS,
@@ -75,7 +77,7 @@ def unsubscribe(
         record_event(
             ctx,
             msisdn=msisdn,
-            kind="unsubscribed",
+            kind=EventKind.UNSUBSCRIBED,
             service_code=row.service_code,
             actor=actor,
             channel=channel,
@@ -85,7 +87,7 @@ def unsubscribe(
     enqueue(
         ctx,
         msisdn=msisdn,
-        kind="unsubscribe_confirmation",
+        kind=MessageKind.UNSUBSCRIBE_CONFIRMATION,
         dedupe_key=f"unsub:{ended[0].id}",
         text=texts.unsubscribed(facts),
         mo_id=mo_id,
@@ -123,7 +125,7 @@ def query(ctx: Ctx, *, msisdn: str, mo_id: int | None = None) -> str:
         ["msisdn"],
     )
     text = texts.query_menu([label for _, label in items])
-    enqueue(ctx, msisdn=msisdn, kind="query_reply", text=text, mo_id=mo_id)
+    enqueue(ctx, msisdn=msisdn, kind=MessageKind.QUERY_REPLY, text=text, mo_id=mo_id)
     return text
 
 
@@ -132,12 +134,12 @@ def choose_from_menu(ctx: Ctx, *, msisdn: str, numbers: Sequence[int], mo_id: in
     menu = ctx.session.get(UnsubscribeMenu, msisdn)
     ttl = timedelta(minutes=ctx.settings.menu_ttl_minutes)
     if menu is None or menu.issued_at + ttl < ctx.now():
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.menu_missing(), mo_id=mo_id)
+        enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.menu_missing(), mo_id=mo_id)
         return "menu_missing"
     ids = list(menu.subscription_ids)
     bad = [n for n in numbers if n > len(ids)]
     if bad:
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.menu_out_of_range(bad, len(ids)), mo_id=mo_id)
+        enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.menu_out_of_range(bad, len(ids)), mo_id=mo_id)
         return "menu_out_of_range"
     ended = unsubscribe(
         ctx,
@@ -148,6 +150,6 @@ def choose_from_menu(ctx: Ctx, *, msisdn: str, numbers: Sequence[int], mo_id: in
         mo_id=mo_id,
     )
     if not ended:
-        enqueue(ctx, msisdn=msisdn, kind="reply", text=texts.menu_stale(numbers), mo_id=mo_id)
+        enqueue(ctx, msisdn=msisdn, kind=MessageKind.REPLY, text=texts.menu_stale(numbers), mo_id=mo_id)
         return "menu_stale"
     return "unsubscribe"

@@ -21,6 +21,7 @@ from mingbai.charging.api import router as charging_router
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.consoles import install as install_consoles
+from mingbai.consoles.charges import ChargingSource
 from mingbai.disputes.api import router as disputes_router
 from mingbai.errors import MingbaiError
 from mingbai.messaging.api import router as sms_router
@@ -105,7 +106,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(spam_router)
     app.include_router(handset_router)
     app.include_router(campaigns_router)
-    install_consoles(app)
+    install_consoles(app, charges=ChargingSource())
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     metrics_registry = registry_with_outbox(platform.uow)

@@ -70,3 +70,7 @@ def _authenticate(platform: Platform, key: str) -> Principal | None:
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
 #: an id in a URL: anything outside BIGINT is a 422 here, never an overflow in the driver
 RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
+
+
+#: the composition root, for the few routes that start long work (billing runs, the live spam filter)
+PlatformDep = Annotated[Platform, Depends(get_platform)]
