@@ -7,6 +7,7 @@ Each pytest-xdist worker gets its own schema, migrated once with Alembic and tru
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Iterator
@@ -24,9 +25,13 @@ from mingbai.demo import DEMO_CATALOG
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.migrate import upgrade
 from mingbai.platform import Platform
+from mingbai.sealing import new_key_line
 
 PG_URL = os.environ.get("MINGBAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("MINGBAI_REQUIRE_PG") == "1"
+
+#: seals one-time codes in the outbox (mingbai.sealing); a test run's own, never a file
+TEST_SEALING_KEY = new_key_line("test1")
 
 #: a quiet Friday in April, 10:00 Shanghai: away from every trial and reminder boundary
 DEFAULT_NOW = datetime(2026, 4, 10, 10, 0, tzinfo=SHANGHAI)
@@ -151,8 +156,15 @@ def platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterat
     yield from _platform(db_url, clock, gateway)
 
 
+@pytest.fixture
+def demo(platform: Platform) -> Platform:
+    """The platform in the demo mode (MINGBAI_DEMO=1): the handset page is served."""
+    platform.settings = dataclasses.replace(platform.settings, demo=True)
+    return platform
+
+
 def _platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
-    settings = Settings(database_url=db_url, code_secret="test-secret", tick_seconds=1)
+    settings = Settings(database_url=db_url, code_secret="test-secret", tick_seconds=1, secret_keys=(TEST_SEALING_KEY,))
     p = Platform(settings, clock=clock, gateway=gateway, database=Database(make_engine(db_url)))
     with p.uow() as ctx:
         import_catalog(ctx, DEMO_CATALOG)

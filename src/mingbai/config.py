@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mingbai.clock import quiet_hours_text
+from mingbai.sealing import Sealer, sealer
 
 DEFAULT_SQLITE_PATH = Path("var") / "mingbai.db"
 
@@ -64,6 +65,36 @@ class Settings:
     #: chunks the monthly billing run charges side by side on PostgreSQL (SQLite: always one);
     #: the run starts at 00:00 on the 1st, when online traffic leaves the cores to it
     billing_workers: int = 2
+    # -- plausibility and traffic limits (issue 12); each a typo or an attack beyond them
+    #: units in one per-use (VAS) usage record
+    max_use_quantity: int = 1_000
+    #: one charge, in fen (default ¥10,000); also keeps every amount inside a 32-bit column
+    max_charge_fen: int = 1_000_000
+    #: bytes in one API request body (a usage import has its own limit)
+    max_body_bytes: int = 1_048_576
+    #: bytes in one usage file, through the API or the CLI
+    max_import_bytes: int = 64 * 1_048_576
+    #: SP orders per minute, per SP key and per (SP, subscriber); 0 turns a limit off
+    sp_orders_per_minute: int = 600
+    sp_orders_per_subscriber_per_hour: int = 5
+    #: shared rate-limit counters for several processes (redis://…); empty: in this process
+    redis_url: str = ""
+    #: token that /metrics asks for (Authorization: Bearer …); empty: /metrics is not served by the app
+    metrics_token: str = ""
+    #: addresses (comma-separated) whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: none
+    trusted_proxies: str = ""
+    #: keys that seal one-time codes in the outbox, ``id:base64`` newest first (mingbai.sealing);
+    #: empty: the key file below
+    secret_keys: tuple[str, ...] = ()
+    secret_key_file: str = str(Path("var") / "secret.key")
+    #: the demo (``MINGBAI_DEMO=1``, ``mingbai --demo``, ``scripts/demo``): the handset page is
+    #: served and the CLI prints what the handset received, codes included. Never in production.
+    demo: bool = False
+
+    @property
+    def sealer(self) -> Sealer:
+        return sealer(self.secret_keys, self.secret_key_file)
+
     #: the most one agent may refund at discretion in a Shanghai month, in fen (R8: 酌情退还)
     discretionary_ceiling_fen: int = 20_000
 
@@ -79,9 +110,31 @@ class Settings:
             roaming_alert_step_mb=_int_env("MINGBAI_ROAMING_ALERT_STEP_MB", 10),
             quiet_hours=os.environ.get("MINGBAI_QUIET_HOURS", quiet_hours_text()),
             billing_workers=_int_env("MINGBAI_BILLING_WORKERS", 2),
+            max_use_quantity=_int_env("MINGBAI_MAX_USE_QUANTITY", 1_000),
+            max_charge_fen=_int_env("MINGBAI_MAX_CHARGE_FEN", 1_000_000),
+            max_body_bytes=_int_env("MINGBAI_MAX_BODY_BYTES", 1_048_576),
+            max_import_bytes=_int_env("MINGBAI_MAX_IMPORT_BYTES", 64 * 1_048_576),
+            sp_orders_per_minute=_int_env("MINGBAI_SP_ORDERS_PER_MINUTE", 600),
+            sp_orders_per_subscriber_per_hour=_int_env("MINGBAI_SP_ORDERS_PER_SUBSCRIBER_PER_HOUR", 5),
+            redis_url=os.environ.get("MINGBAI_REDIS_URL", ""),
+            metrics_token=os.environ.get("MINGBAI_METRICS_TOKEN", ""),
+            trusted_proxies=os.environ.get("MINGBAI_TRUSTED_PROXIES", ""),
+            secret_keys=tuple(k for k in os.environ.get("MINGBAI_SECRET_KEYS", "").split(",") if k.strip()),
+            secret_key_file=os.environ.get("MINGBAI_SECRET_KEY_FILE") or str(Path("var") / "secret.key"),
+            demo=os.environ.get("MINGBAI_DEMO", "") == "1",
             discretionary_ceiling_fen=_int_env("MINGBAI_DISCRETIONARY_CEILING_FEN", 20_000),
         )
 
     def __post_init__(self) -> None:
         if not 1 <= self.billing_workers <= 64:
             raise ValueError(f"MINGBAI_BILLING_WORKERS must be from 1 to 64, got {self.billing_workers}")
+        if not 1 <= self.max_use_quantity <= 1_000_000:
+            raise ValueError(f"MINGBAI_MAX_USE_QUANTITY must be from 1 to 1000000, got {self.max_use_quantity}")
+        if not 1 <= self.max_charge_fen <= 2**31 - 1:
+            raise ValueError(f"MINGBAI_MAX_CHARGE_FEN must be from 1 to {2**31 - 1}, got {self.max_charge_fen}")
+        for name, value in (
+            ("MINGBAI_MAX_BODY_BYTES", self.max_body_bytes),
+            ("MINGBAI_MAX_IMPORT_BYTES", self.max_import_bytes),
+        ):
+            if value < 1024:
+                raise ValueError(f"{name} must be at least 1024, got {value}")

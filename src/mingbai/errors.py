@@ -12,6 +12,8 @@ class MingbaiError(Exception):
 
     status_code = 400
     code = "bad_request"
+    #: seconds after which trying again may succeed (HTTP Retry-After), when that is known
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -38,3 +40,19 @@ class Conflict(MingbaiError):
 class Forbidden(MingbaiError):
     status_code = 403
     code = "forbidden"
+
+
+class TooManyRequests(MingbaiError):
+    """A rate limit was reached: not refused for good, only for ``retry_after`` seconds."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
+
+
+class TooLarge(MingbaiError):
+    status_code = 413
+    code = "too_large"

@@ -68,9 +68,9 @@ class Platform:
 
     @property
     def handset_enabled(self) -> bool:
-        """The demo handset may impersonate any subscriber, so it exists only with the
-        in-process gateway, never when real SMS flow."""
-        return isinstance(self.gateway, LoopbackGateway)
+        """The demo handset shows anyone's codes and sends as anyone, so it exists only in the
+        demo (``MINGBAI_DEMO=1``) and with the in-process gateway, never when real SMS flow."""
+        return self.settings.demo and isinstance(self.gateway, LoopbackGateway)
 
     @contextmanager
     def uow(self) -> Iterator[Ctx]:
@@ -133,6 +133,8 @@ class Platform:
         with self.uow() as ctx:
             released = campaigns.release_due(ctx)
         with self.uow() as ctx:
+            redacted = messaging.redact_spent_codes(ctx)
+        with self.uow() as ctx:
             # seed 004: a dispute not verified within 3 days is refunded, without the return
             unverified = disputes.expire_overdue(ctx)
         extra = charging_schedule.scheduled(self)
@@ -144,6 +146,7 @@ class Platform:
             {
                 "console_sessions_purged": purged,
                 "campaign_released": released,
+                "codes_redacted": redacted,
                 "disputes_unverified": unverified,
                 **extra,
             },

@@ -39,5 +39,6 @@ def test_campaign_and_outbox_stats_over_http(platform, clock) -> None:  # type: 
     assert stats["counts"]["delivered"] >= 3 and stats["delivery_rate"] == 1.0 and stats["oldest_open"] is None
     assert client.get("/api/v1/sms/outbox/stats", headers={"X-API-Key": agent}).status_code == 403
 
-    metrics = client.get("/metrics").text
+    local = TestClient(client.app, client=("127.0.0.1", 50000))  # /metrics: this machine, or a token
+    metrics = local.get("/metrics").text
     assert 'mingbai_sms_outbox_rows{state="delivered"}' in metrics and "mingbai_sms_delivery_rate 1.0" in metrics

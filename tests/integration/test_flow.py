@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from mingbai.errors import Conflict, InvalidInput, NotFound
+from mingbai.sealing import REDACTED
 from mingbai.subscriptions.service import list_subscriptions, place_order
-from tests.helpers import ALICE, BOB, code_from, order, subscribe
+from tests.helpers import ALICE, BOB, code_from, order, received, subscribe
 
 
 def test_order_needs_confirmation_then_subscribes_with_trial(platform):
@@ -115,7 +116,8 @@ def test_menu_requires_query_first(platform):
 def test_sp_keyword_order_via_sms(platform):
     r = platform.receive_sms(BOB, "10668888", "xw")
     assert r.handled_as == "sp_order"
-    code = code_from(r.replies[-1].text)
+    assert r.replies[-1].text == REDACTED  # the code is on the phone only
+    code = code_from(received(platform, r.replies[-1]))
     assert platform.receive_sms(BOB, "10086", code).handled_as == "code_confirmed"
     with platform.uow() as ctx:
         (sub,) = list_subscriptions(ctx, msisdn=BOB)

@@ -219,3 +219,37 @@ def test_http_reports(client, platform):
     assert [r["province"] for r in referrals] == ["新疆"]
     assert client.post("/api/v1/spam/referrals/export", headers=h("reviewer")).status_code == 403
     assert client.get("/api/v1/spam/reports", params={"status": "nope"}, headers=h("reviewer")).status_code == 422
+
+
+def test_cli_check_record_keeps_going_past_bad_lines(db_url):
+    """docs/spam.md: a bad line is reported and the others are still checked (issue 12), with
+    --record too: non-UTF-8 bytes, a NUL, deep nesting, a BOM on the first line."""
+    runner.invoke(app, ["--db", db_url, "seed", "demo"])
+    good = lines({"sender": ALICE, "recipient": BOB, "text": SPAM_TEXT}).encode()
+    data = (
+        "\ufeff".encode()
+        + good
+        + b'{"sender": "13800138000", "recipient": "13900139000", "text": "\xff\xfe"}\n'
+        + lines({"sender": ALICE, "recipient": BOB, "text": "急用钱\x00"}).encode()
+        + b"[" * 100_000
+        + b"\n"
+        + good
+    )
+    result = runner.invoke(app, ["--db", db_url, "spam", "check", "--json", "--record"], input=data)
+    assert result.exit_code == 1, result.output
+    out = [json.loads(line) for line in result.output.splitlines()]
+    assert [o.get("verdict") or o["line"] for o in out] == ["block", 2, 3, 4, "block"], out
+    assert "UTF-8" in out[1]["error"] and "NUL" in out[2]["error"]
+
+
+def test_http_check_records_before_it_answers(client, platform):
+    from sqlalchemy import func, select
+
+    from mingbai.spam.models import SpamDecision
+
+    body = {"sender": ALICE, "recipient": BOB, "text": SPAM_TEXT}
+    assert client.post("/api/v1/spam/check", json=body, headers=h("smsc")).json()["verdict"] == "block"
+    with platform.uow() as ctx:
+        assert ctx.session.scalar(select(func.count()).select_from(SpamDecision)) == 1
+    nul = client.post("/api/v1/spam/check", json={**body, "text": SPAM_TEXT + "\x00"}, headers=h("smsc"))
+    assert nul.status_code == 422

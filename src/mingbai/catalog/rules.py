@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
+from mingbai.catalog.packages import PACKAGES, find_package
 from mingbai.errors import InvalidInput
 from mingbai.msisdn import normalize_msisdn
+from mingbai.text import unstorable
 
 Billing = Literal["monthly", "per_use", "free"]
 ServiceType = Literal["sms", "mms", "wap", "kjava", "pda", "animation", "voice", "other"]
@@ -24,6 +26,17 @@ SERVICE_TYPE_ZH: dict[str, str] = {
     "animation": "手机动画",
     "voice": "语音",
     "other": "",
+}
+#: what people write for a service type: any case of the code, or its Chinese name (the seeds
+#: write SMS/MMS/WAP in capitals and 短信, 彩信, 百宝箱, 手机动画)
+_TYPE_ALIASES = {v.lower(): k for k, v in SERVICE_TYPE_ZH.items() if v} | {
+    "其他": "other",
+    "java": "kjava",
+    "k-java": "kjava",
+    "动画": "animation",
+    "手机游戏": "kjava",
+    "彩信业务": "mms",
+    "短信业务": "sms",
 }
 BRAND_ZH: dict[str, str] = {"gotone": "全球通", "mzone": "动感地带", "easyown": "神州行", "other": "其他"}
 _BRAND_ALIASES = {v: k for k, v in BRAND_ZH.items()} | {"m-zone": "mzone", "go tone": "gotone"}
@@ -86,6 +99,14 @@ Code = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_check_
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # the same refusal on SQLite as on PostgreSQL (which cannot hold a NUL at all)
+        if isinstance(value, str) and (why := unstorable(value)):
+            raise ValueError(why)
+        return value
+
 
 class SpIn(_In):
     code: Code
@@ -94,7 +115,7 @@ class SpIn(_In):
     contact: str | None = Field(default=None, max_length=64)
     access_number: str | None = Field(default=None, max_length=21)
     status: Status = "active"
-    credit_points: int = Field(default=100, ge=0, le=1000)
+    credit_points: StrictInt = Field(default=100, ge=0, le=1000)
 
     @field_validator("hotline")
     @classmethod
@@ -117,12 +138,20 @@ class ServiceIn(_In):
     name: str = Field(min_length=1, max_length=64)
     type: ServiceType = "sms"
     billing: Billing
-    price_fen: int = Field(ge=0, le=100_000)
+    price_fen: StrictInt = Field(ge=0, le=100_000)
     description: str | None = Field(default=None, max_length=500)
     attributes: dict[str, Any] | None = None
     scope: Literal["national", "local"] = "national"
     status: Status = "active"
     mo_keyword: str | None = Field(default=None, max_length=20)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, v: object) -> object:
+        if isinstance(v, str):
+            key = v.strip().lower()
+            return _TYPE_ALIASES.get(key, key)
+        return v
 
     @field_validator("mo_keyword")
     @classmethod
@@ -143,6 +172,18 @@ class SubscriberIn(_In):
     def _msisdn(cls, v: str) -> str:
         return normalize_msisdn(v)
 
+    @field_validator("package")
+    @classmethod
+    def _package(cls, v: str | None) -> str | None:
+        # the package must be one `activate` and the advisor know, or it fails only later
+        if v is None or not v.strip():
+            return None
+        package = find_package(v) or next((p for p in PACKAGES if p.name == v.strip()), None)
+        if package is None:
+            known = ", ".join(p.code for p in PACKAGES)
+            raise ValueError(f"unknown package {v!r} (known: {known}; see `mingbai billing packages`)")
+        return package.code
+
     @field_validator("brand", mode="before")
     @classmethod
     def _brand(cls, v: object) -> object:
@@ -162,7 +203,8 @@ def _first_error(exc: ValidationError) -> str:
     """``.price_fen: Input should be …`` — appended to the record's position."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
-    return f".{where}: {err['msg']}" if where else f": {err['msg']}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f".{where}: {msg}" if where else f": {msg}"
 
 
 def parse_catalog_document(doc: object) -> CatalogDocument:

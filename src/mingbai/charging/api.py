@@ -25,6 +25,7 @@ from mingbai.charging.schemas import (
     ActivationIn,
     ActivationOut,
     BalanceOut,
+    BillingPeriod,
     CardOut,
     CardRechargeIn,
     CardsIn,
@@ -55,12 +56,19 @@ FrontLine = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 Hall = Annotated[Principal, Depends(require(Role.HALL, Role.OPERATOR))]
 CardDesk = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 SpOnly = Annotated[Principal, Depends(require(Role.SP))]
-PeriodQ = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"])]
+PeriodQ = Annotated[BillingPeriod | None, Query()]
 
+#: the bill's style: a static file under the CSP, inlined into the standalone ``mingbai bill --html`` file
+BILL_CSS = Path(__file__).parent.parent / "web" / "static" / "bill.css"
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "web" / "templates"))
 templates.env.filters["yuan"] = lambda fen: yuan(int(fen))
 templates.env.filters["local_time"] = lambda dt: dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 templates.env.filters["masked"] = mask_msisdn
+# a recharge card's number is shown by its last four digits; any other reference (a payment's) in full
+templates.env.filters["card"] = lambda ref: ("…" + ref[-4:] if len(ref) > 8 else ref) if ref else ""
+# the bill names channels in Chinese: the edges that render it (web/app.py, `mingbai bill --html`) set this
+# filter to the consoles' words; capabilities do not import the consoles
+templates.env.filters["channel"] = str
 
 
 def _period(value: str) -> str:
@@ -232,7 +240,7 @@ def cards(body: CardsIn, who: Operator, ctx: CtxDep) -> list[CardOut]:
 @router.get(
     "/subscribers/{msisdn}/bill", response_model=Bill, tags=["Charging"], summary="The month's bill (seed 002's items)"
 )
-def get_bill(msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]) -> Bill:
+def get_bill(msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[BillingPeriod, Query()]) -> Bill:
     return bill(ctx, msisdn=msisdn, period=period)
 
 
@@ -243,7 +251,7 @@ def get_bill(msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[str, Query(
     summary="The month's bill as a page",
 )
 def bill_page(
-    request: Request, msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]
+    request: Request, msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[BillingPeriod, Query()]
 ) -> Response:
     b = bill(ctx, msisdn=normalize_msisdn(msisdn), period=period)
     return templates.TemplateResponse(request, "bill.html", {"bill": b})

@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, insert, select, update
 
 from mingbai.catalog.service import get_subscriber
-from mingbai.charging.models import BalanceEntry, Charge, PointsEntry, RechargeCard
+from mingbai.charging.models import BalanceEntry, Charge, CreditReference, PointsEntry, RechargeCard
 from mingbai.charging.rules import CREDIT_KINDS, LedgerItem, card_expires_on, points_for_payment, settle
 from mingbai.clock import local_date
-from mingbai.db import Ctx
+from mingbai.db import Ctx, insert_ignore
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.msisdn import normalize_msisdn
@@ -64,6 +64,7 @@ def credit(
         raise InvalidInput("ref must be 1–64 characters", code="bad_ref")
     lock_subscriber(ctx, msisdn)
     if ref is not None:
+        _claim_reference(ctx, kind=kind, ref=ref, msisdn=msisdn)
         existing = ctx.session.scalars(
             select(BalanceEntry).where(
                 BalanceEntry.msisdn == msisdn, BalanceEntry.kind == kind, BalanceEntry.ref == ref
@@ -90,6 +91,16 @@ def credit(
         add_points(ctx, msisdn=msisdn, delta=points, reason=f"{'充值' if kind == 'recharge' else '交费'}积分")
     ctx.session.flush()
     return _credit_view(entry)
+
+
+def _claim_reference(ctx: Ctx, *, kind: str, ref: str, msisdn: str) -> None:
+    """A reference belongs to the first subscriber credited with it; anyone else is refused."""
+    insert_ignore(ctx.session, CreditReference.__table__, [{"kind": kind, "ref": ref, "msisdn": msisdn}])
+    owner = ctx.session.scalar(
+        select(CreditReference.msisdn).where(CreditReference.kind == kind, CreditReference.ref == ref)
+    )
+    if owner != msisdn:
+        raise Conflict(f"{kind} {ref} was already credited to another subscriber", code="ref_reused")
 
 
 def add_points(ctx: Ctx, *, msisdn: str, delta: int, reason: str) -> None:

@@ -172,6 +172,18 @@ class BalanceEntry(Base):
     note: Mapped[str | None] = mapped_column(String(200))
 
 
+class CreditReference(Base):
+    """One reference (a bank receipt, a promotion code) per ledger: the subscriber it was
+    credited to. ``balance_entry`` is distributed by MSISDN and cannot hold a unique rule across
+    subscribers; this small table can, so a reference is never credited to two subscribers."""
+
+    __tablename__ = "credit_reference"
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(15))
+
+
 class RechargeCard(Base):
     """充值卡: a prepaid card. Seed 002: cards issued from 2012-01-01 are valid 5 years; older
     cards not yet expired then were extended by 3 years."""

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from mingbai.charging import service
 from mingbai.charging.billing import RunSummary
 from mingbai.charging.ledger import CardView
 from mingbai.charging.packages import Package
+from mingbai.charging.rules import parse_billing_period
+
+
+def _real_month(value: str) -> str:
+    # the pattern alone lets 2026-13 through to the database layer (a 500 before issue 12)
+    return parse_billing_period(value).label
+
+
+#: "YYYY-MM", a month that exists, wherever a period is accepted (body or query)
+BillingPeriod = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"]), AfterValidator(_real_month)]
 
 
 class _In(BaseModel):
@@ -18,8 +28,8 @@ class _In(BaseModel):
 
 
 class RunIn(_In):
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-04"])
-    chunk_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    period: BillingPeriod
+    chunk_size: StrictInt = Field(default=50_000, ge=1, le=1_000_000)
 
 
 class RunOut(RunSummary):  # only the OpenAPI name (see jsonable.recast)
@@ -61,13 +71,13 @@ class CardRechargeIn(_In):
 
 
 class PaymentIn(_In):
-    amount_fen: int = Field(gt=0, le=10_000_000)
+    amount_fen: StrictInt = Field(gt=0, le=10_000_000)
     ref: str = Field(min_length=1, max_length=64, description="Receipt or bank reference; repeating it credits once")
 
 
 class CreditIn(_In):
     kind: Literal["gift", "return", "refund"]
-    amount_fen: int = Field(gt=0, le=10_000_000)
+    amount_fen: StrictInt = Field(gt=0, le=10_000_000)
     ref: str = Field(min_length=1, max_length=64)
     note: str | None = Field(default=None, max_length=200)
 
@@ -97,7 +107,7 @@ class BalanceOut(BaseModel):
 
 class CardsIn(_In):
     card_numbers: list[str] = Field(min_length=1, max_length=10_000)
-    face_value_fen: int = Field(gt=0, le=10_000_000)
+    face_value_fen: StrictInt = Field(gt=0, le=10_000_000)
     issued_on: date
     printed_expiry: date | None = Field(default=None, description="Only for cards issued before 2012-01-01")
 

@@ -25,6 +25,7 @@ from mingbai.charging.packages import MonthUsage, find_package
 from mingbai.charging.rules import period_at, reminder_due_at, traffic_alerts
 from mingbai.charging.usage_csv import UsageFileError, UsageRow, parse_usage_csv
 from mingbai.db import Ctx
+from mingbai.errors import TooLarge
 from mingbai.ids import new_id
 from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import OutboundSms
@@ -66,7 +67,13 @@ def _slices(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 def import_usage(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> UsageImportReport:
     """Apply a usage file (docs/usage-csv.md) whole, or reject it whole with line numbers."""
-    rows = parse_usage_csv(data)
+    if len(data) > ctx.settings.max_import_bytes:
+        raise TooLarge(
+            f"a usage file may have at most {ctx.settings.max_import_bytes} bytes (MINGBAI_MAX_IMPORT_BYTES); "
+            "split it: records already imported are skipped when a file is sent again",
+            code="file_too_large",
+        )
+    rows = parse_usage_csv(data, max_use_quantity=ctx.settings.max_use_quantity)
     sha = hashlib.sha256(data).hexdigest()
     previous = ctx.session.scalars(select(UsageImport).where(UsageImport.sha256 == sha)).first()
     if previous is not None:
@@ -157,6 +164,10 @@ def _check_against_database(ctx: Ctx, rows: list[UsageRow]) -> dict[int, _Sub]:
                             f"{mask_msisdn(r.msisdn)} had no confirmed subscription to {r.service_code} "
                             "at used_at: not chargeable",
                         )
+                    )
+                elif match[0].price_fen * r.quantity > ctx.settings.max_charge_fen:
+                    problems.append(
+                        (r.line, f"the charge would be over {ctx.settings.max_charge_fen} fen (MINGBAI_MAX_CHARGE_FEN)")
                     )
                 else:
                     chosen[r.line] = match[0]

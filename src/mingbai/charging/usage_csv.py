@@ -10,6 +10,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from mingbai.clock import parse_instant
 from mingbai.errors import InvalidInput
@@ -48,7 +49,7 @@ class UsageFileError(InvalidInput):
         super().__init__(f"usage file rejected, nothing imported: {listed}{tail}", code="bad_usage_file")
 
 
-def _row(line: int, raw: dict[str, str]) -> UsageRow:
+def _row(line: int, raw: dict[str, str], max_use_quantity: int) -> UsageRow:
     def field(name: str) -> str:
         return (raw.get(name) or "").strip()
 
@@ -75,19 +76,30 @@ def _row(line: int, raw: dict[str, str]) -> UsageRow:
     qty_text = field("quantity") or ("1" if kind == "vas" else "")
     if not qty_text.isdigit() or not 0 < int(qty_text) <= MAX_QUANTITY:
         raise ValueError(f"quantity must be a whole number from 1, got {field('quantity')!r}")
+    if kind == "vas" and int(qty_text) > max_use_quantity:
+        raise ValueError(f"quantity of a vas record must be at most {max_use_quantity}, got {qty_text}")
     roaming = field("roaming").lower()
     if roaming not in ROAMING:
         raise ValueError(f"roaming must be empty, domestic or abroad, got {field('roaming')!r}")
     return UsageRow(line, record_id, msisdn, used_at, kind, code, int(qty_text), roaming)
 
 
-def parse_usage_csv(data: bytes) -> list[UsageRow]:
+def parse_usage_csv(data: bytes, *, max_use_quantity: int = 1_000) -> list[UsageRow]:
     """Every row, or :class:`UsageFileError` naming the bad lines (line 1 is the header)."""
     try:
         body = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UsageFileError([(body_line(data, exc.start), "not UTF-8 text")]) from None
+    if "\x00" in body:
+        raise UsageFileError([(body_line(data, data.index(b"\x00")), "a NUL character (a binary file?)")])
     reader = csv.reader(io.StringIO(body, newline=""))
+    try:
+        return _rows(reader, max_use_quantity)
+    except csv.Error as exc:  # a field longer than any record could be (csv.field_size_limit)
+        raise UsageFileError([(reader.line_num, f"not a usage line ({exc})")]) from None
+
+
+def _rows(reader: Any, max_use_quantity: int) -> list[UsageRow]:
     header = next(reader, None)
     if header is None:
         raise UsageFileError([(1, "the file is empty; it starts with a header line")])
@@ -114,7 +126,7 @@ def parse_usage_csv(data: bytes) -> list[UsageRow]:
             problems.append((line, f"{len(values)} fields, the header has {len(names)}"))
             continue
         try:
-            row = _row(line, dict(zip(names, values, strict=True)))
+            row = _row(line, dict(zip(names, values, strict=True)), max_use_quantity)
         except ValueError as exc:
             problems.append((line, str(exc)))
             continue

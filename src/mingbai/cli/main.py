@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -12,13 +11,27 @@ import typer
 from mingbai.cli import accounts as accounts_cli
 from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
-from mingbai.cli.common import IdArg, Options, console, emit, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import (
+    IdArg,
+    MingbaiGroup,
+    Options,
+    console,
+    emit,
+    friendly_errors,
+    opts,
+    print_json,
+    print_table,
+    read_json_file,
+)
 from mingbai.cli.disputes import register as register_disputes
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
+from mingbai.clock import local_text
 from mingbai.jsonable import jsonable
+from mingbai.text import unstorable
 
 app = typer.Typer(
+    cls=MingbaiGroup,
     help="Mingbai (明白): subscribers pay only for what they knowingly ordered.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -53,6 +66,14 @@ def _root(
     at: Annotated[
         str | None, typer.Option("--at", help="Fix the clock, ISO-8601 (default: $MINGBAI_NOW, else the system clock).")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="The demo (as MINGBAI_DEMO=1): serve the handset page, and print what the handset received, "
+            "codes included. Never in production.",
+        ),
+    ] = False,
 ) -> None:
     from mingbai.clock import parse_instant
 
@@ -62,7 +83,7 @@ def _root(
                 parse_instant(value)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint=name) from None
-    ctx.obj = Options(db=db, at=at)
+    ctx.obj = Options(db=db, at=at, demo=demo)
 
 
 # -- db / seed -----------------------------------------------------------------------------
@@ -104,12 +125,7 @@ def catalog_import(ctx: typer.Context, file: Path, json_out: JsonOpt = False) ->
     from mingbai.catalog.service import import_catalog
 
     with friendly_errors():
-        try:
-            raw = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read {file}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{file} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raw = read_json_file(file)
         with opts(ctx).platform().uow() as uow:
             report = import_catalog(uow, raw)
     if json_out:
@@ -158,13 +174,15 @@ def catalog_suspend(
     code: str,
     service: bool = typer.Option(False, "--service"),
     resume: bool = typer.Option(False, "--resume"),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required to suspend); recorded with who."),
 ) -> None:
     """Suspend (or --resume) an SP, or with --service a service: no new orders or confirmations."""
     from mingbai.catalog.service import set_service_status, set_sp_status
 
     status = "active" if resume else "suspended"
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        (set_service_status if service else set_sp_status)(uow, code, status)
+        actor = f"cli:{os.environ.get('USER', 'operator')}"
+        (set_service_status if service else set_sp_status)(uow, code, status, actor=actor, reason=reason)
     console.print(f"{'service' if service else 'SP'} {code}: {status}")
 
 
@@ -193,14 +211,15 @@ def order(
             actor=f"cli:{os.environ.get('USER', 'operator')}",
             gifter=gifter,
         )
-    sent = as_sms(uow.enqueued)
+    # the phone's screen, codes included, only in the demo; elsewhere a code is never printed
+    sent = as_sms(uow.enqueued, reveal=uow.settings.demo)
     sms = [{"to": s.to, "from": s.sender, "text": s.text} for s in sent]
     if json_out:
         print_json({"order": jsonable(placed), "sms": sms})
         return
     console.print(
         f"order {placed.order_id}: {placed.service_code} for {placed.msisdn}, {placed.status}, "
-        f"code valid until {placed.expires_at.isoformat()}"
+        f"code valid until {local_text(placed.expires_at)}"
     )
     for s in sms:
         console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}")
@@ -216,6 +235,9 @@ def sms_send(
 ) -> None:
     """Inject a mobile-originated SMS and print every SMS Mingbai sent in reply."""
     with friendly_errors():
+        why = unstorable(text)
+        if why:  # bytes that were not UTF-8 reach us as lone surrogates
+            raise ValueError(f"the text is not UTF-8, or {why}")
         result = opts(ctx).platform().intake.receive(sender, to, text)
     replies = [{"to": s.to, "from": s.sender, "text": s.text} for s in result.replies]
     if json_out:
@@ -272,7 +294,7 @@ def subscriptions(
             s.status,
             s.channel,
             s.price_fen,
-            s.confirmed_at.isoformat(),
+            s.confirmed_at,
             s.first_charge_on,
             s.unsubscribed_at,
         ],
@@ -291,7 +313,7 @@ def history(ctx: typer.Context, msisdn: Annotated[str, typer.Option("--msisdn")]
         json_out=json_out,
         title=f"History of {msisdn}",
         columns=["at", "kind", "service", "actor", "channel"],
-        row=lambda e: [e.at.isoformat(), e.kind, e.service_code, e.actor, e.channel],
+        row=lambda e: [e.at, e.kind, e.service_code, e.actor, e.channel],
     )
 
 
@@ -387,10 +409,20 @@ def serve(
 
     o = opts(ctx)
     os.environ["MINGBAI_DATABASE_URL"] = o.settings().database_url
+    if o.demo:
+        os.environ["MINGBAI_DEMO"] = "1"
     if o.at:
         os.environ["MINGBAI_NOW"] = o.at
     uvicorn.run(
-        "mingbai.web.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info"
+        "mingbai.web.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; the app believes only
+        # MINGBAI_TRUSTED_PROXIES (a rotated header must not dodge or aim the per-address limits)
+        proxy_headers=False,
     )
 
 
@@ -399,6 +431,9 @@ register_disputes(app)
 
 
 def main() -> None:
+    from mingbai import logmask
+
+    logmask.install()  # no whole MSISDN nor code in any log line, tracebacks included
     app()
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table
+from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table, read_json_file
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
 
@@ -58,31 +58,47 @@ def check(
     from mingbai.spam.engine import Message
     from mingbai.spam.rules import parse_check_line
     from mingbai.spam.runtime import filter_for
+    from mingbai.text import unstorable
 
     with friendly_errors():
         live = filter_for(opts(ctx).platform())
-        stream = sys.stdin if file is None or str(file) == "-" else file.open(encoding="utf-8")
+        stream = sys.stdin.buffer if file is None or str(file) == "-" else file.open("rb")
         errors = 0
         out = sys.stdout
+
+        def refuse(number: int, why: str) -> None:
+            nonlocal errors
+            errors += 1
+            out.write(json.dumps({"line": number, "error": why}, ensure_ascii=False) + "\n")
+            out.flush()
+
         try:
-            for number, line in enumerate(stream, start=1):
+            for number, raw in enumerate(stream, start=1):
+                # each line alone: a bad one is reported and the others are still checked (docs/spam.md)
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    refuse(number, "not UTF-8 text")
+                    continue
                 if not line.strip():
                     continue
                 try:
                     item = parse_check_line(line)
+                    why = unstorable(item.text) or unstorable(item.sender) or unstorable(item.recipient)
+                    if why:
+                        raise InvalidInput(f"text {why}")
+                    msg = Message(item.sender, item.recipient, item.text, item.port_type)
+                    decision = live.check_and_record(msg)[0] if record else live.check(msg)
                 except InvalidInput as exc:
-                    errors += 1
-                    out.write(json.dumps({"line": number, "error": exc.message}, ensure_ascii=False) + "\n")
+                    refuse(number, exc.message)
                     continue
-                msg = Message(item.sender, item.recipient, item.text, item.port_type)
-                decision = live.check_and_record(msg)[0] if record else live.check(msg)
                 if json_out:
                     out.write(json.dumps(decision.as_dict(), ensure_ascii=False) + "\n")
                 else:
                     reasons = ",".join(decision.reasons) or "-"
                     out.write(f"{decision.verdict}\t{decision.score:.4f}\t{reasons}\tv{decision.strategy_version}\n")
         finally:
-            if stream is not sys.stdin:
+            if stream is not sys.stdin.buffer:
                 stream.close()
     if errors:
         raise typer.Exit(1)
@@ -195,7 +211,7 @@ def strategy_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
             r.config.get("block_at") or "model",
             r.config.get("review_at") or "model",
             r.note,
-            r.created_at.isoformat(),
+            r.created_at,
             r.created_by,
         ],
     )
@@ -228,10 +244,7 @@ def strategy_new(
     with friendly_errors():
         changes: dict[str, Any] = {}
         if file is not None:
-            try:
-                loaded = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InvalidInput(f"cannot read {file}: {exc}") from None
+            loaded = read_json_file(file)
             if not isinstance(loaded, dict):
                 raise InvalidInput(f"{file} must hold a JSON object")
             changes.update(loaded)
@@ -286,7 +299,7 @@ def port_list(
         json_out=json_out,
         title="Industry ports",
         columns=["port", "owner", "signature", "province", "state", "updated_at"],
-        row=lambda r: [r.port, r.owner, r.signature, r.province, r.state, r.updated_at.isoformat()],
+        row=lambda r: [r.port, r.owner, r.signature, r.province, r.state, r.updated_at],
     )
 
 
@@ -316,7 +329,7 @@ def port_history(ctx: typer.Context, port: str, json_out: JsonOpt = False) -> No
         json_out=json_out,
         title=f"History of port {port}",
         columns=["at", "from", "to", "reason", "actor"],
-        row=lambda r: [r.at.isoformat(), r.from_state, r.to_state, r.reason, r.actor],
+        row=lambda r: [r.at, r.from_state, r.to_state, r.reason, r.actor],
     )
 
 
@@ -340,7 +353,7 @@ def report_list(
         columns=["id", "received_at", "reporter", "sender", "kind", "status", "content"],
         row=lambda r: [
             r.id,
-            r.received_at.isoformat(),
+            r.received_at,
             r.reporter,
             r.reported_sender,
             r.sender_kind,
@@ -465,7 +478,7 @@ def review_list(
         columns=["id", "created_at", "sender", "recipient", "score", "reasons", "label", "text"],
         row=lambda r: [
             r.id,
-            r.created_at.isoformat(),
+            r.created_at,
             r.sender,
             r.recipient,
             r.score,

@@ -30,6 +30,7 @@ from mingbai.disputes.rules import ChargeFacts, MoFact, OrderFact, SubscriptionF
 from mingbai.errors import NotFound
 from mingbai.messaging.models import MoMessage, OutboundSms, SmsPart
 from mingbai.msisdn import normalize_msisdn
+from mingbai.sealing import REDACTED, is_sealed
 from mingbai.subscriptions.models import Order, Subscription, SubscriptionEvent
 
 
@@ -417,5 +418,7 @@ def _mts(ctx: Ctx, msisdn: str, sub: Any, charge_ids: Collection[int]) -> dict[s
     out: dict[str, MtView] = {}
     for r in rows:
         key = r.dedupe_key if r.dedupe_key in keys else f"charge:{r.id}"
-        out[key] = MtView(r.id, r.kind, r.text, r.created_at, r.sent_at, r.status, parts.get(r.id, []))
+        # a code still sealed at rest is never shown: the evidence names the message, not its code
+        shown = REDACTED if is_sealed(r.text) else r.text
+        out[key] = MtView(r.id, r.kind, shown, r.created_at, r.sent_at, r.status, parts.get(r.id, []))
     return out

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
 from mingbai.auth.service import Principal, Role
 from mingbai.errors import MingbaiError
@@ -59,10 +60,42 @@ def receive_mo(
     )
 
 
+@dataclass(frozen=True)
+class RefusedMo:
+    """A batch item that is not an MO we can take (half an emoji, a missing field): answered alone."""
+
+    code: str
+    message: str
+
+
+def _each_alone(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # one bad item must not cost the others their answer, nor make an SMSC resend the lot forever
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_BATCH:
+        return handler(value)
+    items: list[MoIn | RefusedMo] = []
+    for raw in value:
+        try:
+            items.append(MoIn.model_validate(raw))
+        except ValidationError as exc:
+            items.append(_refusal(exc))
+    return items
+
+
+def _refusal(exc: ValidationError) -> RefusedMo:
+    problems = exc.errors(include_input=False, include_url=False)
+    if any(p["type"] == "string_unicode" for p in problems):
+        return RefusedMo("invalid_text", "the text is not valid Unicode (half of a character, e.g. of an emoji)")
+    where = ", ".join(f"{'.'.join(map(str, p['loc'])) or 'item'}: {p['msg']}" for p in problems)
+    return RefusedMo("invalid_mo", where)
+
+
+MAX_BATCH = 1000
+
+
 class MoBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    messages: list[MoIn] = Field(min_length=1, max_length=1000)
+    messages: Annotated[list[MoIn], WrapValidator(_each_alone)] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class MoRefusedOut(BaseModel):
@@ -85,19 +118,18 @@ def receive_mo_batch(
     who: Annotated[Principal, Depends(require(Role.SMSC))],
     intake: Annotated[MoIntake, Depends(get_intake)],
 ) -> MoBatchOut:
-    results = intake.receive_many([(m.sender, m.to, m.text) for m in body.messages])
-    return MoBatchOut(
-        results=[
-            MoRefusedOut(error=r.code, message=r.message)
-            if isinstance(r, MingbaiError)
-            else MoOut(
-                mo_id=r.mo_id,
-                handled_as=r.handled_as,
-                replies=[SmsOut(to=x.to, sender=x.sender, text=x.text) for x in r.replies],
-            )
-            for r in results
-        ]
-    )
+    items = cast(list[MoIn | RefusedMo], body.messages)
+    good = [m for m in items if isinstance(m, MoIn)]
+    handled = iter(intake.receive_many([(m.sender, m.to, m.text) for m in good]))
+    results: list[MoOut | MoRefusedOut] = []
+    for item in items:
+        r = RefusedMo(item.code, item.message) if isinstance(item, RefusedMo) else next(handled)
+        if isinstance(r, RefusedMo | MingbaiError):
+            results.append(MoRefusedOut(error=r.code, message=r.message))
+        else:
+            replies = [SmsOut(to=x.to, sender=x.sender, text=x.text) for x in r.replies]
+            results.append(MoOut(mo_id=r.mo_id, handled_as=r.handled_as, replies=replies))
+    return MoBatchOut(results=results)
 
 
 # only the OpenAPI name of outbox.OldestOpen (see jsonable.recast; a docstring would show in the schema)

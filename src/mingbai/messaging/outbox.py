@@ -101,7 +101,7 @@ def claim_due(
             r.msisdn,
             r.id,
             r.sender,
-            r.text,
+            ctx.settings.sealer.open(r.text),  # a one-time code is in clear only on its way out
             r.segmentation,
             r.attempt,
             r.due_at,
@@ -398,7 +398,9 @@ def _match_in_doubt(ctx: Ctx, receipts: list[Receipt], now: datetime, report: Ap
         .order_by(T.msisdn, T.id)
     ).all()
     known: dict[tuple[str, int], set[int]] = defaultdict(set)
-    multi_keys = [(r.msisdn, r.id) for r in rows if len(parts_for(r.text, r.segmentation)) > 1]
+    multi_keys = [
+        (r.msisdn, r.id) for r in rows if len(parts_for(ctx.settings.sealer.open(r.text), r.segmentation)) > 1
+    ]
     if multi_keys:
         for p in ctx.session.execute(
             select(SmsPart.msisdn, SmsPart.outbox_id, SmsPart.part_no).where(
@@ -409,7 +411,7 @@ def _match_in_doubt(ctx: Ctx, receipts: list[Receipt], now: datetime, report: Ap
     # per subscriber: a queue of (row, missing part numbers)
     waiting: dict[str, list[tuple[object, int, list[int]]]] = defaultdict(list)
     for r in rows:
-        total = len(parts_for(r.text, r.segmentation))
+        total = len(parts_for(ctx.settings.sealer.open(r.text), r.segmentation))
         if total == 1:
             missing = [] if r.gateway_ref else [1]
         else:
@@ -488,7 +490,7 @@ def _settle_multipart(ctx: Ctx, keys: list[tuple[str, int]], now: datetime, repo
     for r in rows:
         if r.status in FINAL_STATES:
             continue
-        total = len(parts_for(r.text, r.segmentation))
+        total = len(parts_for(ctx.settings.sealer.open(r.text), r.segmentation))
         got = states.get((r.msisdn, r.id), {})
         final = aggregate_parts([s for s, _, _ in got.values()], total)
         if final is not None and r.status in ("submitted", "in_doubt"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from mingbai.auth.service import Principal, Role
 from mingbai.jsonable import jsonable, recast
@@ -43,13 +43,11 @@ Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
 @router.post(
     "/check", response_model=CheckOut, summary="Intercept one message: block, review (deliver and queue) or pass"
 )
-def check(body: CheckIn, who: Smsc, platform: PlatformDep, tasks: BackgroundTasks) -> CheckOut:
+def check(body: CheckIn, who: Smsc, platform: PlatformDep) -> CheckOut:
     live = filter_for(platform)
     msg = Message(body.sender, body.recipient, body.text, body.port_type)
-    decision = live.check(msg)
-    if decision.verdict != "pass":
-        # the SMSC waits for the verdict, not for the decision log or the review queue
-        tasks.add_task(live.record, msg, decision)
+    # recorded before the answer: a block that could not be logged is an error, never a silent "block"
+    decision, _ = live.check_and_record(msg)
     return CheckOut.model_validate(decision.as_dict())
 
 

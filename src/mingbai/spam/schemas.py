@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.spam.reports import ReportView
 from mingbai.spam.service import PortEventView, PortView, ReviewItem
+from mingbai.text import StorableText
 
 PortType = Literal["person", "industry", "international"]
 
@@ -17,7 +18,7 @@ class CheckIn(BaseModel):
 
     sender: str = Field(pattern=r"^\+?\d{3,20}$", examples=["13800138000", "1065750012345"])
     recipient: str = Field(pattern=r"^\+?\d{3,20}$", examples=["13900139000"])
-    text: str = Field(max_length=10_000)
+    text: StorableText = Field(max_length=10_000)
     port_type: PortType = "person"
 
 

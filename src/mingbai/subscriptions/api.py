@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from mingbai.auth.service import STAFF_CHANNEL, Principal, Role
@@ -12,6 +12,7 @@ from mingbai.catalog.service import get_subscriber
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
 from mingbai.msisdn import normalize_msisdn
+from mingbai.ratelimit import RateLimiter, enforce
 from mingbai.subscriptions import service
 from mingbai.subscriptions.schemas import (
     EventOut,
@@ -42,7 +43,8 @@ def _order_out(placed: service.PlacedOrder) -> OrderOut:
     tags=["SP"],
     summary="Order a service for a subscriber (stays pending until they confirm by SMS)",
 )
-def sp_place_order(body: OrderIn, who: SpOnly, ctx: CtxDep) -> OrderOut:
+def sp_place_order(body: OrderIn, who: SpOnly, ctx: CtxDep, request: Request) -> OrderOut:
+    _order_limits(request, who, body.msisdn)
     placed = service.place_order(
         ctx,
         msisdn=body.msisdn,
@@ -54,6 +56,27 @@ def sp_place_order(body: OrderIn, who: SpOnly, ctx: CtxDep) -> OrderOut:
         external_ref=body.external_ref,
     )
     return _order_out(placed)
+
+
+def _order_limits(request: Request, who: Principal, msisdn: str) -> None:
+    """Per SP key and per (SP, subscriber): every order sends the subscriber an SMS from 10086
+    and opens a code to guess, so re-ordering must not become a way to flood or to guess."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    settings = request.app.state.platform.settings
+    enforce(
+        limiter, f"sp-orders:{who.actor}", limit=settings.sp_orders_per_minute, window=60, what="orders of this key"
+    )
+    try:
+        subscriber = normalize_msisdn(msisdn)
+    except InvalidInput:
+        return  # place_order refuses it with its own reason
+    enforce(
+        limiter,
+        f"sp-orders:{who.sp_code}:{subscriber}",
+        limit=settings.sp_orders_per_subscriber_per_hour,
+        window=3600,
+        what="orders for this subscriber",
+    )
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, tags=["SP"], summary="One of your orders")

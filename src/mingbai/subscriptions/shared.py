@@ -20,7 +20,6 @@ from mingbai.ids import new_id
 from mingbai.messaging.rules import waves as waves  # the one definition; the MO intake cuts batches the same way
 from mingbai.msisdn import mask_msisdn
 from mingbai.subscriptions.events import EventKind
-from mingbai.subscriptions.keys import stored_secret
 from mingbai.subscriptions.models import SubscriptionEvent
 from mingbai.subscriptions.texts import ServiceFacts
 
@@ -66,10 +65,11 @@ def record_event(ctx: Ctx, **fields: Any) -> None:
 
 
 def code_key(ctx: Ctx) -> bytes:
-    """The MAC key for confirmation codes: configured, or generated once and kept in the DB."""
+    """The MAC key for confirmation codes: configured, or derived from the sealing keys — never
+    kept in the database, where it would let a reader try all million codes (issue 12)."""
     if ctx.settings.code_secret:
         return ctx.settings.code_secret.encode()
-    return stored_secret(ctx, "code_mac")
+    return ctx.settings.sealer.mac_key("order-code")
 
 
 @dataclass(frozen=True)
