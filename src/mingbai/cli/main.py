@@ -222,7 +222,7 @@ def order(
         f"code valid until {local_text(placed.expires_at)}"
     )
     for s in sms:
-        console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}")
+        console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}", soft_wrap=True, markup=False, highlight=False)
 
 
 @sms_app.command("send")
@@ -244,7 +244,7 @@ def sms_send(
         print_json(replies)
         return
     for r in replies:
-        console.print(f"{r['from']} → {r['to']}: {r['text']}")
+        console.print(f"{r['from']} → {r['to']}: {r['text']}", soft_wrap=True, markup=False, highlight=False)
     if not replies:
         console.print("(no reply)")
 
