@@ -125,6 +125,8 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
             ),
             {"ms": sorted(msisdns)},
         )
+        if ctx.citus:
+            return _heads_on_citus(ctx, table, msisdns)
         rows = ctx.conn.execute(
             text(
                 f"""
@@ -151,6 +153,25 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
             ),
             {"ms": json.dumps(sorted(msisdns))},
         ).all()
+    return {m: (int(seq), bytes(h)) for m, seq, h in rows if seq is not None}
+
+
+def _heads_on_citus(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    """:func:`_heads` on Citus, which cannot push down a LATERAL … LIMIT over ``unnest()``: the
+    newest row per subscriber by a GROUP BY msisdn, which stays on the shards (one MSISDN: a router
+    query). The caller holds the chains' locks."""
+    rows = ctx.conn.execute(
+        text(
+            f"""
+            SELECT t.msisdn, t.chain_seq, t.chain_hash FROM {table} AS t
+            JOIN (SELECT msisdn, max(chain_seq) AS seq FROM {table}
+                  WHERE msisdn = ANY(CAST(:ms AS varchar[])) GROUP BY msisdn) AS h
+              ON t.msisdn = h.msisdn AND t.chain_seq = h.seq
+            WHERE t.msisdn = ANY(CAST(:ms AS varchar[]))
+            """
+        ),
+        {"ms": sorted(msisdns)},
+    ).all()
     return {m: (int(seq), bytes(h)) for m, seq, h in rows if seq is not None}
 
 

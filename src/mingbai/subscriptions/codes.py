@@ -250,8 +250,10 @@ def _confirm(
             .values(
                 status="confirmed",
                 decided_at=now,
+                # the searched form (CASE WHEN id = …): Citus deparses the simple form (CASE id WHEN …)
+                # for the shard as "bigint = boolean" and refuses it
                 confirm_mo_id=case(
-                    {o.id: r.mo_id for _, r, o in accepted if r.mo_id is not None}, value=Order.id, else_=None
+                    *[(Order.id == o.id, r.mo_id) for _, r, o in accepted if r.mo_id is not None], else_=None
                 )
                 if any(r.mo_id is not None for _, r, _ in accepted)
                 else None,
