@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Table, text
 
-from mingbai.db import Ctx
+from mingbai.db import Ctx, shard_groups
 
 #: the chained tables and, in order, the columns their canonical content covers
 CHAINED: dict[str, tuple[str, ...]] = {
@@ -125,6 +125,20 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
             ),
             {"ms": sorted(msisdns)},
         )
+        if ctx.citus:
+            # Citus cannot push a LATERAL … LIMIT down to the shards; DISTINCT ON the distribution
+            # column can, and one statement per shard group is a single-shard router query
+            found: list[Any] = []
+            for group in shard_groups(ctx, table, sorted(msisdns)):
+                found += ctx.conn.execute(
+                    text(
+                        f"SELECT DISTINCT ON (msisdn) msisdn, chain_seq, chain_hash FROM {table} "
+                        "WHERE msisdn = ANY(CAST(:ms AS varchar[])) AND chain_seq IS NOT NULL "
+                        "ORDER BY msisdn, chain_seq DESC"
+                    ),
+                    {"ms": group},
+                ).all()
+            return {m: (int(seq), bytes(h)) for m, seq, h in found if seq is not None}
         rows = ctx.conn.execute(
             text(
                 f"""

@@ -250,8 +250,9 @@ def _confirm(
             .values(
                 status="confirmed",
                 decided_at=now,
+                # the searched form (CASE WHEN id = …): Citus cannot deparse the simple one (CASE id WHEN …)
                 confirm_mo_id=case(
-                    {o.id: r.mo_id for _, r, o in accepted if r.mo_id is not None}, value=Order.id, else_=None
+                    *[(Order.id == o.id, r.mo_id) for _, r, o in accepted if r.mo_id is not None], else_=None
                 )
                 if any(r.mo_id is not None for _, r, _ in accepted)
                 else None,
