@@ -219,7 +219,8 @@ def test_input_the_database_cannot_hold_is_a_clear_422(platform, caplog):
     assert "13800138000" not in caplog.text and "unstorable input (ValueError)" in caplog.text
 
 
-def test_handset_reports_spam_shows_yuan_and_keeps_order_within_a_second(client, platform):
+def test_handset_reports_spam_shows_yuan_and_keeps_order_within_a_second(client, demo):
+    platform = demo
     """10086999 is a destination; prices read in yuan; one instant's messages keep their order."""
     from tests.helpers import subscribe
 

@@ -450,7 +450,7 @@ def activate(
         print_json({"activation": done, "sms": [s.text for s in sent]})
         return
     for s in sent:
-        console.print(f"{s.sender} → {s.to}: {s.text}")
+        console.print(f"{s.sender} → {s.to}: {s.text}", soft_wrap=True, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

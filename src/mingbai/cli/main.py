@@ -23,6 +23,7 @@ from mingbai.cli.common import (
     print_table,
     read_json_file,
 )
+from mingbai.cli.disputes import register as register_disputes
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.clock import local_text
@@ -221,7 +222,7 @@ def order(
         f"code valid until {local_text(placed.expires_at)}"
     )
     for s in sms:
-        console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}")
+        console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}", soft_wrap=True, markup=False, highlight=False)
 
 
 @sms_app.command("send")
@@ -243,7 +244,7 @@ def sms_send(
         print_json(replies)
         return
     for r in replies:
-        console.print(f"{r['from']} → {r['to']}: {r['text']}")
+        console.print(f"{r['from']} → {r['to']}: {r['text']}", soft_wrap=True, markup=False, highlight=False)
     if not replies:
         console.print("(no reply)")
 
@@ -426,6 +427,7 @@ def serve(
 
 
 register_charging(app)
+register_disputes(app)
 
 
 def main() -> None:
