@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Table, text
 
-from mingbai.db import Ctx
+from mingbai.db import Ctx, shard_groups
 
 #: the chained tables and, in order, the columns their canonical content covers
 CHAINED: dict[str, tuple[str, ...]] = {
@@ -126,7 +126,19 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
             {"ms": sorted(msisdns)},
         )
         if ctx.citus:
-            return _heads_on_citus(ctx, table, msisdns)
+            # Citus cannot push a LATERAL … LIMIT down to the shards; DISTINCT ON the distribution
+            # column can, and one statement per shard group is a single-shard router query
+            found: list[Any] = []
+            for group in shard_groups(ctx, table, sorted(msisdns)):
+                found += ctx.conn.execute(
+                    text(
+                        f"SELECT DISTINCT ON (msisdn) msisdn, chain_seq, chain_hash FROM {table} "
+                        "WHERE msisdn = ANY(CAST(:ms AS varchar[])) AND chain_seq IS NOT NULL "
+                        "ORDER BY msisdn, chain_seq DESC"
+                    ),
+                    {"ms": group},
+                ).all()
+            return {m: (int(seq), bytes(h)) for m, seq, h in found if seq is not None}
         rows = ctx.conn.execute(
             text(
                 f"""
@@ -153,25 +165,6 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
             ),
             {"ms": json.dumps(sorted(msisdns))},
         ).all()
-    return {m: (int(seq), bytes(h)) for m, seq, h in rows if seq is not None}
-
-
-def _heads_on_citus(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    """:func:`_heads` on Citus, which cannot push down a LATERAL … LIMIT over ``unnest()``: the
-    newest row per subscriber by a GROUP BY msisdn, which stays on the shards (one MSISDN: a router
-    query). The caller holds the chains' locks."""
-    rows = ctx.conn.execute(
-        text(
-            f"""
-            SELECT t.msisdn, t.chain_seq, t.chain_hash FROM {table} AS t
-            JOIN (SELECT msisdn, max(chain_seq) AS seq FROM {table}
-                  WHERE msisdn = ANY(CAST(:ms AS varchar[])) GROUP BY msisdn) AS h
-              ON t.msisdn = h.msisdn AND t.chain_seq = h.seq
-            WHERE t.msisdn = ANY(CAST(:ms AS varchar[]))
-            """
-        ),
-        {"ms": sorted(msisdns)},
-    ).all()
     return {m: (int(seq), bytes(h)) for m, seq, h in rows if seq is not None}
 
 

@@ -94,11 +94,21 @@ class Sealer:
     #: (key id, 32-byte key), newest first: the first seals, all open
     keys: tuple[tuple[str, bytes], ...]
 
+    @functools.cached_property
+    def _ciphers(self) -> dict[str, AESGCM]:
+        """Each key's cipher, set up once per sealer (a sealer lives as long as its settings),
+        not once per text sealed or opened."""
+        return {kid: AESGCM(key) for kid, key in self.keys}
+
     def seal(self, text: str) -> str:
-        kid, key = self.keys[0]
+        kid = self.keys[0][0]
         nonce = os.urandom(12)
-        blob = nonce + AESGCM(key).encrypt(nonce, text.encode(), kid.encode())
+        blob = nonce + self._ciphers[kid].encrypt(nonce, text.encode(), kid.encode())
         return f"{PREFIX}{kid}:{base64.b64encode(blob).decode()}"
+
+    @functools.cached_property
+    def _mac_keys(self) -> dict[str, bytes]:
+        return {}  # purpose -> derived key, filled by mac_key: derived once per sealer, not per code
 
     def mac_key(self, purpose: str) -> bytes:
         """A key for a code's MAC (order codes, sign-in codes), derived from the key listed last.
@@ -106,19 +116,23 @@ class Sealer:
         Not in the database: with a MAC and its key side by side, a 6-digit code is found by
         trying a million. The last key, so putting a new key in front leaves pending codes
         valid; drop the last one only when no code made with it is still pending (minutes)."""
-        return hmac.new(self.keys[-1][1], b"mingbai code mac:" + purpose.encode(), hashlib.sha256).digest()
+        key = self._mac_keys.get(purpose)
+        if key is None:
+            key = hmac.new(self.keys[-1][1], b"mingbai code mac:" + purpose.encode(), hashlib.sha256).digest()
+            self._mac_keys[purpose] = key
+        return key
 
     def open(self, stored: str) -> str:
         """The clear text of a sealed text; any other text as it is (redacted, or not a code)."""
         if not is_sealed(stored):
             return stored
         kid, _, b64 = stored[len(PREFIX) :].partition(":")
-        key = dict(self.keys).get(kid)
-        if key is None:
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
             raise SealError(f"no key {kid!r} to open a sealed text: was it dropped from MINGBAI_SECRET_KEYS too early?")
         try:
             blob = base64.b64decode(b64, validate=True)
-            return AESGCM(key).decrypt(blob[:12], blob[12:], kid.encode()).decode()
+            return cipher.decrypt(blob[:12], blob[12:], kid.encode()).decode()
         except (binascii.Error, InvalidTag, ValueError) as exc:
             raise SealError(f"a text sealed with key {kid!r} does not open (altered?)") from exc
 

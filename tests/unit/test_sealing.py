@@ -73,3 +73,25 @@ def test_settings_read_keys_and_demo_from_the_environment(monkeypatch):
     assert [k for k, _ in settings.sealer.keys] == ["a", "b"]
     monkeypatch.delenv("MINGBAI_DEMO")
     assert not Settings.from_env().demo
+
+
+def test_keys_are_set_up_once_per_sealer_not_per_text(monkeypatch):
+    """Sealing or opening a text, or making a code's MAC, does not set a key up again each time."""
+    import mingbai.sealing as sealing
+
+    made = []
+    real = sealing.AESGCM
+
+    def counting(key: bytes) -> object:
+        made.append(key)
+        return real(key)
+
+    keys = sealing._parse([new_key_line("new"), new_key_line("old")], "test")
+    monkeypatch.setattr(sealing, "AESGCM", counting)
+    s = sealing.Sealer(keys)
+    texts = [s.seal(f"验证码{i:06d}") for i in range(5)]
+    assert [s.open(t) for t in texts] == [f"验证码{i:06d}" for i in range(5)]
+    assert len(made) == 2  # one cipher per key
+    first = s.mac_key("order-code")
+    assert s.mac_key("order-code") is first and s.mac_key("login-code") != first
+    assert sealing.Sealer(s.keys).mac_key("order-code") == first  # the same keys make the same MAC key

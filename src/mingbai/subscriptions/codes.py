@@ -250,8 +250,7 @@ def _confirm(
             .values(
                 status="confirmed",
                 decided_at=now,
-                # the searched form (CASE WHEN id = …): Citus deparses the simple form (CASE id WHEN …)
-                # for the shard as "bigint = boolean" and refuses it
+                # the searched form (CASE WHEN id = …): Citus cannot deparse the simple one (CASE id WHEN …)
                 confirm_mo_id=case(
                     *[(Order.id == o.id, r.mo_id) for _, r, o in accepted if r.mo_id is not None], else_=None
                 )
