@@ -107,9 +107,50 @@ def explain(engine: Engine, statement: str, parameters: Any) -> str:
     return plan
 
 
+def explain_on_a_shard(engine: Engine, statement: str, parameters: Any) -> str:
+    """The plan of the command the billing run's chunk-bound statement runs on each worker, as one
+    worker EXPLAINs it (FORMAT JSON: ``master_run_on_worker`` returns one value per worker)."""
+    import json
+
+    import psycopg
+
+    shown = statement.replace("'SELECT min(m) FROM ('", "'EXPLAIN (FORMAT JSON) SELECT min(m) FROM ('", 1)
+    raw = engine.raw_connection()
+    try:
+        with psycopg.ClientCursor(raw.driver_connection) as cur:  # type: ignore[arg-type]
+            cur.execute(shown, parameters or None)
+            row = cur.fetchone()
+        raw.rollback()
+    finally:
+        raw.close()
+    assert row is not None and row[0], row
+    lines: list[str] = []
+
+    def walk(node: dict[str, Any], depth: int) -> None:
+        head = node["Node Type"]
+        if "Index Name" in node:
+            head += f" using {node['Index Name']} on {node['Relation Name']}"
+        elif "Relation Name" in node:
+            head += f" on {node['Relation Name']}"
+        lines.append((" " * (6 * depth - 4) + "->  " if depth else "") + head)  # as EXPLAIN's text format
+        for key in ("Index Cond", "Filter"):
+            if key in node:
+                lines.append(" " * (6 * depth + 2) + f"{key}: {node[key]}")
+        children = node.get("Plans", [])
+        for child in children[:1] if head == "Append" else children:
+            walk(child, depth + 1)
+        if head == "Append" and len(children) > 1:
+            lines.append(" " * (6 * depth + 2) + f"->  … the same for each of the worker's {len(children)} shards")
+
+    walk(json.loads(row[0])[0]["Plan"], 0)
+    return "\n".join(lines)
+
+
 def classify(plan: str) -> str:
     """router (one shard), multi-shard (pushed down to N shards), pulled (rows through the
     coordinator: a subplan/intermediate result over a distributed table or a repartition), local."""
+    if "master_run_on_worker" in plan:
+        return "on the workers, one row back per worker"
     if "Citus" not in plan:
         return "local"
     counts = [int(n) for n in re.findall(r"Task Count: (\d+)", plan)]
@@ -169,11 +210,15 @@ def billing_run(url: str, explain_plans: bool = False) -> dict[str, Any]:
                 ("charge", "INSERT INTO charge"),
                 ("remind", "INSERT INTO sms_outbox"),
                 ("progress", "UPDATE billing_run SET charged"),
-                ("bound", "SELECT msisdn FROM subscription WHERE msisdn >"),
+                ("bound", "master_run_on_worker"),
                 ("summary", "GROUP BY 1"),
             ):
                 if needle in flat and name not in plans:
                     plans[name] = explain(engine, statement, params)
+                    if name == "bound":
+                        plans[name] += "\n-- the command each worker runs, as one plans it:\n" + explain_on_a_shard(
+                            engine, statement, params
+                        )
         out["plans"] = plans
     engine.dispose()
     return out

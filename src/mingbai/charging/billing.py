@@ -37,7 +37,7 @@ from mingbai.charging import texts
 from mingbai.charging.models import BillingRun, BillingWatermark
 from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, reminder_due_at
 from mingbai.config import Settings
-from mingbai.db import Ctx, Database, PlatformLike, UtcDateTime, upsert
+from mingbai.db import Ctx, Database, PlatformLike, UtcDateTime, is_citus, upsert
 from mingbai.errors import Conflict, InvalidInput
 from mingbai.ids import new_id, reserve_ids
 from mingbai.messaging.kinds import MessageKind
@@ -150,6 +150,34 @@ _PROGRESS_EMPTY = """
 UPDATE billing_run SET chunks_done = chunks_done + 1,
   last_msisdn = CASE WHEN last_msisdn IS NULL OR last_msisdn < :last THEN :last ELSE last_msisdn END
 WHERE id = :batch_id
+"""
+
+
+#: where the next chunk ends (single-node PostgreSQL and SQLite)
+_BOUND = "SELECT msisdn FROM subscription WHERE msisdn > :lo ORDER BY msisdn LIMIT 1 OFFSET :n"
+
+#: the same on Citus, found on the workers: each worker gets one statement (a connection per worker
+#: rather than per shard) that asks each of its shards of subscription for its q-th MSISDN after
+#: ``:lo`` and returns the least; see ``_next_bound_on_shards``. ``master_run_on_worker`` is what
+#: Citus' ``run_command_on_shards`` runs on, with a command per worker instead of per shard.
+_BOUND_CITUS = """
+WITH q AS (
+  SELECT greatest(1, CAST(:chunk AS bigint) / count(*)) - 1 AS skip
+  FROM pg_dist_shard WHERE logicalrelid = CAST('subscription' AS regclass)
+), per_node AS (
+  SELECT p.nodename, p.nodeport,
+         'SELECT min(m) FROM ('
+           || string_agg(format('(SELECT msisdn FROM %s WHERE msisdn > %L ORDER BY msisdn LIMIT 1 OFFSET %s)',
+                                shard_name(s.logicalrelid, s.shardid), CAST(:lo AS text), q.skip), ' UNION ALL ')
+           || ') x(m)' AS command
+  FROM pg_dist_shard s JOIN pg_dist_shard_placement p ON p.shardid = s.shardid CROSS JOIN q
+  WHERE s.logicalrelid = CAST('subscription' AS regclass) AND p.shardstate = 1
+  GROUP BY p.nodename, p.nodeport
+)
+SELECT min(NULLIF(r.result, '')), count(*) FILTER (WHERE NOT r.success), min(r.result) FILTER (WHERE NOT r.success)
+FROM (SELECT array_agg(nodename) AS nodes, array_agg(nodeport) AS ports, array_agg(command) AS commands
+      FROM per_node) w,
+     master_run_on_worker(w.nodes, w.ports, w.commands, true) r
 """
 
 
@@ -397,11 +425,26 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
 def _next_bound(platform: PlatformLike, lo: str, chunk_size: int) -> str | None:
     """The MSISDN ``chunk_size`` subscriptions after ``lo`` (None: the rest fits in one chunk).
     Chunks end on a whole MSISDN, so one subscriber's subscriptions are never split."""
-    with platform.db.engine.connect() as conn:
-        return conn.execute(
-            text("SELECT msisdn FROM subscription WHERE msisdn > :lo ORDER BY msisdn LIMIT 1 OFFSET :n"),
-            {"lo": lo, "n": chunk_size - 1},
-        ).scalar()
+    engine = platform.db.engine
+    with engine.connect() as conn:
+        if is_citus(engine, conn):
+            return _next_bound_on_shards(conn, lo, chunk_size)
+        return conn.execute(text(_BOUND), {"lo": lo, "n": chunk_size - 1}).scalar()
+
+
+def _next_bound_on_shards(conn: Connection, lo: str, chunk_size: int) -> str | None:
+    """:func:`_next_bound` on Citus, found on the workers: each of the S shards of ``subscription``
+    finds its own q-th MSISDN after ``lo`` (q = chunk_size // S, at least 1), each worker sends back
+    the least of its shards' and the bound is the least of those. The chunk (lo, bound] then holds at most q rows (plus
+    the bound subscriber's other subscriptions) of the shard that gave the bound and fewer than q
+    of every other shard, so at most ``chunk_size`` like on one node; a shard with fewer than q
+    left gives nothing, and None means every shard has fewer than q left (the rest fits).
+    ``SELECT … ORDER BY msisdn OFFSET n`` on the distributed table would instead have every shard
+    send its first n MSISDNs to the coordinator to merge (docs/citus.md)."""
+    bound, failed, error = conn.execute(text(_BOUND_CITUS), {"lo": lo, "chunk": chunk_size}).one()
+    if failed:
+        raise RuntimeError(f"finding a billing chunk's end failed on {failed} worker(s): {error}")
+    return cast("str | None", bound)
 
 
 def count_subscriptions(platform: PlatformLike) -> int:
