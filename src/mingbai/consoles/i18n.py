@@ -380,6 +380,7 @@ EVENT_KINDS: dict[EventKind, tuple[str, str]] = {
     EventKind.CODE_REJECTED: ("验证码错误", "Wrong code"),
     EventKind.CODE_LOCKED: ("验证码错误次数过多", "Too many wrong codes"),
     EventKind.ORDER_REFUSED: ("订购被拒", "Order refused"),
+    EventKind.GIFT_CONSENTED: ("赠送一方已确认", "Gift agreed by one side"),
     EventKind.ORDER_EXPIRED: ("订购未确认已过期", "Order expired unconfirmed"),
     EventKind.CHARGE_OBJECTED: ("扣费异议", "Charge objected"),
 }

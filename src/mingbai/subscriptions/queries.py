@@ -40,6 +40,8 @@ class SubscriptionView:
     unsubscribe_channel: str | None
     description: str | None
     attributes: dict[str, Any] | None
+    #: who pays when not the subscriber: the gifter who confirmed paying
+    payer_msisdn: str | None = None
 
 
 def list_subscriptions(
@@ -84,6 +86,7 @@ def list_subscriptions(
                 sub.unsubscribe_channel,
                 svc.description,
                 svc.attributes,
+                sub.payer_msisdn,
             )
         )
     return out
