@@ -77,15 +77,21 @@ _RANGE_C = "c.msisdn > :lo AND c.msisdn <= :hi"
 #: PostgreSQL) rather than once per chunk
 _COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GROUP BY 1"
 
-#: who pays is a column of the subscription (``payer_msisdn``: the gifter who confirmed paying, NULL
-#: when the subscriber pays): the fee is the payer's (``charge.msisdn``), naming a gift's recipient
-_CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
+#: Ids are numbered per subscriber (PARTITION BY msisdn): an id is unique within its MSISDN, which
+#: is all the key (msisdn, id) asks (mingbai.ids), and the statement then stays on each shard on
+#: Citus (a window over the whole chunk would pull every row through the coordinator; docs/citus.md).
+#: Who pays is a column of the subscription (``payer_msisdn``: the gifter who confirmed paying, NULL
+#: when the subscriber pays): the fee is the payer's (``charge.msisdn``), naming a gift's recipient;
+#: so ids are numbered per payer ({partition}), which is ``s.msisdn`` where only self-paid rows are read
+_CHARGE_TEMPLATE = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
                     amount_fen, quantity, batch_id, created_at, occurred_at, recipient_msisdn)
-SELECT COALESCE(s.payer_msisdn, s.msisdn), :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id,
-       s.service_code, s.sp_code, 'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now,
+SELECT COALESCE(s.payer_msisdn, s.msisdn), :base_id + row_number() OVER (PARTITION BY {partition} ORDER BY s.id),
+       s.id, s.service_code, s.sp_code, 'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now,
        CASE WHEN s.confirmed_at > :p_start THEN s.confirmed_at ELSE :p_start END,
        CASE WHEN s.payer_msisdn IS NULL THEN NULL ELSE s.msisdn END
 FROM subscription s"""
+_CHARGE_COLUMNS = _CHARGE_TEMPLATE.replace("{partition}", "COALESCE(s.payer_msisdn, s.msisdn)")
+_CHARGE_SELF_PAID = _CHARGE_TEMPLATE.replace("{partition}", "s.msisdn")
 
 #: the safe form: whatever else inserts the same fee at the same moment, this one skips it
 CHARGE_SAFE = f"""{_CHARGE_COLUMNS}
@@ -106,7 +112,7 @@ CHARGE_GIFTS = (
 #: on SQLite) and the insert is a plain one. ON CONFLICT's speculative insertion costs about 40%
 #: more per row on PostgreSQL 15 (docs/PERFORMANCE.md). The unique index still refuses a second
 #: fee: were another writer to slip in, the chunk fails and is redone in the safe form.
-_CHARGE_FAST = f"""{_CHARGE_COLUMNS}
+_CHARGE_FAST = f"""{_CHARGE_SELF_PAID}
 WHERE {{where}} AND {_DUE} AND s.payer_msisdn IS NULL
   AND NOT EXISTS (SELECT 1 FROM charge c WHERE c.msisdn = s.msisdn AND c.subscription_id = s.id
                   AND c.period = CAST(:period AS VARCHAR(7)) AND c.usage_ref = ''
@@ -135,6 +141,11 @@ FROM charge c
 JOIN words w ON w.code = c.service_code
 WHERE {_RANGE_C} AND c.batch_id = :batch_id AND c.recipient_msisdn IS NULL
 """
+
+#: On Citus the words are joined in place: a materialized CTE becomes an intermediate result on
+#: the coordinator, and the INSERT … SELECT around it is then repartitioned through the coordinator
+#: instead of running on each shard (service and sp are reference tables, present on every node).
+_REMIND_CITUS = _REMIND.replace("AS MATERIALIZED", "AS NOT MATERIALIZED")
 
 #: in one statement, so a chunk costs one round trip for them
 _CHUNK_SETTINGS = """SELECT set_config('enable_seqscan', 'off', true), set_config('enable_nestloop', 'off', true),
@@ -424,7 +435,10 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
     if charged:
         reminders += int(
             session.execute(
-                text(_REMIND).bindparams(bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)), p
+                text(_REMIND_CITUS if ctx.citus else _REMIND).bindparams(
+                    bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)
+                ),
+                p,
             ).rowcount  # type: ignore[attr-defined]
         )
         session.execute(text(_PROGRESS), {"charged": charged, "reminders": reminders, "last": hi, **p})

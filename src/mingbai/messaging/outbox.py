@@ -77,13 +77,20 @@ def claim_due(
     if quiet is not None and in_quiet_hours(now.astimezone(SHANGHAI).time(), quiet):
         due = due.where(T.bulk.is_(False))
     due = due.order_by(T.due_at, T.id).limit(limit)
-    if ctx.dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    claim = update(T).values(status="submitting", attempt=T.attempt + 1, claimed_by=run_id, claimed_at=now)
+    if ctx.dialect == "postgresql" and ctx.citus:
+        # Citus locks no rows of a many-shard SELECT: read the due rows, then claim those still
+        # queued (the status check keeps a claim exclusive; a row another run took is skipped)
+        keys = [tuple(r) for r in ctx.session.execute(due)]
+        if not keys:
+            return []
+        claim = claim.where(tuple_(T.msisdn, T.id).in_(keys), T.status == "queued")
+    else:
+        if ctx.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claim = claim.where(tuple_(T.msisdn, T.id).in_(due))
     rows = ctx.session.execute(
-        update(T)
-        .where(tuple_(T.msisdn, T.id).in_(due))
-        .values(status="submitting", attempt=T.attempt + 1, claimed_by=run_id, claimed_at=now)
-        .returning(T.msisdn, T.id, T.sender, T.text, T.segmentation, T.attempt, T.due_at)
+        claim.returning(T.msisdn, T.id, T.sender, T.text, T.segmentation, T.attempt, T.due_at)
     ).all()
     claimed = sorted(rows, key=lambda r: (r.due_at, r.id))
     # rows sent before (resubmissions) may have parts the SMSC already accepted

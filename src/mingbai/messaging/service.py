@@ -233,10 +233,15 @@ def dispatch_due(
     )
     if msisdn is not None:
         stmt = stmt.where(table.msisdn == msisdn)
-    if ctx.dialect == "postgresql":
+    # Citus locks rows only in a single-shard statement: over many subscribers, each row is
+    # locked by its own (router) statement below instead
+    lock_each = ctx.dialect == "postgresql" and msisdn is None and ctx.citus
+    if ctx.dialect == "postgresql" and not lock_each:
         stmt = stmt.with_for_update(skip_locked=True)
     sent: list[SentSms] = []
     for row in ctx.session.execute(stmt).all():
+        if lock_each and not _lock_queued(ctx, row.msisdn, row.id):
+            continue  # another dispatcher has it
         clear = ctx.settings.sealer.open(row.text)  # a code exists in clear only on its way out
         parts = parts_for(clear, row.segmentation)
         result = gateway.submit(sender=row.sender, recipient=row.msisdn, parts=parts, outbox_id=row.id)
@@ -259,6 +264,18 @@ def dispatch_due(
             if on_sent:
                 on_sent(item)
     return sent
+
+
+def _lock_queued(ctx: Ctx, msisdn: str, row_id: int) -> bool:
+    table = OutboundSms
+    return (
+        ctx.session.execute(
+            select(table.id)
+            .where(table.msisdn == msisdn, table.id == row_id, table.status == "queued")
+            .with_for_update(skip_locked=True)
+        ).first()
+        is not None
+    )
 
 
 @dataclass(frozen=True)
