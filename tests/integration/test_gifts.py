@@ -177,3 +177,20 @@ def test_a_gift_ordered_before_gifters_consented_stays_paid_by_its_recipient(pla
     platform.tick()
     assert [c.period for c in charges(platform, ALICE)] == ["2026-05"]
     assert charges(platform, BOB) == []
+
+
+def test_one_gifter_paying_for_two_recipients_and_self_is_charged_three_fees(platform, clock):
+    """Fees are keyed by the payer: their ids must be distinct per payer, whoever uses them."""
+    carol = "13700137000"
+    open_gift(platform)  # BOB → ALICE
+    _, carol_code = order(platform, msisdn=carol, gifter=BOB)
+    bob_code = code_from(last_delivered(platform, BOB))
+    platform.receive_sms(carol, "10086", carol_code)
+    assert platform.receive_sms(BOB, "10086", bob_code).handled_as == "code_confirmed"
+    _, own = order(platform, msisdn=BOB)
+    assert platform.receive_sms(BOB, "10086", own).handled_as == "code_confirmed"
+    clock.set(sh(2026, 5, 1, 0, 0, 1))
+    assert run_billing(platform, parse_billing_period("2026-05"), actor="t").charged == 3
+    bob = charges(platform, BOB)
+    assert sorted((c.recipient_msisdn or "") for c in bob) == ["", carol, ALICE]
+    assert len({c.id for c in bob}) == 3
