@@ -10,7 +10,7 @@ from sqlalchemy import text
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.sealing import REDACTED
 from mingbai.subscriptions.service import list_subscriptions, place_order
-from tests.helpers import ALICE, BOB, code_from, order, received, subscribe
+from tests.helpers import ALICE, BOB, code_from, last_delivered, order, received, subscribe
 
 
 def test_order_needs_confirmation_then_subscribes_with_trial(platform):
@@ -128,7 +128,9 @@ def test_sp_keyword_order_via_sms(platform):
 def test_gift_order_names_gifter(platform):
     placed, code = order(platform, gifter=BOB)
     assert placed.gifter == BOB
+    gifter_code = code_from(last_delivered(platform, BOB))  # the gifter confirms paying (issue 13)
     platform.receive_sms(ALICE, "10086", code)
+    platform.receive_sms(BOB, "10086", gifter_code)
     with platform.uow() as ctx:
         (sub,) = list_subscriptions(ctx, msisdn=ALICE)
     assert sub.gifter == BOB

@@ -88,3 +88,22 @@ def test_the_menu_example_fits_the_list() -> None:
     two = texts.query_menu(["a", "b"])
     assert "1 3" not in two and "1 2" in two
     assert "1 3" in texts.query_menu(["a", "b", "c"])
+
+
+@pytest.mark.parametrize("s", CASES, ids=lambda s: f"{s.sp_name}-{s.name}-{s.billing}-{s.price_fen}")
+def test_gift_requests_fit_one_sms_where_the_seed_does_and_say_who_pays(s: ServiceFacts) -> None:
+    """Issue 13: the gifter is told the price and that they pay; the recipient that they do not."""
+    seed = _seed_reminder(s, "")
+    gifter = texts.gift_payment_request(s, "123456", 30, "13800138000")
+    recipient = texts.gift_offer(s, "654321", 30, "13900139000")
+    opened = [
+        texts.gift_opened(s, gifter_side=side, other="13800138000", trial_wording="当月免信息费") for side in (True, False)
+    ]
+    if ucs2_units(seed) <= SINGLE_UCS2:
+        for text in (gifter, recipient, *opened):
+            assert ucs2_units(text) <= SINGLE_UCS2, text
+    assert "123456" in gifter and "138****8000" in gifter and s.name in gifter
+    assert "654321" in recipient and "139****9000" in recipient and s.name in recipient
+    if s.billing != "free":
+        assert s.price in gifter and "由您支付" in gifter
+        assert s.price in recipient and "由对方" in recipient

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,12 +35,13 @@ from sqlalchemy.types import Date
 from mingbai.catalog.rules import yuan_sql
 from mingbai.charging import texts
 from mingbai.charging.models import BillingRun, BillingWatermark
-from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, reminder_due_at
+from mingbai.charging.rules import Period, SkipReason, charge_upper_bound, parse_billing_period, reminder_due_at
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, PlatformLike, UtcDateTime, is_citus, upsert
 from mingbai.errors import Conflict, InvalidInput
 from mingbai.ids import new_id, reserve_ids
 from mingbai.messaging.kinds import MessageKind
+from mingbai.messaging.models import OutboundSms
 from mingbai.msisdn import mask_msisdn
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,19 @@ _COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GRO
 
 #: Ids are numbered per subscriber (PARTITION BY msisdn): an id is unique within its MSISDN, which
 #: is all the key (msisdn, id) asks (mingbai.ids), and the statement then stays on each shard on
-#: Citus (a window over the whole chunk would pull every row through the coordinator; docs/citus.md)
-_CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
-                    amount_fen, quantity, batch_id, created_at, occurred_at)
-SELECT s.msisdn, :base_id + row_number() OVER (PARTITION BY s.msisdn ORDER BY s.id), s.id, s.service_code, s.sp_code,
-       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now,
-       CASE WHEN s.confirmed_at > :p_start THEN s.confirmed_at ELSE :p_start END
+#: Citus (a window over the whole chunk would pull every row through the coordinator; docs/citus.md).
+#: Who pays is a column of the subscription (``payer_msisdn``: the gifter who confirmed paying, NULL
+#: when the subscriber pays): the fee is the payer's (``charge.msisdn``), naming a gift's recipient;
+#: so ids are numbered per payer ({partition}), which is ``s.msisdn`` where only self-paid rows are read
+_CHARGE_TEMPLATE = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
+                    amount_fen, quantity, batch_id, created_at, occurred_at, recipient_msisdn)
+SELECT COALESCE(s.payer_msisdn, s.msisdn), :base_id + row_number() OVER (PARTITION BY {partition} ORDER BY s.id),
+       s.id, s.service_code, s.sp_code, 'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now,
+       CASE WHEN s.confirmed_at > :p_start THEN s.confirmed_at ELSE :p_start END,
+       CASE WHEN s.payer_msisdn IS NULL THEN NULL ELSE s.msisdn END
 FROM subscription s"""
+_CHARGE_COLUMNS = _CHARGE_TEMPLATE.replace("{partition}", "COALESCE(s.payer_msisdn, s.msisdn)")
+_CHARGE_SELF_PAID = _CHARGE_TEMPLATE.replace("{partition}", "s.msisdn")
 
 #: the safe form: whatever else inserts the same fee at the same moment, this one skips it
 CHARGE_SAFE = f"""{_CHARGE_COLUMNS}
@@ -92,13 +99,21 @@ WHERE {{where}} AND {_DUE}
 ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING
 """
 
+#: a chunk's gifts (few: the partial index ``ix_subscription_gift``): their fees are their gifters',
+#: whose MSISDNs lie outside the chunk's range, so they are charged in the safe form and reminded
+#: from what the insert returns
+CHARGE_GIFTS = (
+    CHARGE_SAFE.format(where=f"{_RANGE_S} AND s.payer_msisdn IS NOT NULL")
+    + "RETURNING msisdn, id, service_code, sp_code, amount_fen, recipient_msisdn"
+)
+
 #: the fast form, for a run that holds the period's lock: "charged already?" is answered from the
 #: chunk's own range of the charge table (a hash anti-join on PostgreSQL, an index probe per row
 #: on SQLite) and the insert is a plain one. ON CONFLICT's speculative insertion costs about 40%
 #: more per row on PostgreSQL 15 (docs/PERFORMANCE.md). The unique index still refuses a second
 #: fee: were another writer to slip in, the chunk fails and is redone in the safe form.
-_CHARGE_FAST = f"""{_CHARGE_COLUMNS}
-WHERE {{where}} AND {_DUE}
+_CHARGE_FAST = f"""{_CHARGE_SELF_PAID}
+WHERE {{where}} AND {_DUE} AND s.payer_msisdn IS NULL
   AND NOT EXISTS (SELECT 1 FROM charge c WHERE c.msisdn = s.msisdn AND c.subscription_id = s.id
                   AND c.period = CAST(:period AS VARCHAR(7)) AND c.usage_ref = ''
                   AND c.msisdn > :lo AND c.msisdn <= :hi)
@@ -124,7 +139,7 @@ WITH words AS MATERIALIZED (
 SELECT c.msisdn, c.id, :sender, w.head || {_YUAN} || w.tail, :reminder_kind, 'concat', 'queued', :now, :due
 FROM charge c
 JOIN words w ON w.code = c.service_code
-WHERE {_RANGE_C} AND c.batch_id = :batch_id
+WHERE {_RANGE_C} AND c.batch_id = :batch_id AND c.recipient_msisdn IS NULL
 """
 
 #: On Citus the words are joined in place: a materialized CTE becomes an intermediate result on
@@ -140,7 +155,8 @@ _PROGRESS = """
 UPDATE billing_run SET
   charged = charged + :charged, reminders = reminders + :reminders,
   amount_fen = amount_fen + (SELECT coalesce(sum(c.amount_fen), 0) FROM charge c
-                             WHERE c.msisdn > :lo AND c.msisdn <= :hi AND c.batch_id = :batch_id),
+                             WHERE c.msisdn > :lo AND c.msisdn <= :hi AND c.batch_id = :batch_id
+                               AND c.recipient_msisdn IS NULL) + :gift_fen,
   chunks_done = chunks_done + 1,
   last_msisdn = CASE WHEN last_msisdn IS NULL OR last_msisdn < :last THEN :last ELSE last_msisdn END
 WHERE id = :batch_id
@@ -388,6 +404,37 @@ def statement_params(period: Period, run_id: int, now: datetime, upper: datetime
     }
 
 
+def remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -> None:
+    """A deduction reminder for each charge row, to whom it was charged (a gift's: its gifter)."""
+    names = {
+        code: (sp_name, name)
+        for code, name, sp_name in ctx.session.execute(
+            text("SELECT svc.code, svc.name, p.name FROM service svc JOIN sp p ON p.code = svc.sp_code")
+        ).all()
+    }
+    due = reminder_due_at(now)
+    ctx.session.execute(
+        insert(OutboundSms),
+        [
+            {
+                "msisdn": r.msisdn,
+                "id": r.id,
+                "sender": ctx.settings.service_number,
+                "text": texts.for_recipient(
+                    texts.monthly_reminder(period.month_zh, *names[r.service_code], int(r.amount_fen), r.service_code),
+                    r.recipient_msisdn,
+                ),
+                "kind": MessageKind.CHARGE_REMINDER,  # sent once by its primary key: its id is the charge's
+                "segmentation": "concat",
+                "status": "queued",
+                "created_at": now,
+                "due_at": due,
+            }
+            for r in rows
+        ],
+    )
+
+
 def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int, *, safe: bool = False) -> ChunkResult:
     """One chunk in the caller's transaction: charge, remind, record progress."""
     session = ctx.session
@@ -404,11 +451,17 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
         # synchronously and so flushes everything before it. All SET LOCAL, via set_config(…, true).
         session.execute(text(_CHUNK_SETTINGS))
     p = dict(params, lo=lo, hi=hi, base_id=reserve_ids(size + 1))
-    sql = (CHARGE_SAFE if safe else _CHARGE_FAST).format(where=_RANGE_S)
+    sql = (CHARGE_SAFE if safe else _CHARGE_FAST).format(where=f"{_RANGE_S} AND s.payer_msisdn IS NULL")
     charged = int(session.execute(timed_sql(sql), p).rowcount)  # type: ignore[attr-defined]
+    gifts = session.execute(timed_sql(CHARGE_GIFTS), dict(p, base_id=reserve_ids(size + 1))).all()
     reminders = 0
+    if gifts:
+        remind_rows(ctx, parse_billing_period(str(params["period"])), gifts, params["now"])
+        charged += len(gifts)
+        reminders += len(gifts)
+    p["gift_fen"] = sum(int(g.amount_fen) for g in gifts)
     if charged:
-        reminders = int(
+        reminders += int(
             session.execute(
                 text(_REMIND_CITUS if ctx.citus else _REMIND).bindparams(
                     bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)

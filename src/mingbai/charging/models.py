@@ -45,6 +45,8 @@ class Charge(Base):
     #: when the service was used (per-use), or when the monthly fee fell due: 00:00 on the 1st, or
     #: the confirmation of a re-order during the month (the bill's date)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: a gift's fee is the gifter's (``msisdn``, who pays); this is whose subscription it is for
+    recipient_msisdn: Mapped[str | None] = mapped_column(String(15))
 
 
 class BillingRun(Base):

@@ -6,29 +6,25 @@ last look (a watermark per period) with the run's statement, and reminds each by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import bindparam, func, insert, select, text
 
-from mingbai.charging import texts
 from mingbai.charging.billing import (
     CHARGE_SAFE,
     RunSummary,
     raise_watermark,
+    remind_rows,
     run_billing,
     statement_params,
     summary_of,
     timed_sql,
 )
 from mingbai.charging.models import BillingRun, BillingWatermark
-from mingbai.charging.rules import Period, charge_upper_bound, period_at, reminder_due_at
-from mingbai.db import Ctx, PlatformLike, UtcDateTime
+from mingbai.charging.rules import Period, charge_upper_bound, period_at
+from mingbai.db import PlatformLike, UtcDateTime
 from mingbai.errors import Conflict
 from mingbai.ids import new_id, reserve_ids
-from mingbai.messaging.kinds import MessageKind
-from mingbai.messaging.models import OutboundSms
 
 #: the catch-up pass looks this far behind its watermark, for confirmations whose transaction
 #: read the clock before the last pass and committed after it
@@ -66,7 +62,7 @@ def catch_up(platform: PlatformLike, period: Period, *, actor: str = "scheduler"
             CHARGE_SAFE.format(where="s.confirmed_at >= :since").replace(
                 "ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING",
                 "ON CONFLICT (msisdn, subscription_id, period, usage_ref) DO NOTHING "
-                "RETURNING msisdn, id, service_code, sp_code, amount_fen",
+                "RETURNING msisdn, id, service_code, sp_code, amount_fen, recipient_msisdn",
             )
         ).bindparams(bindparam("since", type_=UtcDateTime))
         # RETURNING reports only what was inserted; a row_number() window keeps ids distinct
@@ -74,7 +70,7 @@ def catch_up(platform: PlatformLike, period: Period, *, actor: str = "scheduler"
         raise_watermark(ctx, period.label, upper)
         if not rows:
             return None
-        _remind_rows(ctx, period, rows, now)
+        remind_rows(ctx, period, rows, now)
         ctx.session.execute(
             insert(BillingRun),
             {
@@ -103,35 +99,6 @@ def catch_up(platform: PlatformLike, period: Period, *, actor: str = "scheduler"
         run = ctx.session.get(BillingRun, batch_id)
         assert run is not None
         return summary_of(run)
-
-
-def _remind_rows(ctx: Ctx, period: Period, rows: Sequence[Any], now: datetime) -> None:
-    names = {
-        code: (sp_name, name)
-        for code, name, sp_name in ctx.session.execute(
-            text("SELECT svc.code, svc.name, p.name FROM service svc JOIN sp p ON p.code = svc.sp_code")
-        ).all()
-    }
-    due = reminder_due_at(now)
-    ctx.session.execute(
-        insert(OutboundSms),
-        [
-            {
-                "msisdn": r.msisdn,
-                "id": r.id,
-                "sender": ctx.settings.service_number,
-                "text": texts.monthly_reminder(
-                    period.month_zh, *names[r.service_code], int(r.amount_fen), r.service_code
-                ),
-                "kind": MessageKind.CHARGE_REMINDER,  # sent once by its primary key: its id is the charge's
-                "segmentation": "concat",
-                "status": "queued",
-                "created_at": now,
-                "due_at": due,
-            }
-            for r in rows
-        ],
-    )
 
 
 # -- the scheduler -----------------------------------------------------------------------------

@@ -55,6 +55,8 @@ class ChargeView:
     usage_ref: str
     subscription_id: int
     objected: bool
+    #: a gift's fee, charged to its gifter: whose subscription it is for
+    recipient_msisdn: str | None = None
 
 
 def list_charges(
@@ -108,6 +110,7 @@ def list_charges(
             c.usage_ref,
             c.subscription_id,
             objection_id is not None,
+            c.recipient_msisdn,
         )
         for c, service_name, sp_name, objection_id in ctx.session.execute(stmt).all()
     ]

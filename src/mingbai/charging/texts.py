@@ -40,6 +40,17 @@ def monthly_reminder(month_zh: str, sp_name: str, service_name: str, amount_fen:
     return f"{a}{sp_name}{service_name}{b}{yuan(amount_fen)}{c}{service_code}{d}"
 
 
+def for_recipient(text: str, recipient: str | None) -> str:
+    """A gift's deduction reminder goes to the gifter who pays it: "您为138****0000订购的…",
+    "138****0000于7月3日使用…"."""
+    if recipient is None:
+        return text
+    who = mask_msisdn(recipient)
+    if text.startswith("【扣费提醒】您订购的"):
+        return text.replace("【扣费提醒】您订购的", f"【扣费提醒】您为{who}订购的", 1)
+    return text.replace("【扣费提醒】您", f"【扣费提醒】您赠送的业务:{who}于", 1)
+
+
 def per_use_reminder(
     used_at: datetime, sp_name: str, service_name: str, amount_fen: int, quantity: int, service_code: str
 ) -> str:

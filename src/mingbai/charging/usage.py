@@ -119,6 +119,8 @@ class _Sub:
     price_fen: int
     confirmed_at: datetime
     unsubscribed_at: datetime | None
+    #: the gifter who pays for a gift (None: the user pays)
+    payer_msisdn: str | None = None
 
 
 def _check_against_database(ctx: Ctx, rows: list[UsageRow]) -> dict[int, _Sub]:
@@ -138,7 +140,7 @@ def _check_against_database(ctx: Ctx, rows: list[UsageRow]) -> dict[int, _Sub]:
             select(Subscription).where(Subscription.msisdn.in_(part), Subscription.billing == "per_use")
         ):
             subs[(s.msisdn, s.service_code)].append(
-                _Sub(s.id, s.sp_code, s.price_fen, s.confirmed_at, s.unsubscribed_at)
+                _Sub(s.id, s.sp_code, s.price_fen, s.confirmed_at, s.unsubscribed_at, s.payer_msisdn)
             )
     chosen: dict[int, _Sub] = {}
     for r in rows:
@@ -254,7 +256,9 @@ def _charge_per_use(ctx: Ctx, rows: list[UsageRow], subs_for: dict[int, _Sub], i
         for r in part:
             sub = subs_for[r.line]
             row = {
-                "msisdn": r.msisdn,
+                # a gift's use is charged to its gifter, naming whose use it was
+                "msisdn": sub.payer_msisdn or r.msisdn,
+                "recipient_msisdn": r.msisdn if sub.payer_msisdn else None,
                 "id": new_id(),
                 "subscription_id": sub.id,
                 "service_code": r.service_code,
@@ -268,7 +272,7 @@ def _charge_per_use(ctx: Ctx, rows: list[UsageRow], subs_for: dict[int, _Sub], i
                 "created_at": now,
                 "occurred_at": r.used_at,
             }
-            by_key[(r.msisdn, row["id"])] = (r, row)
+            by_key[(row["msisdn"], row["id"])] = (r, row)
             values.append(row)
         stmt = (
             dialect_insert(Charge)
@@ -289,8 +293,11 @@ def _charge_per_use(ctx: Ctx, rows: list[UsageRow], subs_for: dict[int, _Sub], i
                 "msisdn": msisdn,
                 "id": charge_id,
                 "sender": ctx.settings.service_number,
-                "text": texts.per_use_reminder(
-                    r.used_at, sp_name, name, row["amount_fen"], r.quantity, r.service_code or ""
+                "text": texts.for_recipient(
+                    texts.per_use_reminder(
+                        r.used_at, sp_name, name, row["amount_fen"], r.quantity, r.service_code or ""
+                    ),
+                    row["recipient_msisdn"],
                 ),
                 "kind": MessageKind.CHARGE_REMINDER,  # sent once by its primary key: its id is the charge's
                 "segmentation": "concat",

@@ -270,10 +270,14 @@ def subscriptions(
     json_out: JsonOpt = False,
 ) -> None:
     """A subscriber's subscriptions (all of them, newest last)."""
-    from mingbai.subscriptions.service import list_subscriptions
+    from mingbai.msisdn import normalize_msisdn
+    from mingbai.subscriptions.service import gift_label, gifts_given, list_subscriptions
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
+        # and the gifts this subscriber pays for, on their recipients' side (issue 13)
         subs = list_subscriptions(uow, msisdn=msisdn, active_only=active)
+        subs += gifts_given(uow, msisdn=msisdn, active_only=active)
+        viewer = normalize_msisdn(msisdn)
     emit(
         subs,
         json_out=json_out,
@@ -287,6 +291,7 @@ def subscriptions(
             "confirmed_at",
             "first_charge_on",
             "unsubscribed_at",
+            "gift",
         ],
         row=lambda s: [
             s.service_code,
@@ -297,6 +302,7 @@ def subscriptions(
             s.confirmed_at,
             s.first_charge_on,
             s.unsubscribed_at,
+            gift_label(s, viewer),
         ],
     )
 

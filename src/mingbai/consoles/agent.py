@@ -57,6 +57,7 @@ def _subscriber_page(
     with platform.uow() as ctx:
         subscriber = get_subscriber(ctx, number)
         cards = subscription_cards(ctx, number)
+        gifts = subs.gifts_given(ctx, msisdn=number, active_only=True)
         orders = [o for o in subs.list_orders(ctx, msisdn=number) if o.status == "pending"]
         history = subs.history(ctx, msisdn=number)
         services = [s for s in list_services(ctx) if s.status == "active"]
@@ -68,6 +69,7 @@ def _subscriber_page(
         "profile": profile,
         "cards": cards,
         "active": [c for c in cards if c.sub.status == "active"],
+        "gifts": gifts,
         "pending": orders,
         "history": list(reversed(history)),
         "services": services,

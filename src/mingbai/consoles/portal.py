@@ -29,11 +29,13 @@ def _home(request: Request, platform: PlatformDep, user: WebUser, notice: str | 
     source = charge_source(request)
     with platform.uow() as ctx:
         cards = subscription_cards(ctx, user.msisdn)
+        gifts = subs.gifts_given(ctx, msisdn=user.msisdn, active_only=True)
         today = local_date(ctx.now())
         charges = source.charges(ctx, msisdn=user.msisdn, since=today - timedelta(days=180)) if source else None
         bill = source.bill(ctx, msisdn=user.msisdn, period=period_of(today)) if source else None
     context = {
         "active": [c for c in cards if c.sub.status == "active"],
+        "gifts": gifts,
         "ended": [c for c in cards if c.sub.status != "active"],
         "charging_ready": source is not None,
         "charges": charges,

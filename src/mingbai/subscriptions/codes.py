@@ -47,7 +47,8 @@ CODE_LOOKBACK = timedelta(days=1)
 
 @dataclass(frozen=True)
 class CodeOutcome:
-    verdict: str  # confirmed | expired | wrong | locked | no_pending | refused
+    #: confirmed | expired | wrong | locked | no_pending | refused | awaiting_other (a gift's side)
+    verdict: str
     subscription_id: int | None = None
 
 
@@ -106,10 +107,23 @@ def _decide_codes(
     events: list[dict[str, Any]] = []
     for i, r in known:
         orders = recent.get(r.msisdn, [])
-        candidates = [CodeCandidate(o.id, o.status, o.expires_at, o.code_mac, o.attempts) for o in orders]
+        # a gift half already confirmed waits for the other side: neither waiting for a code nor
+        # counted against by a wrong one, but its own code, sent again, is recognised
+        candidates = [
+            CodeCandidate(o.id, "consented" if o.consented_at else o.status, o.expires_at, o.code_mac, o.attempts)
+            for o in orders
+        ]
         decision = decide_code_reply(key, r.msisdn, r.code, candidates, now)
         matched = next((o for o in orders if o.id == decision.order_id), None)
-        if decision.verdict is CodeVerdict.CONFIRM:
+        if (
+            decision.verdict is CodeVerdict.EXPIRED
+            and matched is not None
+            and matched.consented_at is not None
+            and matched.status == "pending"
+            and matched.expires_at > now
+        ):
+            confirm.append((i, r, matched))  # said again: the gift still waits for the other side
+        elif decision.verdict is CodeVerdict.CONFIRM:
             confirm.append((i, r, matched))
         elif decision.verdict is CodeVerdict.EXPIRED:
             late.append((i, r, matched))
@@ -117,7 +131,7 @@ def _decide_codes(
             mts.append(Mt(r.msisdn, texts.no_pending(), MessageKind.REPLY, mo_id=r.mo_id))
             results[i] = CodeOutcome("no_pending")
         else:
-            live = [o for o in orders if o.status == "pending" and o.expires_at > now]
+            live = [o for o in orders if o.status == "pending" and o.expires_at > now and o.consented_at is None]
             wrong.append((i, r, live))
     entries = catalog_entries(
         ctx, {o.service_code for _, _, o in confirm + late} | {o.service_code for _, _, live in wrong for o in live}
@@ -207,6 +221,12 @@ def _confirm(
 ) -> None:
     """The right code in time: the order becomes a subscription, unless the catalog or the
     subscriber's own state refuses it now; each order is "sub_order" row."""
+    gifts = [c for c in confirm if c[2].pair_id is not None]
+    if gifts:
+        _confirm_gifts(ctx, gifts, entries, results, events, mts)
+        confirm = [c for c in confirm if c[2].pair_id is None]
+        if not confirm:
+            return
     now = ctx.now()
     held: dict[tuple[str, str], bool] = {}  # (msisdn, service) -> active?
     for m, code, status in ctx.conn.execute(
@@ -338,3 +358,199 @@ def _confirm(
         results[i] = CodeOutcome("confirmed", sub_id)
     if subscriptions:
         insert_rows(ctx.conn, table_of(Subscription), subscriptions)
+
+
+def _confirm_gifts(
+    ctx: Ctx,
+    gifts: list[tuple[int, CodeReply, Any]],
+    entries: dict[str, CatalogEntry],
+    results: list[CodeOutcome | MingbaiError | None],
+    events: list[dict[str, Any]],
+    mts: list[Mt],
+) -> None:
+    """A right code for one half of a gift order (double opt-in: the recipient agrees to receive,
+    the gifter to pay). The first half to confirm is marked and waits; the second opens the
+    subscription on the recipient's side, paid by the gifter (``payer_msisdn``).
+
+    Both halves' confirmations lock the recipient's subscriber row (the recipient's own reply has
+    it already), so two replies at once are decided one after the other and the second sees the
+    first: a gift can neither open twice nor be left with both sides agreed and nothing open."""
+    now = ctx.now()
+    lock_subscribers(ctx, {o.recipient or o.msisdn for _, _, o in gifts})
+    partners = {
+        p.id: p
+        for p in ctx.conn.execute(
+            select(table_of(Order)).where(
+                Order.msisdn.in_(sorted({o.recipient or o.gifter for _, _, o in gifts})),
+                Order.id.in_([o.pair_id for _, _, o in gifts]),
+            )
+        ).all()
+    }
+    agreed: set[int] = set()  # halves confirmed earlier in this batch
+    decided: set[int] = set()  # halves a gift opened or refused earlier in this batch
+    for i, r, order in gifts:
+        entry = entries[order.service_code]
+        gifter_side = order.recipient is not None
+        other = order.recipient if gifter_side else order.gifter
+        partner = partners.get(order.pair_id)
+        if order.id in decided:
+            mts.append(Mt(r.msisdn, texts.gift_not_agreed(entry.facts), MessageKind.REPLY, mo_id=r.mo_id))
+            results[i] = CodeOutcome("expired")
+            continue
+        if order.consented_at is not None or order.id in agreed:
+            mts.append(
+                Mt(
+                    r.msisdn,
+                    texts.gift_waiting(entry.facts, gifter_side=gifter_side, other=other),
+                    MessageKind.REPLY,
+                    mo_id=r.mo_id,
+                )
+            )
+            results[i] = CodeOutcome("awaiting_other")
+            continue
+        if partner is None or partner.status != "pending" or partner.expires_at <= now or partner.id in decided:
+            _set_orders(
+                ctx,
+                [{"m": r.msisdn, "i": order.id, "v_status": "failed", "v_attempts": order.attempts, "v_decided": now}],
+            )
+            events.append(_code_event(ctx, r, order, EventKind.ORDER_REFUSED, {"reason": "gift_not_agreed"}))
+            mts.append(Mt(r.msisdn, texts.gift_not_agreed(entry.facts), MessageKind.REPLY, mo_id=r.mo_id))
+            results[i] = CodeOutcome("refused")
+            continue
+        if partner.consented_at is None and partner.id not in agreed:
+            ctx.conn.execute(
+                update(Order)
+                .where(Order.msisdn == r.msisdn, Order.id == order.id, Order.status == "pending")
+                .values(consented_at=now)
+            )
+            events.append(_code_event(ctx, r, order, EventKind.GIFT_CONSENTED, {"pays": gifter_side}))
+            mts.append(
+                Mt(
+                    r.msisdn,
+                    texts.gift_waiting(entry.facts, gifter_side=gifter_side, other=other),
+                    MessageKind.REPLY,
+                    mo_id=r.mo_id,
+                )
+            )
+            results[i] = CodeOutcome("awaiting_other")
+            agreed.add(order.id)
+            continue
+        rec, gif = (partner, order) if gifter_side else (order, partner)
+        results[i] = _open_gift(ctx, r, rec, gif, entry, events, mts)
+        decided.update((order.id, partner.id))
+
+
+def _open_gift(
+    ctx: Ctx, r: CodeReply, rec: Any, gif: Any, entry: CatalogEntry, events: list[dict[str, Any]], mts: list[Mt]
+) -> CodeOutcome:
+    """Both sides agreed: the recipient's subscription, paid by the gifter."""
+    now = ctx.now()
+    recipient, gifter = rec.msisdn, gif.msisdn
+    statuses = {
+        (m, code): status
+        for m, code, status in ctx.conn.execute(
+            select(Subscription.msisdn, Subscription.service_code, Subscription.status).where(
+                Subscription.msisdn == recipient, Subscription.service_code == rec.service_code
+            )
+        ).all()
+    }
+    held = (recipient, rec.service_code) in statuses
+    refusal = order_refusal(
+        sp_status=entry.sp_status,
+        service_status=entry.service_status,
+        subscribed=statuses.get((recipient, rec.service_code)) == "active",
+    )
+    halves = [(recipient, rec), (gifter, gif)]
+    if refusal is not None:
+        _set_orders(
+            ctx,
+            [{"m": m, "i": o.id, "v_status": "failed", "v_attempts": o.attempts, "v_decided": now} for m, o in halves],
+        )
+        reason = texts.refusal_reason(refusal)
+        events.append(
+            _code_event(ctx, r, rec if r.msisdn == recipient else gif, EventKind.ORDER_REFUSED, {"reason": reason})
+        )
+        for m, _ in halves:
+            mts.append(Mt(m, texts.order_refused(reason), MessageKind.REPLY, mo_id=r.mo_id if m == r.msisdn else None))
+        return CodeOutcome("refused")
+    for m, o in halves:
+        ctx.conn.execute(
+            update(Order)
+            .where(Order.msisdn == m, Order.id == o.id, Order.status == "pending")
+            .values(status="confirmed", decided_at=now, consented_at=o.consented_at or now)
+        )
+    first_order = not held
+    billing = entry.facts.billing
+    first_charge = first_charge_on(billing, now, first_order=first_order)
+    in_trial = billing == "monthly" and first_order
+    sub_id = new_id()
+    insert_rows(
+        ctx.conn,
+        table_of(Subscription),
+        [
+            {
+                "msisdn": recipient,
+                "id": sub_id,
+                "service_code": rec.service_code,
+                "sp_code": rec.sp_code,
+                "order_id": rec.id,
+                "channel": rec.channel,
+                "gifter": gifter,
+                "payer_msisdn": gifter,
+                "status": "active",
+                "billing": billing,
+                "price_fen": rec.price_fen,
+                "trial": in_trial,
+                "first_charge_on": first_charge,
+                "ordered_at": rec.created_at,
+                "confirmed_at": now,
+            }
+        ],
+    )
+    detail = {
+        "trial": in_trial,
+        "first_charge_on": first_charge.isoformat() if first_charge else None,
+        "price_fen": rec.price_fen,
+        "payer": gifter,
+    }
+    actor = f"subscriber:{r.msisdn}"
+    for m, o, kind in ((recipient, rec, EventKind.ORDER_CONFIRMED), (gifter, gif, EventKind.ORDER_CONFIRMED)):
+        events.append(
+            event_row(
+                ctx,
+                msisdn=m,
+                kind=kind,
+                service_code=o.service_code,
+                actor=actor,
+                channel="sms",
+                order_id=o.id,
+                subscription_id=sub_id,
+            )
+        )
+    events.append(
+        event_row(
+            ctx,
+            msisdn=recipient,
+            kind=EventKind.SUBSCRIBED,
+            service_code=rec.service_code,
+            actor=actor,
+            channel=rec.channel,
+            order_id=rec.id,
+            subscription_id=sub_id,
+            detail=detail,
+        )
+    )
+    facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": rec.price_fen})
+    wording = trial_wording(first_charge, now, in_trial=in_trial)
+    for m, gifter_side, other in ((recipient, False, gifter), (gifter, True, recipient)):
+        mts.append(
+            Mt(
+                m,
+                texts.gift_opened(facts, gifter_side=gifter_side, other=other, trial_wording=wording),
+                MessageKind.ORDER_REMINDER,
+                dedupe_key=f"ordered:{sub_id}",
+                mo_id=r.mo_id if m == r.msisdn else None,
+                fresh_key=True,
+            )
+        )
+    return CodeOutcome("confirmed", sub_id)

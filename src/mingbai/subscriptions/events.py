@@ -21,6 +21,8 @@ class EventKind(StrEnum):
     CODE_LOCKED = "code_locked"
     #: a right code, but the order could not be honoured (SP or service closed, …)
     ORDER_REFUSED = "order_refused"
+    #: one side of a gift (recipient or paying gifter) confirmed; the other has not yet
+    GIFT_CONSENTED = "gift_consented"
     #: no reply within the code's lifetime
     ORDER_EXPIRED = "order_expired"
     #: R6: the subscriber objected to a charge (the subscription is ended with it)

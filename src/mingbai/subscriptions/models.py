@@ -34,6 +34,12 @@ class Order(Base):
     sp_code: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     gifter: Mapped[str | None] = mapped_column(String(15))
+    #: on the gifter's half of a gift order (a row keyed by the gifter's MSISDN): whom it pays for
+    recipient: Mapped[str | None] = mapped_column(String(15))
+    #: a gift order is two rows, the recipient's and the gifter's, each naming the other's id
+    pair_id: Mapped[int | None] = mapped_column(Id)
+    #: a gift half whose code was confirmed while the other half still waits (it stays pending)
+    consented_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     #: pending → confirmed | expired | failed
     status: Mapped[str] = mapped_column(String(16))
     #: the price quoted in the confirmation SMS, which is the price the subscriber agreed to
@@ -67,6 +73,13 @@ class Subscription(Base):
         ),
         Index("ix_subscription_confirmed_at", "confirmed_at"),
         Index("ix_subscription_sp", "sp_code", "status"),
+        # the billing run's gift statement reads only these (few) rows of a chunk's range
+        Index(
+            "ix_subscription_gift",
+            "msisdn",
+            postgresql_where=text("payer_msisdn IS NOT NULL"),
+            sqlite_where=text("payer_msisdn IS NOT NULL"),
+        ),
     )
 
     msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
@@ -76,6 +89,9 @@ class Subscription(Base):
     order_id: Mapped[int] = mapped_column(Id)
     channel: Mapped[str] = mapped_column(String(16))
     gifter: Mapped[str | None] = mapped_column(String(15))
+    #: who pays its fees when that is not the subscriber: the gifter who confirmed paying (NULL:
+    #: the subscriber pays; a gift ordered before gifters consented is paid by its recipient)
+    payer_msisdn: Mapped[str | None] = mapped_column(String(15))
     #: active → unsubscribed
     status: Mapped[str] = mapped_column(String(16))
     billing: Mapped[str] = mapped_column(String(16))

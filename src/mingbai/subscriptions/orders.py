@@ -18,7 +18,7 @@ from mingbai.errors import Conflict, InvalidInput, MingbaiError, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.service import Mt, enqueue_many
-from mingbai.msisdn import normalize_msisdn
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.subscriptions import texts
 from mingbai.subscriptions.events import EventKind
 from mingbai.subscriptions.models import Order, Subscription
@@ -130,7 +130,8 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
     now = ctx.now()
     expires_at = now + timedelta(minutes=ctx.settings.code_ttl_minutes)
     msisdns = sorted({r.msisdn for _, r in todo})
-    statuses = lock_subscribers(ctx, msisdns)
+    # a gift is paid by its gifter, who must be one of ours: locked with the recipients (one order)
+    statuses = lock_subscribers(ctx, set(msisdns) | {r.gifter for _, r in todo if r.gifter is not None})
     entries = catalog_entries(ctx, {r.service_code for _, r in todo})
     active: set[tuple[str, str]] = set()
     held_before: set[tuple[str, str]] = set()  # a monthly re-order owes this month at confirmation
@@ -145,7 +146,10 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
     pending = _pairs(
         ctx.conn.execute(
             select(Order.msisdn, Order.service_code).where(
-                Order.msisdn.in_(msisdns), Order.status == "pending", Order.expires_at > now
+                Order.msisdn.in_(msisdns),
+                Order.status == "pending",
+                Order.expires_at > now,
+                Order.recipient.is_(None),  # a gifter's consent to pay is not an order of theirs
             )
         )
     )
@@ -185,7 +189,15 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
         if refusal is not None or entry is None:
             results[i] = refused(refusal or Refusal.UNKNOWN_SERVICE, msisdn, service_code, entry)
             continue
+        if req.gifter is not None and statuses.get(req.gifter) != "active":
+            results[i] = Conflict(
+                f"the gifter {mask_msisdn(req.gifter)} is not an active subscriber of this operator; "
+                "a gift is paid by its gifter, so only one of ours can give",
+                code="gifter_not_subscriber",
+            )
+            continue
         order_id = new_id()
+        gift_half = new_id() if req.gifter is not None else None
         code = new_code(ctx.settings.code_digits)
         row = {
             "msisdn": msisdn,
@@ -203,6 +215,9 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
             "external_ref": req.external_ref,
             "actor": req.actor,
             "mo_id": req.mo_id,
+            "recipient": None,
+            "pair_id": gift_half,
+            "consented_at": None,
         }
         orders.append(row)
         pending.add((msisdn, service_code))
@@ -233,14 +248,19 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
                 detail={"price_fen": entry.facts.price_fen, "gifter": req.gifter},
             )
         )
+        ttl = ctx.settings.code_ttl_minutes
+        if req.gifter is not None and gift_half is not None:
+            _gifter_half(ctx, req, entry, row, gift_half, key, orders, events, mts)
         mts.append(
             Mt(
                 msisdn,
-                texts.confirmation_request(
+                texts.gift_offer(entry.facts, code, ttl, req.gifter)
+                if req.gifter is not None
+                else texts.confirmation_request(
                     entry.facts,
                     code,
-                    ctx.settings.code_ttl_minutes,
-                    req.gifter,
+                    ttl,
+                    None,
                     reorder=(msisdn, service_code) in held_before,
                 ),
                 MessageKind.CONFIRMATION_REQUEST,
@@ -253,6 +273,58 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
         insert_rows(ctx.conn, table_of(Order), orders)
         record_events(ctx, events)
         enqueue_many(ctx, mts)
+
+
+def _gifter_half(
+    ctx: Ctx,
+    req: OrderRequest,
+    entry: CatalogEntry,
+    row: dict[str, Any],
+    half_id: int,
+    key: bytes,
+    orders: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    mts: list[Mt],
+) -> None:
+    """The gifter's half of a gift order: a row keyed by the gifter's MSISDN (so their code reply
+    is decided like any other, with its own expiry and wrong-code lockout), a code of their own,
+    and the price they are asked to pay."""
+    gifter = req.gifter
+    assert gifter is not None
+    code = new_code(ctx.settings.code_digits)
+    orders.append(
+        dict(
+            row,
+            msisdn=gifter,
+            id=half_id,
+            code_mac=code_mac(key, gifter, half_id, code),
+            external_ref=None,
+            recipient=req.msisdn,
+            pair_id=row["id"],
+            mo_id=None,
+        )
+    )
+    events.append(
+        event_row(
+            ctx,
+            msisdn=gifter,
+            kind=EventKind.ORDER_PLACED,
+            service_code=req.service_code,
+            actor=req.actor,
+            channel=req.channel,
+            order_id=half_id,
+            detail={"price_fen": entry.facts.price_fen, "pays_for": req.msisdn, "gift_order_id": row["id"]},
+        )
+    )
+    mts.append(
+        Mt(
+            gifter,
+            texts.gift_payment_request(entry.facts, code, ctx.settings.code_ttl_minutes, req.msisdn),
+            MessageKind.CONFIRMATION_REQUEST,
+            dedupe_key=f"confirm:{half_id}",
+            fresh_key=True,
+        )
+    )
 
 
 def refused(refusal: Refusal, msisdn: str, service_code: str, entry: CatalogEntry | None) -> MingbaiError:

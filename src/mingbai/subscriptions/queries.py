@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mingbai.catalog.models import Service, Sp
 from mingbai.db import Ctx
-from mingbai.msisdn import normalize_msisdn
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.subscriptions.models import Order, Subscription, SubscriptionEvent
 from mingbai.subscriptions.orders import PlacedOrder, placed_order
 
@@ -40,6 +40,8 @@ class SubscriptionView:
     unsubscribe_channel: str | None
     description: str | None
     attributes: dict[str, Any] | None
+    #: who pays when not the subscriber: the gifter who confirmed paying
+    payer_msisdn: str | None = None
 
 
 def list_subscriptions(
@@ -55,6 +57,46 @@ def list_subscriptions(
     )
     if active_only:
         stmt = stmt.where(Subscription.status == "active")
+    return _views(ctx, stmt, sp_code)
+
+
+def gifts_given(ctx: Ctx, *, msisdn: str, active_only: bool = False) -> list[SubscriptionView]:
+    """The subscriptions this subscriber gives and pays for (on their recipients' side): found
+    from the gifter's own confirmed halves of gift orders, so no read of every subscription."""
+    msisdn = normalize_msisdn(msisdn)
+    halves = ctx.session.execute(
+        select(Order.recipient, Order.pair_id).where(
+            Order.msisdn == msisdn, Order.recipient.is_not(None), Order.status == "confirmed"
+        )
+    ).all()
+    if not halves:
+        return []
+    stmt = (
+        select(Subscription, Service, Sp)
+        .join(Service, Service.code == Subscription.service_code)
+        .join(Sp, Sp.code == Subscription.sp_code)
+        .where(
+            Subscription.msisdn.in_(sorted({r for r, _ in halves})),
+            Subscription.order_id.in_([i for _, i in halves]),
+            Subscription.payer_msisdn == msisdn,
+        )
+        .order_by(Subscription.confirmed_at, Subscription.id)
+    )
+    if active_only:
+        stmt = stmt.where(Subscription.status == "active")
+    return _views(ctx, stmt, None)
+
+
+def gift_label(s: SubscriptionView, viewer: str) -> str:
+    """ "赠送自 139****9000" on the recipient's card, "赠送给 138****8000" on the gifter's; "" otherwise."""
+    if s.payer_msisdn and s.msisdn != viewer:
+        return f"赠送给 {mask_msisdn(s.msisdn)}"
+    if s.gifter:
+        return f"赠送自 {mask_msisdn(s.gifter)}"
+    return ""
+
+
+def _views(ctx: Ctx, stmt: Any, sp_code: str | None) -> list[SubscriptionView]:
     if sp_code is not None:
         stmt = stmt.where(Subscription.sp_code == sp_code)
     out = []
@@ -84,6 +126,7 @@ def list_subscriptions(
                 sub.unsubscribe_channel,
                 svc.description,
                 svc.attributes,
+                sub.payer_msisdn,
             )
         )
     return out

@@ -14,6 +14,8 @@ from mingbai.subscriptions.orders import OrderRequest, PlacedOrder, get_order, p
 from mingbai.subscriptions.queries import (
     EventView,
     SubscriptionView,
+    gift_label,
+    gifts_given,
     history,
     list_orders,
     list_sp_subscriptions,
@@ -50,6 +52,8 @@ __all__ = [
     "code_key",
     "event_row",
     "get_order",
+    "gift_label",
+    "gifts_given",
     "history",
     "list_orders",
     "list_sp_subscriptions",

@@ -94,6 +94,64 @@ def confirmation_request(
     )
 
 
+def gift_offer(s: ServiceFacts, code: str, ttl_minutes: int, gifter: str) -> str:
+    """The recipient's half of a gift order: the gifter pays, the recipient agrees to receive."""
+    who = f"{mask_msisdn(gifter)}为您赠送{s.named}"
+    if s.free:
+        return _fit(
+            f"{who}(免费),客服电话{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认接受。{SIGN}",
+            f"{who}(免费),客服{s.sp_hotline},回复验证码{code}确认接受。{SIGN}",
+        )
+    return _fit(
+        f"{who},{s.price}由对方支付,客服{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认接受。{SIGN}",
+        f"{who},{s.price}由对方支付,客服{s.sp_hotline},回复验证码{code}确认接受。{SIGN}",
+        f"{who},{s.price}由对方付,回复验证码{code}确认接受。{SIGN}",
+    )
+
+
+def gift_payment_request(s: ServiceFacts, code: str, ttl_minutes: int, recipient: str) -> str:
+    """The gifter's half of a gift order: told the price, confirms paying with a code of their own."""
+    who = f"您正在为{mask_msisdn(recipient)}订购{s.named}"
+    if s.free:
+        return _fit(
+            f"{who}(免费),客服电话{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认赠送。{SIGN}",
+            f"{who}(免费),客服{s.sp_hotline},回复验证码{code}确认赠送。{SIGN}",
+        )
+    return _fit(
+        f"{who},{s.price}由您支付,客服{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认付费,不回复不收费。{SIGN}",
+        f"{who},{s.price}由您支付,客服{s.sp_hotline},回复验证码{code}确认付费,不回复不收费。{SIGN}",
+        f"为{mask_msisdn(recipient)}订购{s.named},{s.price}由您支付,回复验证码{code}确认付费,不回复不收费。{SIGN}",
+    )
+
+
+def gift_waiting(s: ServiceFacts, *, gifter_side: bool, other: str) -> str:
+    """One side of a gift confirmed; the other has not yet."""
+    if gifter_side:
+        return f"您已确认为{mask_msisdn(other)}支付{s.named}费用,待对方回复验证码确认接受后开通。{SIGN}"
+    return f"您已确认接受{mask_msisdn(other)}赠送的{s.named},待对方确认付费后开通,您不付费。{SIGN}"
+
+
+def gift_not_agreed(s: ServiceFacts) -> str:
+    """A side confirmed after the other side's request failed or expired: nothing opens, nothing is charged."""
+    return f"赠送的{s.named}未开通:另一方未确认,不收取任何费用。{SIGN}"
+
+
+def gift_opened(s: ServiceFacts, *, gifter_side: bool, other: str, trial_wording: str) -> str:
+    """The gift is open: both sides are told who pays, and how to stop it."""
+    free = f"{trial_wording}," if trial_wording and not s.free else ""
+    if gifter_side:
+        return _fit(
+            f"您为{mask_msisdn(other)}订购的{s.named}已开通,{s.price}由您支付,{free}客服{s.sp_hotline},"
+            f"对方可发送0000到10086退订。{SIGN}",
+            f"您为{mask_msisdn(other)}订购的{s.named}已开通,{s.price}由您支付,{free}对方可发0000退订。{SIGN}",
+        )
+    return _fit(
+        f"{mask_msisdn(other)}赠送的{s.named}已开通,{s.price}由对方支付,客服电话{s.sp_hotline},"
+        f"{HOW_TO_UNSUBSCRIBE}。{SIGN}",
+        f"{mask_msisdn(other)}赠送的{s.named}已开通,{s.price}由对方支付,{HOW_TO_UNSUBSCRIBE_SHORT}。{SIGN}",
+    )
+
+
 def order_reminder(s: ServiceFacts, trial_wording: str, *, reorder: bool = False) -> str:
     """订购提醒: "您已定制试用新浪的头条新闻业务,信息费30元/月,…当月免信息费,退订请拨打10086。中国移动"."""
     if s.free:
