@@ -82,6 +82,8 @@ class Settings:
     metrics_token: str = ""
     #: addresses (comma-separated) whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: none
     trusted_proxies: str = ""
+    #: session and CSRF cookies Secure with the ``__Host-`` prefix: auto (when the request is https), always, never
+    secure_cookies: str = "auto"
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -104,9 +106,12 @@ class Settings:
             redis_url=os.environ.get("MINGBAI_REDIS_URL", ""),
             metrics_token=os.environ.get("MINGBAI_METRICS_TOKEN", ""),
             trusted_proxies=os.environ.get("MINGBAI_TRUSTED_PROXIES", ""),
+            secure_cookies=os.environ.get("MINGBAI_SECURE_COOKIES", "auto").strip().lower() or "auto",
         )
 
     def __post_init__(self) -> None:
+        if self.secure_cookies not in ("auto", "always", "never"):
+            raise ValueError(f"MINGBAI_SECURE_COOKIES must be auto, always or never, got {self.secure_cookies!r}")
         if not 1 <= self.billing_workers <= 64:
             raise ValueError(f"MINGBAI_BILLING_WORKERS must be from 1 to 64, got {self.billing_workers}")
         if not 1 <= self.max_use_quantity <= 1_000_000:

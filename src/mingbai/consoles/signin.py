@@ -9,7 +9,14 @@ from fastapi.responses import Response
 
 from mingbai.accounts.service import end_session, request_login_code, sign_in_code, sign_in_password
 from mingbai.consoles import i18n
-from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_protect, set_cookie
+from mingbai.consoles.security import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    csrf_protect,
+    delete_cookie,
+    read_cookie,
+    set_cookie,
+)
 from mingbai.consoles.web import (
     CONSOLE_ROLES,
     HOME,
@@ -126,11 +133,11 @@ def login_sms_verify(
 
 @router.post("/logout")
 def logout(request: Request, platform: PlatformDep, user: AnySignedIn) -> Response:
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = read_cookie(request, SESSION_COOKIE, "") or ""
     with platform.uow() as ctx:
         end_session(ctx, token)
     response = see_other("/login?done=signed_out")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(request, response, SESSION_COOKIE)
     return response
 
 
