@@ -3,12 +3,21 @@
 PostgreSQL is found at $MINGBAI_TEST_PG_URL (default: the machine's 127.0.0.1:5432/test).
 When it is absent its tests skip, unless MINGBAI_REQUIRE_PG=1 (CI), which makes absence an error.
 Each pytest-xdist worker gets its own schema, migrated once with Alembic and truncated per test.
+
+The modules in CITUS_MODULES run their ``db_url`` and ``pg_url`` tests on a third backend too: the
+local Citus cluster of ``scripts/citus`` (a coordinator and two workers), found at
+$MINGBAI_TEST_CITUS_URL or started for the session and stopped and removed at its end. Those tests
+carry the ``citus`` marker; they skip when Citus is not installed, unless MINGBAI_REQUIRE_CITUS=1
+(CI), which builds and starts the cluster and makes any failure to do so an error.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +33,30 @@ from mingbai.demo import DEMO_CATALOG
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.migrate import upgrade
 from mingbai.platform import Platform
+from mingbai.sealing import new_key_line
 
 PG_URL = os.environ.get("MINGBAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("MINGBAI_REQUIRE_PG") == "1"
+REQUIRE_CITUS = os.environ.get("MINGBAI_REQUIRE_CITUS") == "1"
+ROOT = Path(__file__).resolve().parent.parent
+
+#: test modules that also run on Citus: the subscription core, billing with its kill safety,
+#: objections (the disputes that exist so far) and the outbox
+CITUS_MODULES = frozenset(
+    {
+        "tests/integration/test_flow.py",
+        "tests/integration/test_batch.py",
+        "tests/integration/test_reminders.py",
+        "tests/integration/test_race.py",
+        "tests/charging/test_billing_run.py",
+        "tests/charging/test_kill.py",
+        "tests/charging/test_objections.py",
+        "tests/smpp/test_outbox.py",
+    }
+)
+
+#: seals one-time codes in the outbox (mingbai.sealing); a test run's own, never a file
+TEST_SEALING_KEY = new_key_line("test1")
 
 #: a quiet Friday in April, 10:00 Shanghai: away from every trial and reminder boundary
 DEFAULT_NOW = datetime(2026, 4, 10, 10, 0, tzinfo=SHANGHAI)
@@ -97,6 +127,121 @@ def pg_schema_url() -> str:
     return url
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """SQLite and PostgreSQL for every ``db_url`` test, PostgreSQL for every ``pg_url`` one; Citus
+    besides for the modules in CITUS_MODULES."""
+    module = Path(metafunc.definition.path).resolve().relative_to(ROOT).as_posix()
+    on_citus = module in CITUS_MODULES
+    citus = [pytest.param("citus", marks=pytest.mark.citus)] if on_citus else []
+    if "db_url" in metafunc.fixturenames:
+        metafunc.parametrize("db_url", ["sqlite", "postgresql", *citus], indirect=True)
+    elif "pg_url" in metafunc.fixturenames and citus:
+        metafunc.parametrize("pg_url", ["postgresql", *citus], indirect=True)
+
+
+def _citus_installed() -> bool:
+    try:
+        libdir = subprocess.run(["pg_config", "--pkglibdir"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return (Path(libdir.strip()) / "citus.so").exists()
+
+
+def _citus_unavailable(why: str) -> None:
+    if REQUIRE_CITUS:
+        pytest.fail(f"Citus required (MINGBAI_REQUIRE_CITUS=1): {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def _scripts_citus(*args: str) -> str:
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "citus"), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        _citus_unavailable(f"scripts/citus {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def citus_url() -> Iterator[str]:
+    """The coordinator of a running Citus cluster: $MINGBAI_TEST_CITUS_URL, else the local one of
+    ``scripts/citus``, started when needed and stopped (its data removed) when the last test
+    session that uses it ends (pytest-xdist workers register in a folder beside the data)."""
+    given = os.environ.get("MINGBAI_TEST_CITUS_URL")
+    if given:
+        yield given
+        return
+    if not _citus_installed() and not REQUIRE_CITUS:
+        pytest.skip("Citus is not installed (bash scripts/citus install)")
+    data = Path(os.environ.get("MINGBAI_CITUS_DIR", "/tmp/mingbai-citus"))
+    users = data.parent / f"{data.name}.users"
+    me = users / f"{os.getpid()}"
+    with open(f"{users}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        users.mkdir(exist_ok=True)
+        for stale in users.iterdir():  # sessions that died without their teardown
+            if stale.name != "owned" and not _pid_alive(int(stale.name)):
+                stale.unlink()
+        if not any(p.name != "owned" for p in users.iterdir()):
+            # the first user: own the cluster if nothing runs yet (a benchmark's cluster is left alone)
+            running = (
+                "running"
+                in subprocess.run(
+                    ["bash", str(ROOT / "scripts" / "citus"), "status"], capture_output=True, text=True
+                ).stdout
+            )
+            (users / "owned").unlink(missing_ok=True)
+            if not running:
+                (users / "owned").touch()
+        me.touch()
+        url = _scripts_citus("start").strip().splitlines()[-1]
+    yield url.replace("postgresql://", "postgresql+psycopg://", 1)
+    with open(f"{users}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        me.unlink(missing_ok=True)
+        alive = [p for p in users.iterdir() if p.name != "owned" and _pid_alive(int(p.name))]
+        if not alive:
+            owned = (users / "owned").exists()
+            shutil.rmtree(users, ignore_errors=True)
+            if owned:
+                subprocess.run(["bash", str(ROOT / "scripts" / "citus"), "stop"], capture_output=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def citus_schema_url(citus_url: str) -> Iterator[str]:
+    """A schema of this worker's on the Citus coordinator, migrated and distributed."""
+    schema = f"t_{_worker()}"
+    admin = create_engine(citus_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # reported as a skip, or a failure in CI
+        _citus_unavailable(f"Citus coordinator not usable at {citus_url}: {exc}")
+    url = f"{citus_url}?options=-csearch_path%3D{schema}"
+    # few shards keep the per-test TRUNCATE quick; the co-location rules are the same at 32
+    shards = os.environ.get("MINGBAI_CITUS_SHARD_COUNT")
+    os.environ["MINGBAI_CITUS_SHARD_COUNT"] = os.environ.get("MINGBAI_TEST_CITUS_SHARDS", "4")
+    try:
+        actions = upgrade(url)
+    finally:
+        if shards is None:
+            os.environ.pop("MINGBAI_CITUS_SHARD_COUNT", None)
+        else:
+            os.environ["MINGBAI_CITUS_SHARD_COUNT"] = shards
+    assert actions, "the upgrade distributed nothing on a Citus coordinator"
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
+
+
 def _truncate_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -114,10 +259,13 @@ def _truncate_pg(url: str) -> None:
 
 
 @pytest.fixture
-def pg_url(pg_schema_url: str) -> str:
-    """PostgreSQL only (tests of row locks and concurrency that SQLite serialises away)."""
-    _truncate_pg(pg_schema_url)
-    return pg_schema_url
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """PostgreSQL only (tests of row locks and concurrency that SQLite serialises away); Citus
+    too in CITUS_MODULES."""
+    backend = getattr(request, "param", "postgresql")
+    url: str = request.getfixturevalue("citus_schema_url" if backend == "citus" else "pg_schema_url")
+    _truncate_pg(url)
+    return url
 
 
 @pytest.fixture
@@ -125,13 +273,14 @@ def pg_platform(pg_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Ite
     yield from _platform(pg_url, clock, gateway)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """Parametrized by pytest_generate_tests: sqlite, postgresql (and citus)."""
     if request.param == "sqlite":
         path = tmp_path / "mingbai.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("pg_schema_url")
+    url: str = request.getfixturevalue("citus_schema_url" if request.param == "citus" else "pg_schema_url")
     _truncate_pg(url)
     return url
 
@@ -151,8 +300,15 @@ def platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterat
     yield from _platform(db_url, clock, gateway)
 
 
+@pytest.fixture
+def demo(platform: Platform) -> Platform:
+    """The platform in the demo mode (MINGBAI_DEMO=1): the handset page is served."""
+    platform.settings = dataclasses.replace(platform.settings, demo=True)
+    return platform
+
+
 def _platform(db_url: str, clock: FixedClock, gateway: LoopbackGateway) -> Iterator[Platform]:
-    settings = Settings(database_url=db_url, code_secret="test-secret", tick_seconds=1)
+    settings = Settings(database_url=db_url, code_secret="test-secret", tick_seconds=1, secret_keys=(TEST_SEALING_KEY,))
     p = Platform(settings, clock=clock, gateway=gateway, database=Database(make_engine(db_url)))
     with p.uow() as ctx:
         import_catalog(ctx, DEMO_CATALOG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mingbai.messaging.gateways import LoopbackGateway
+from mingbai.messaging.service import SentSms
 from mingbai.platform import Platform
 from mingbai.subscriptions.service import PlacedOrder, place_order
 
@@ -38,6 +39,16 @@ def last_delivered(platform: Platform, msisdn: str) -> str:
     """The newest SMS the subscriber's handset received (the loopback gateway keeps them)."""
     assert isinstance(platform.gateway, LoopbackGateway)
     return last_text(platform.gateway, msisdn)
+
+
+def received(platform: Platform, sms: SentSms) -> str:
+    """What the subscriber's handset received for a reply: its code, unlike the reply as the
+    platform reports it (API answers, CLI output show a code-bearing text redacted)."""
+    assert isinstance(platform.gateway, LoopbackGateway)
+    for d in reversed(platform.gateway.delivered):
+        if d.outbox_id == sms.outbox_id:
+            return "".join(d.parts)
+    raise AssertionError(f"the handset received no SMS {sms.outbox_id}")
 
 
 def subscribe(platform: Platform, msisdn: str = ALICE, service: str = "SINA-NEWS") -> str:

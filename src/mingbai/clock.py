@@ -65,6 +65,14 @@ def parse_instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def local_text(instant: datetime, fmt: str | None = None) -> str:
+    """An instant as a person reads it: Asia/Shanghai wall time. Without ``fmt``, with seconds
+    and the offset (``2026-04-10 10:00:00+08:00``), as the CLI prints it; the consoles, whose
+    every page is Shanghai time, pass a shorter ``fmt``."""
+    local = ensure_utc(instant).astimezone(SHANGHAI)
+    return local.strftime(fmt) if fmt else local.isoformat(sep=" ", timespec="seconds")
+
+
 def local_date(instant: datetime) -> date:
     """The Asia/Shanghai business day of an instant."""
     return ensure_utc(instant).astimezone(SHANGHAI).date()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mingbai.clock import quiet_hours_text
+from mingbai.sealing import Sealer, sealer
 
 DEFAULT_SQLITE_PATH = Path("var") / "mingbai.db"
 
@@ -84,6 +85,17 @@ class Settings:
     trusted_proxies: str = ""
     #: session and CSRF cookies Secure with the ``__Host-`` prefix: auto (when the request is https), always, never
     secure_cookies: str = "auto"
+    #: keys that seal one-time codes in the outbox, ``id:base64`` newest first (mingbai.sealing);
+    #: empty: the key file below
+    secret_keys: tuple[str, ...] = ()
+    secret_key_file: str = str(Path("var") / "secret.key")
+    #: the demo (``MINGBAI_DEMO=1``, ``mingbai --demo``, ``scripts/demo``): the handset page is
+    #: served and the CLI prints what the handset received, codes included. Never in production.
+    demo: bool = False
+
+    @property
+    def sealer(self) -> Sealer:
+        return sealer(self.secret_keys, self.secret_key_file)
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -107,6 +119,9 @@ class Settings:
             metrics_token=os.environ.get("MINGBAI_METRICS_TOKEN", ""),
             trusted_proxies=os.environ.get("MINGBAI_TRUSTED_PROXIES", ""),
             secure_cookies=os.environ.get("MINGBAI_SECURE_COOKIES", "auto").strip().lower() or "auto",
+            secret_keys=tuple(k for k in os.environ.get("MINGBAI_SECRET_KEYS", "").split(",") if k.strip()),
+            secret_key_file=os.environ.get("MINGBAI_SECRET_KEY_FILE") or str(Path("var") / "secret.key"),
+            demo=os.environ.get("MINGBAI_DEMO", "") == "1",
         )
 
     def __post_init__(self) -> None:

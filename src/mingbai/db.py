@@ -8,6 +8,7 @@ talk to the database. SQLite is the embedded default, PostgreSQL (psycopg 3) pro
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -140,6 +141,48 @@ class Ctx:
     @property
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
+
+    @property
+    def citus(self) -> bool:
+        """Whether the database is a Citus coordinator (docs/citus.md): a statement over many
+        subscribers is then spread over shards, and some need another form (no FOR UPDATE)."""
+        return is_citus(self.session.get_bind(), self.session.connection())
+
+
+_CITUS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def is_citus(engine: Any, conn: Connection | None = None) -> bool:
+    """Whether ``engine``'s database has the Citus extension; asked once per engine."""
+    known = _CITUS.get(engine)
+    if known is None:
+        if engine.dialect.name != "postgresql":
+            known = False
+        else:
+            query = text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+            if conn is not None:
+                known = conn.execute(query).scalar() is not None
+            else:
+                with engine.connect() as own:
+                    known = own.execute(query).scalar() is not None
+        _CITUS[engine] = known
+    return known
+
+
+def shard_groups(ctx: Ctx, table: str, msisdns: list[str]) -> list[list[str]]:
+    """On Citus: ``msisdns`` grouped by the shard of ``table`` that holds them, groups in shard
+    order and each in MSISDN order (a statement per group is a single-shard router query)."""
+    rows = ctx.conn.execute(
+        text(
+            "SELECT m, get_shard_id_for_distribution_column(CAST(:t AS regclass), m) "
+            "FROM unnest(CAST(:ms AS text[])) AS m"
+        ),
+        {"t": table, "ms": msisdns},
+    ).all()
+    groups: dict[int, list[str]] = {}
+    for msisdn, shard in rows:
+        groups.setdefault(int(shard), []).append(msisdn)
+    return [sorted(groups[shard]) for shard in sorted(groups)]
 
 
 class Database:

@@ -22,9 +22,32 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
+def upgrade(url: str, revision: str = "heads") -> list[str]:
+    """Migrate to ``revision``; then, on a Citus coordinator, distribute what is not yet
+    (mingbai.citus). Returns the distribution's actions (empty elsewhere)."""
     make_engine(url).dispose()  # creates the SQLite file's folder when needed
     command.upgrade(alembic_config(url), revision)
+    return distribute(url)
+
+
+def distribute(url: str) -> list[str]:
+    """The Citus step of an upgrade (idempotent): see :mod:`mingbai.citus`."""
+    from mingbai import citus
+    from mingbai.all_models import metadata
+
+    setting = citus.mode()
+    if setting == "off":
+        return []
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            if not citus.is_citus(conn):
+                if setting == "on":
+                    raise RuntimeError("MINGBAI_CITUS=on but the database has no citus extension")
+                return []
+            return citus.distribute(conn, metadata)
+    finally:
+        engine.dispose()
 
 
 def current(url: str) -> list[str]:

@@ -67,9 +67,9 @@ class Platform:
 
     @property
     def handset_enabled(self) -> bool:
-        """The demo handset may impersonate any subscriber, so it exists only with the
-        in-process gateway, never when real SMS flow."""
-        return isinstance(self.gateway, LoopbackGateway)
+        """The demo handset shows anyone's codes and sends as anyone, so it exists only in the
+        demo (``MINGBAI_DEMO=1``) and with the in-process gateway, never when real SMS flow."""
+        return self.settings.demo and isinstance(self.gateway, LoopbackGateway)
 
     @contextmanager
     def uow(self) -> Iterator[Ctx]:
@@ -131,11 +131,13 @@ class Platform:
             purged = accounts.purge_stale(ctx)
         with self.uow() as ctx:
             released = campaigns.release_due(ctx)
+        with self.uow() as ctx:
+            redacted = messaging.redact_spent_codes(ctx)
         extra = charging_schedule.scheduled(self)
         sent = self.deliver()
         return TickReport(
             expired,
             written,
             len({s.outbox_id for s in sent}),
-            {"console_sessions_purged": purged, "campaign_released": released, **extra},
+            {"console_sessions_purged": purged, "campaign_released": released, "codes_redacted": redacted, **extra},
         )

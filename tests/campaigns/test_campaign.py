@@ -184,3 +184,22 @@ def test_a_window_of_centuries_is_refused_at_once(platform, clock) -> None:  # t
     with platform.uow() as ctx:  # a year is still fine
         plan = plan_campaign(ctx, name="x", starts_at=now, ends_at=now + timedelta(days=366), rate_per_s=5, actor="t")
     assert plan.sending_seconds > 0
+
+
+def test_a_campaign_in_quiet_hours_says_it_waits_until_they_end() -> None:
+    quiet = parse_quiet_hours("21:00-08:00")
+    night = datetime(2026, 8, 20, 23, 30, tzinfo=SHANGHAI)
+    window = {"starts_at": night - timedelta(hours=3), "ends_at": night + timedelta(days=30), "quiet": quiet}
+    why = rules.waiting_reason(night, status="running", released=0, planned=4, **window)
+    assert why == ("quiet_hours", datetime(2026, 8, 21, 8, 0, tzinfo=SHANGHAI))
+    early = datetime(2026, 8, 21, 7, 59, tzinfo=SHANGHAI)
+    assert rules.waiting_reason(early, status="running", released=0, planned=4, **window) == why
+    day = datetime(2026, 8, 21, 10, 0, tzinfo=SHANGHAI)
+    assert rules.waiting_reason(day, status="running", released=0, planned=4, **window) is None
+    assert rules.waiting_reason(night, status="paused", released=0, planned=4, **window) is None
+    assert rules.waiting_reason(night, status="running", released=4, planned=4, **window) is None
+    before = {**window, "starts_at": night + timedelta(days=1)}
+    assert rules.waiting_reason(night, status="running", released=0, planned=4, **before) == (
+        "not_started",
+        night + timedelta(days=1),
+    )

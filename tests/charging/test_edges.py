@@ -235,3 +235,24 @@ def test_cli_acceptance_commands(platform, clock, tmp_path):
     assert code == 0
     code, out = run_cli(platform, "balance", "show", "--msisdn", ALICE, "--json")
     assert (json.loads(out)["balance_fen"], json.loads(out)["owed_fen"]) == (100, 0)
+
+
+def test_bill_page_says_channels_and_references_in_full_and_fits_its_csp(platform, tmp_path):
+    from mingbai.charging.ledger import credit
+
+    with platform.uow() as ctx:
+        credit(ctx, msisdn=ALICE, kind="payment", amount_fen=5000, channel="hall", actor="t", ref="PAY-1")
+    api = TestClient(create_app(platform))
+    with platform.uow() as ctx:
+        create_key(ctx, role="agent", label="t", key="bill-agent")
+    period = platform.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+    page = api.get(f"/api/v1/subscribers/{ALICE}/bill.html", params={"period": period}, headers={"X-API-Key": "bill-agent"})
+    assert page.status_code == 200, page.text
+    row = page.text.split("充值及交费记录")[1].split("</table>")[0]
+    assert "<td>PAY-1</td>" in row and "<td>营业厅</td>" in row and ">hall<" not in row
+    # the page is served under the CSP (no inline style): its style is a file of our origin
+    assert "<style" not in page.text and 'href="/static/bill.css"' in page.text
+    assert api.get("/static/bill.css").status_code == 200
+    code, _ = run_cli(platform, "bill", "--msisdn", ALICE, "--period", period, "--html", str(tmp_path / "b.html"))
+    standalone = (tmp_path / "b.html").read_text(encoding="utf-8")
+    assert code == 0 and "<style>" in standalone and ".flag" in standalone and "&#34;" not in standalone

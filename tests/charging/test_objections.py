@@ -138,3 +138,23 @@ def test_agent_records_an_objection_by_charge_id(platform, clock):
     with platform.uow() as ctx:
         (o,) = list_objections(ctx, msisdn=ALICE)
     assert (o.channel, o.actor, o.mo_id) == ("hotline", "agent:zhang", None)
+
+
+def test_a_queued_deduction_reminder_says_the_charge_was_objected_to(platform, clock, gateway):
+    """Raised at 00:00, its reminder waits for 08:00; objected to at 07:00 (hotline or "YY"),
+    the reminder must not go out inviting an objection already made (issue 13)."""
+    add_subscription(
+        platform, msisdn=ALICE, service="SINA-NEWS", confirmed_at=sh(2026, 2, 2, 9), first_charge_on=date(2026, 3, 1)
+    )
+    clock.set(sh(2026, 5, 1, 0, 0))
+    run_billing(platform, MAY, actor="scheduler")
+    clock.set(sh(2026, 5, 1, 7, 0))
+    with platform.uow() as ctx:
+        (charge,) = list_charges(ctx, msisdn=ALICE, period="2026-05")
+        object_to_charge(ctx, msisdn=ALICE, channel="hotline", actor="agent:1", charge_id=charge.id)
+    clock.set(sh(2026, 5, 1, 8, 0))
+    platform.deliver()
+    sent = ["".join(d.parts) for d in gateway.delivered if d.recipient == ALICE]
+    (reminder,) = [t for t in sent if t.startswith("【扣费提醒】")]
+    assert "已提出异议" in reminder and "停止扣费" in reminder and "回复YY" not in reminder
+    assert any("异议已受理" in t for t in sent)

@@ -255,3 +255,27 @@ def test_import_is_timed_by_the_clock(platform, clock):
     assert [s for s in platform.deliver() if s.kind == "charge_reminder"] == []
     clock.advance(timedelta(hours=9))
     assert [s.kind for s in platform.deliver()] == ["charge_reminder"]
+
+
+def test_one_alert_per_threshold_crossed_on_separate_days_of_one_file(platform, clock):
+    """50% on the 3rd, 80% on the 5th, 100% on the 7th, all in one file: three alerts (issue 13)."""
+    with_package(platform, ALICE, "GT58")  # 500 MB
+    load(platform, csv(data("D0", 10, day=1)))
+    report = load(platform, csv(data("D1", 250, day=3), data("D2", 150, day=5), data("D3", 100, day=7)))
+    assert report.alerts == 3
+    with platform.uow() as ctx:
+        assert mark_alerts(ctx, ALICE)[1:] == ["data:2026-04:50", "data:2026-04:80", "data:2026-04:100"]
+    texts_ = handset(platform, ALICE)
+    assert any("达到套餐内500MB的50%" in t and "260MB" in t for t in texts_)
+    assert any("达到套餐内500MB的80%" in t and "410MB" in t for t in texts_)
+
+
+def test_alerts_about_a_month_already_over_name_the_month(platform, clock):
+    """Usage of April imported on 5 May: the alerts say 2026年4月, not 本月 (issue 13)."""
+    with_package(platform, ALICE, "GT58")
+    clock.set(sh(2026, 5, 5, 10))
+    load(platform, csv(data("D1", 10, day=28), data("D2", 300, day=29), data("A1", 12, day=30, roaming="abroad")))
+    alerts = [t for t in handset(platform, ALICE) if "流量提醒" in t and "MB" in t]
+    assert alerts and all("本月" not in t for t in alerts), alerts
+    assert any("2026年4月已使用国内流量310MB" in t for t in alerts)
+    assert any("2026年4月在境外已使用数据流量12MB" in t for t in alerts)

@@ -68,13 +68,14 @@ def sign_in(app, username: str, password: str | None = None) -> TestClient:  # t
 
 
 def sms_code(platform: Platform, msisdn: str) -> str:
-    from mingbai.messaging.service import conversation
+    """The sign-in code the subscriber's phone received (the outbox keeps it sealed, then redacted)."""
+    from mingbai.messaging.gateways import LoopbackGateway
 
-    with platform.uow() as ctx:
-        texts = [m.text for m in conversation(ctx, msisdn) if m.direction == "mt" and "登录验证码" in m.text]
-    m = re.search(r"登录验证码(\d{6})", texts[-1])
-    assert m
-    return m.group(1)
+    assert isinstance(platform.gateway, LoopbackGateway)
+    got = ["".join(d.parts) for d in platform.gateway.delivered if d.recipient == msisdn]
+    codes = [m.group(1) for t in got if (m := re.search(r"登录验证码(\d{6})", t))]
+    assert codes, f"no sign-in code reached {msisdn}"
+    return codes[-1]
 
 
 def sign_in_subscriber(app, platform: Platform, msisdn: str) -> TestClient:  # type: ignore[no-untyped-def]

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from mingbai.accounts.demo import seed_demo_accounts
-from mingbai.clock import FixedClock
+from mingbai.clock import SHANGHAI, FixedClock
 from mingbai.config import Settings
 from mingbai.db import Database, make_engine
 from mingbai.demo import seed_demo
 from mingbai.migrate import upgrade
 from mingbai.platform import Platform
+from mingbai.sealing import new_key_line
 from mingbai.subscriptions.service import list_subscriptions, place_order
 from mingbai.web.app import create_app
 from tests.conftest import DEFAULT_NOW
@@ -85,7 +86,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'mingbai.db'}"
     upgrade(url)
     clock = FixedClock(DEFAULT_NOW)
-    settings = Settings(database_url=url, code_secret="browser")
+    # the demo: the handset page is served (the sign-in test reads its code there)
+    settings = Settings(database_url=url, code_secret="browser", demo=True, secret_keys=(new_key_line("b1"),))
     platform = Platform(settings, clock=clock, database=Database(make_engine(url)))
     with platform.uow() as ctx:
         seed_demo(ctx)
@@ -262,8 +264,10 @@ def test_dashboard_charts_render_with_data(server, browser):
     p.shot("ops-dashboard")
     with p.page.expect_navigation():
         p.page.get_by_role("link", name="业务目录").click()
+    p.page.locator("summary[aria-label='暂停 SOHU-MMS']").click()  # asks why before it suspends
+    p.page.locator("details[open] input[name=reason]").fill("投诉激增")
     with p.page.expect_navigation():
-        p.page.get_by_role("button", name="暂停 SOHU-MMS").click()
+        p.page.get_by_role("button", name="确认暂停 SOHU-MMS").click()
     assert "业务已暂停受理" in p.page.inner_text("main")
     p.shot("ops-catalog")
     p.close()
@@ -279,13 +283,132 @@ def test_dashboard_charts_render_with_data(server, browser):
 def test_handset_page_still_works(server, browser):
     p = Page(browser, server["base"], width=360, height=780)
     p.goto(f"/handset?msisdn={BOB}")
+
+    def newest_in_view() -> bool:
+        thread = p.page.locator("#thread").bounding_box()
+        newest = p.page.locator(".bubbles li").last.bounding_box()
+        return bool(newest["y"] + newest["height"] <= thread["y"] + thread["height"] + 1)
+
+    scroll = p.page.evaluate("[document.querySelector('#thread').scrollHeight, innerHeight]")
+    assert scroll[0] > scroll[1] * 0.6, "the thread should be long enough to scroll"
+    assert newest_in_view(), "the thread opens scrolled to the newest message"
     p.page.get_by_label("短信 Text").fill("你好明白")
     p.page.get_by_role("button", name="发送 Send").click()  # htmx post, with the CSRF header
     sync_api.expect(p.page.locator("#text")).to_have_value("")
     assert "你好明白" in "\n".join(p.page.locator(".bubbles li.mo").all_inner_texts())
+    assert newest_in_view()
     with server["platform"].uow() as ctx:
         from mingbai.messaging.service import conversation
 
         assert any(m.text == "你好明白" and m.kind == "help" for m in conversation(ctx, BOB))
     p.shot("handset-360")
+    p.close()
+
+
+def test_api_docs_render_offline(server, browser):
+    """Swagger UI renders with every request outside our origin refused (no CDN)."""
+    p = Page(browser, server["base"])
+    outside: list[str] = []
+
+    def only_ours(route: Any) -> None:
+        if route.request.url.startswith(server["base"]):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    p.context.route("**/*", only_ours)
+    p.goto("/docs")
+    p.page.wait_for_selector(".opblock", timeout=20_000)
+    assert p.page.locator(".opblock").count() > 20
+    assert not outside, outside
+    p.shot("api-docs")
+    p.close()
+
+
+#: every console page, by who reads it; "{alice}" and "{sub}" are filled in from the data
+PAGES_BY_ROLE: dict[str, list[str]] = {
+    "agent": ["/agent", "/agent/subscribers/{alice}"],
+    "hall": ["/agent/subscribers/{alice}"],
+    "supervisor": ["/agent", "/ops", "/ops/catalog"],
+    "operator": ["/ops", "/ops/catalog"],
+    "security": ["/security/sign-ins"],
+    "auditor": ["/ops", "/ops/catalog", "/security/sign-ins"],
+    "sina": ["/sp", "/sp/keys"],
+    "subscriber": ["/me", "/me/subscriptions/{sub}"],
+    "public": ["/login", "/docs"],
+}
+#: roles that must never see a subscriber's number in full (a subscriber sees their own)
+MASKED_ROLES = {"agent", "hall", "supervisor", "operator", "security", "auditor", "sina"}
+_FULL_NUMBER = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+#: an actor as stored ("subscriber:139…", "cli:operator", "sp:SINA"), never as shown
+_RAW_ACTOR = re.compile(r"\b(?:subscriber|cli|api|sp|agent|hall|operator|reports|system|scheduler):\S")
+
+
+def _raw_identifiers() -> set[str]:
+    """Stored values that have a label: kinds of events and messages (snake_case), and in the
+    Chinese pages the English channel names too."""
+    from mingbai.consoles.i18n import MESSAGES
+
+    values = {k.split(".", 1)[1] for k in MESSAGES if k.split(".", 1)[0] in ("event", "kind", "channel", "actor")}
+    return {v for v in values if "_" in v}
+
+
+def test_every_console_page_fits_360_and_1280_in_both_languages_and_shows_no_raw_values(server, browser):
+    from mingbai.accounts.service import get_user, start_staff_session, start_subscriber_session
+    from mingbai.consoles.i18n import MESSAGES
+
+    platform = server["platform"]
+    with platform.uow() as ctx:
+        sub = next(s.id for s in list_subscriptions(ctx, msisdn=ALICE))
+    snake = _raw_identifiers()
+    zh_channels = {k.split(".", 1)[1] for k in MESSAGES if k.startswith("channel.")} - {"sp", "sms", "wap", "api", "cli"}
+    seen: list[str] = []
+    for role, paths in PAGES_BY_ROLE.items():
+        with platform.uow() as ctx:
+            if role == "subscriber":
+                token = start_subscriber_session(ctx, ALICE)
+            elif role != "public":
+                token = start_staff_session(ctx, get_user(ctx, role))
+        for lang in ("zh-CN", "en"):
+            p = Page(browser, server["base"], width=1280)
+            cookies = [{"name": "mb_lang", "value": lang, "url": server["base"]}]
+            if role != "public":
+                cookies.append({"name": "mb_session", "value": token, "url": server["base"]})
+            p.context.add_cookies(cookies)
+            for path in paths:
+                url = path.format(alice=ALICE, sub=sub)
+                p.page.set_viewport_size({"width": 1280, "height": 800})
+                assert p.goto(url).status == 200, (role, url)
+                for width in (1280, 360):  # the same page, reflowed: as a window is narrowed
+                    p.width = width
+                    p.page.set_viewport_size({"width": width, "height": 800})
+                    p.page.wait_for_timeout(50)
+                    where = f"{role} {lang} {width}px {url}"
+                    wide = p.page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+                    assert wide[0] <= wide[1], f"{where}: {wide[0]}px wide in a {wide[1]}px window"
+                    text = p.page.inner_text("body")
+                    words = set(re.findall(r"[A-Za-z_]+", text))
+                    assert not (words & snake), f"{where}: raw values {sorted(words & snake)}"
+                    assert not _RAW_ACTOR.search(text), f"{where}: raw actor {_RAW_ACTOR.search(text)}"
+                    if lang == "zh-CN" and url != "/docs":
+                        assert not (words & zh_channels), f"{where}: untranslated {sorted(words & zh_channels)}"
+                    if role in MASKED_ROLES:
+                        assert not _FULL_NUMBER.search(text), f"{where}: unmasked {_FULL_NUMBER.search(text)}"
+                    seen.append(where)
+                p.shot(f"all-{role}-{lang}-{url.strip('/').replace('/', '_') or 'root'}")
+            p.close()
+    assert len(seen) == 4 * sum(len(v) for v in PAGES_BY_ROLE.values())
+    # the bill (an API page for staff) at a phone's width too
+    p = Page(browser, server["base"], width=360)
+    p.context.set_extra_http_headers({"X-API-Key": "demo-agent"})
+    period = DEFAULT_NOW.astimezone(SHANGHAI).strftime("%Y-%m")
+    assert p.goto(f"/api/v1/subscribers/{ALICE}/bill.html?period={period}").status == 200
+    assert p.page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    flag_height = p.page.evaluate(
+        "(() => { const f = document.createElement('span'); f.className = 'flag'; f.textContent = '已提出异议';"
+        " document.querySelector('td').appendChild(f); return f.getBoundingClientRect().height; })()"
+    )
+    assert flag_height < 30, "a flag is one line, not one character a line"
+    p.shot("bill-360")
     p.close()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from mingbai.accounts.service import get_user, start_staff_session
 from mingbai.auth.models import ApiKey
-from mingbai.catalog.service import get_service, get_sp
+from mingbai.catalog.service import get_service, get_sp, status_changes
 from mingbai.consoles.dashboard import dashboard
 from mingbai.subscriptions.models import Order, SubscriptionEvent
 from mingbai.subscriptions.service import list_subscriptions
@@ -65,7 +65,7 @@ def test_agent_sees_all_15_fields_masked_and_history(app, platform):
     assert "张*" in html and "张三" not in html
     assert "4301**********1234" in html and "430102199001011234" not in html
     assert "客户确认" in html and "开通" in html  # history, translated
-    assert "subscriber:138****8000" in html  # actors masked too
+    assert "客户 138****8000" in html and "subscriber:" not in html  # actors masked and in words too
     assert "等待客户确认" in html and "QQ-TONES" in html  # the pending order
 
 
@@ -241,16 +241,53 @@ def test_dashboard_page_renders_charts_data_and_tables(app, platform):
     assert r.status_code == 422
 
 
+def test_dashboard_says_a_range_was_cut_and_groups_long_ranges(app, platform):
+    import json
+
+    subscribe(platform, ALICE, "SINA-NEWS")
+    c = sign_in(app, "operator")
+
+    def chart(html: str) -> dict:
+        return json.loads(html.split('id="chart-data">')[1].split("</script>")[0])
+
+    short = c.get("/ops", params={"start": "2026-03-01", "end": "2026-04-10"}).text
+    assert chart(short)["unit"] == "day" and 'id="range-cut"' not in short and 'id="chart-unit"' not in short
+    weeks = chart(c.get("/ops", params={"start": "2026-01-01", "end": "2026-04-10"}).text)
+    assert weeks["unit"] == "week" and len(weeks["days"]) == 15 and weeks["days"][1] == "2026-01-05"
+    assert sum(weeks["orders"]) == 1 and len(weeks["orders_by_sp"]["SINA"]) == 15
+    months = c.get("/ops", params={"start": "2025-06-01", "end": "2026-04-10"}).text
+    assert chart(months)["unit"] == "month" and chart(months)["days"][-1] == "2026-04"
+    assert "按月汇总" in months
+    cut = c.get("/ops", params={"start": "2020-01-01", "end": "2026-04-10"}).text
+    assert 'id="range-cut"' in cut and "2020-01-01" in cut and "366" in cut
+
+
 def test_operator_suspends_and_resumes_an_sp_and_a_service(app, platform):
     c = sign_in(app, "operator")
+    # one click is not enough: a suspension says why, and is refused without a reason
     r = post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "suspended"})
+    assert r.status_code == 422 and "reason" in r.text
+    with platform.uow() as ctx:
+        assert get_sp(ctx, "SOHU").status == "active"
+    page = c.get("/ops/catalog").text
+    assert '<details class="confirm">' in page and 'name="reason" required' in page
+    r = post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "suspended", "reason": "投诉激增"})
     assert r.status_code == 303
-    r = post_form(c, "/ops/catalog", "/ops/catalog/services/QQ-GAME/status", {"status": "suspended"})
+    r = post_form(c, "/ops/catalog", "/ops/catalog/services/QQ-GAME/status", {"status": "suspended", "reason": "整改"})
     with platform.uow() as ctx:
         assert get_sp(ctx, "SOHU").status == "suspended" and get_service(ctx, "QQ-GAME").status == "suspended"
     post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "active"})
     with platform.uow() as ctx:
         assert get_sp(ctx, "SOHU").status == "active"
+        changes = [(x.target, x.code, x.to_status, x.reason, x.actor) for x in reversed(status_changes(ctx))]
+    # who suspended what, when and why is recorded, and shown
+    assert changes == [
+        ("sp", "SOHU", "suspended", "投诉激增", "operator:operator"),
+        ("service", "QQ-GAME", "suspended", "整改", "operator:operator"),
+        ("sp", "SOHU", "active", None, "operator:operator"),
+    ]
+    log = c.get("/ops/catalog").text.split('id="status-changes"')[1]
+    assert "投诉激增" in log and "运营管理员 operator" in log
     assert post_form(c, "/ops/catalog", "/ops/catalog/sps/SOHU/status", {"status": "gone"}).status_code == 422
     assert post_form(c, "/ops/catalog", "/ops/catalog/sps/NOPE/status", {"status": "active"}).status_code == 404
 
@@ -259,7 +296,7 @@ def test_operator_adds_a_service_and_editing_keeps_its_suspension(app, platform)
     c = sign_in(app, "operator")
     data = {"code": "SOHU-JOKE", "sp": "SOHU", "name": "笑话", "type": "sms", "billing": "monthly", "price_fen": "300"}
     assert post_form(c, "/ops/catalog", "/ops/catalog/services", data).status_code == 303
-    post_form(c, "/ops/catalog", "/ops/catalog/services/SOHU-JOKE/status", {"status": "suspended"})
+    post_form(c, "/ops/catalog", "/ops/catalog/services/SOHU-JOKE/status", {"status": "suspended", "reason": "试"})
     assert post_form(c, "/ops/catalog", "/ops/catalog/services", {**data, "price_fen": "400"}).status_code == 303
     with platform.uow() as ctx:
         svc = get_service(ctx, "SOHU-JOKE")
@@ -277,11 +314,17 @@ def test_security_reads_the_sign_in_log_masked(app, platform):
     token = csrf_of(c.get("/login").text)
     c.post("/login/sms/request", data={"msisdn": ALICE, "csrf_token": token})
     c.post("/login/staff", data={"username": "operator", "password": "nope-nope-nope", "csrf_token": token})
+    # a name that is no account is often a password typed into the wrong field: it stays masked
+    c.post("/login/staff", data={"username": "hunter2secret", "password": "nope-nope-nope", "csrf_token": token})
     sec = sign_in(app, "security")
     html = sec.get("/security/sign-ins", params={"failures": "true"}).text
-    assert "op***" in html and "凭据错误" in html and "operator" not in html.split('id="sign-ins"')[1]
+    log = html.split('id="sign-ins"')[1]
+    # staff identities are not subscribers' personal data: security sees who was tried
+    assert "<td>operator</td>" in log and "凭据错误" in html and "op***" not in log
+    assert "hu******" in log and "hunter2secret" not in log
     everything = sec.get("/security/sign-ins").text
     assert "138****8000" in everything and ALICE not in everything
+    assert "<td>operator</td>" in sign_in(app, "auditor").get("/security/sign-ins").text
 
 
 def test_session_for_a_user_whose_role_changed_follows_the_new_role(app, platform):
@@ -304,10 +347,70 @@ def test_malformed_forms_get_an_error_page_not_json(app):
     assert api.status_code == 422 and api.headers["content-type"] == "application/json"
 
 
-def test_handset_links_to_the_consoles_and_login_offers_both_sign_ins(client):
+def test_handset_links_to_the_consoles_and_login_offers_both_sign_ins(client, demo):
     handset = client.get("/").text
     assert 'href="/login"' in handset and 'href="/me"' in handset
     login = client.get("/login").text
     assert 'action="/login/sms/request"' in login and 'action="/login/staff"' in login
     assert '<label for="msisdn">' in login and '<label for="password">' in login
     assert 'autocomplete="current-password"' in login
+
+
+def test_api_docs_use_only_assets_of_our_own_origin(client):
+    """/docs works without internet: Swagger UI is vendored, served here, and fits the CSP."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all((a.startswith("/") and not a.startswith("//")) or a == "data:," for a in assets), assets
+    assert "<script>" not in page.text.replace(" ", "")  # no inline script: the CSP would refuse it
+    for asset in (a for a in assets if a.startswith("/static/")):
+        r = client.get(asset)
+        assert r.status_code == 200 and len(r.content) > 100, asset
+    assert {"/static/vendor/swagger-ui-bundle.js", "/static/vendor/swagger-ui.css"} <= set(assets)
+    assert client.get("/openapi.json").json()["info"]["title"].startswith("Mingbai")
+
+
+def test_catalog_form_edits_with_current_values_keeps_blanks_and_keeps_input_on_error(app, platform):
+    c = sign_in(app, "operator")
+    with platform.uow() as ctx:
+        svc = get_service(ctx, "SINA-NEWS")
+        description, keyword = svc.description, svc.mo_keyword
+    assert description
+    # "edit" on a row fills the form with the current values
+    page = c.get("/ops/catalog", params={"edit_service": "SINA-NEWS"}).text
+    form = page.split('id="svc-form-h"')[1]
+    assert 'value="SINA-NEWS"' in form and f'value="{description}"' in form and 'value="500"' in form
+    assert '<option value="SINA" selected>' in form and '<option value="monthly" selected>' in form
+    sp_form = c.get("/ops/catalog", params={"edit_sp": "SINA"}).text.split('id="sp-form-h"')[1]
+    assert 'value="9510567"' in sp_form and 'value="10668888"' in sp_form
+    # a blank optional field keeps what is stored: saving never erases by omission
+    fields = {"code": "SINA-NEWS", "sp": "SINA", "name": "头条新闻", "type": "sms", "billing": "monthly"}
+    r = post_form(c, "/ops/catalog", "/ops/catalog/services", {**fields, "price_fen": "600", "description": ""})
+    assert r.status_code == 303
+    with platform.uow() as ctx:
+        svc = get_service(ctx, "SINA-NEWS")
+        assert (svc.description, svc.mo_keyword, svc.price_fen) == (description, keyword, 600)
+    r = post_form(c, "/ops/catalog", "/ops/catalog/sps", {"code": "SINA", "name": "新浪", "hotline": "9510567"})
+    with platform.uow() as ctx:
+        assert r.status_code == 303 and get_sp(ctx, "SINA").access_number == "10668888"
+    # a refused form comes back as it was typed
+    bad = post_form(
+        c,
+        "/ops/catalog",
+        "/ops/catalog/services",
+        {
+            **fields,
+            "code": "NEW-SVC",
+            "sp": "NOPE",
+            "price_fen": "700",
+            "description": "我写的说明",
+            "mo_keyword": "ZZQ",
+        },
+    )
+    assert bad.status_code == 422
+    form = bad.text.split('id="svc-form-h"')[1]
+    assert (
+        'value="NEW-SVC"' in form and 'value="我写的说明"' in form and 'value="700"' in form and 'value="ZZQ"' in form
+    )
+    bad = post_form(c, "/ops/catalog", "/ops/catalog/sps", {"code": "NEW", "name": "新SP", "hotline": "abc"})
+    assert bad.status_code == 422 and 'value="新SP"' in bad.text.split('id="sp-form-h"')[1]

@@ -183,3 +183,11 @@ def test_translator_formats_and_falls_back():
     assert tr("channel", "hotline") == "10086 hotline" and tr("channel", "carrier_pigeon") == "carrier_pigeon"
     assert tr("channel", None) == "—"
     assert i18n.translator("fr")("auth.title") == "登录"  # unknown language: the default
+
+
+def test_backoff_is_a_growing_delay_that_ends():
+    assert rules.backoff(4, 5) is None
+    assert rules.backoff(5, 5) == rules.BACKOFF_FIRST
+    assert rules.backoff(6, 5) == 2 * rules.BACKOFF_FIRST
+    assert rules.backoff(7, 5) == 4 * rules.BACKOFF_FIRST
+    assert rules.backoff(500, 5) == rules.BACKOFF_MAX

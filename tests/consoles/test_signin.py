@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from datetime import timedelta
 
@@ -303,3 +304,29 @@ def test_tick_purges_dead_sessions_and_spent_codes_but_keeps_the_log(app, platfo
         assert ctx.session.scalars(select(LoginCode)).all() == []
         assert len(ctx.session.scalars(select(SignInAttempt)).all()) == 4  # the log stays
     assert platform.tick().extra["console_sessions_purged"] == 0
+
+
+def test_guessing_cannot_keep_the_real_user_out(platform, clock):
+    """Lock-out as a weapon (issue 12): five wrong tries, then one whenever the back-off ends,
+    hold only the guesser's own address; the user signs in from theirs all along."""
+    from mingbai.accounts.demo import seed_demo_accounts
+    from mingbai.accounts.service import sign_in_password
+
+    def attempt(password: str, address: str) -> str:
+        with platform.uow() as ctx:
+            return sign_in_password(ctx, username="agent", password=password, address=address).reason
+
+    with platform.uow() as ctx:
+        seed_demo_accounts(ctx)
+    waits = []
+    for _ in range(5):
+        assert attempt("wrong-password-1", "203.0.113.66") == "bad_credentials"
+    for _ in range(4):
+        assert attempt("wrong-password-1", "203.0.113.66") == "locked"  # not checked, not counted
+        while attempt("wrong-password-1", "203.0.113.66") == "locked":
+            clock.advance(timedelta(minutes=1))  # the guesser waits out the back-off, then guesses
+        waits.append(clock.now())
+        assert attempt("mingbai-agent", "198.51.100.7") == "ok"
+    assert attempt("mingbai-agent", "198.51.100.7") == "ok"
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(waits)]
+    assert gaps == sorted(gaps) and gaps[-1] > gaps[0]  # each wrong guess makes the next wait longer

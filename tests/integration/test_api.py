@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mingbai.auth.service import create_key
+from mingbai.messaging.service import conversation
+from mingbai.sealing import REDACTED
 from mingbai.web.app import create_app
 from tests.helpers import ALICE, BOB, code_from, last_delivered
 
@@ -154,7 +156,7 @@ def test_bad_input_is_4xx(client):
     assert r.status_code == 422 and r.json()["error"] == "bad_msisdn"
 
 
-def test_mo_batch(client):
+def test_mo_batch(client, platform):
     """An SMS centre hands over many MOs at once; each gets its result, in order."""
     msgs = [{"from": m, "to": "10668888", "text": "XW"} for m in (ALICE, BOB)] + [
         {"from": "1", "to": "10086", "text": "0"}
@@ -164,7 +166,10 @@ def test_mo_batch(client):
     ordered_a, ordered_b, bad = r.json()["results"]
     assert ordered_a["handled_as"] == ordered_b["handled_as"] == "sp_order"
     assert bad == {"error": "bad_msisdn", "message": bad["message"]}
-    codes = [re.search(r"验证码(\d{6})", x["replies"][0]["text"]).group(1) for x in (ordered_a, ordered_b)]  # type: ignore[union-attr]
+    # the answer says a confirmation request went out, never its code: that is on the phones only
+    assert [x["replies"][0]["text"] for x in (ordered_a, ordered_b)] == [REDACTED, REDACTED]
+    codes = [code_from(last_delivered(platform, m)) for m in (ALICE, BOB)]
+    assert not any(c in x["replies"][0]["text"] for c in codes for x in (ordered_a, ordered_b))
     replies = [{"from": m, "to": "10086", "text": c} for m, c in zip((ALICE, BOB), codes, strict=True)]
     r = client.post("/api/v1/sms/mo/batch", json={"messages": replies}, headers=h("smsc"))
     assert [x["handled_as"] for x in r.json()["results"]] == ["code_confirmed", "code_confirmed"]
@@ -174,7 +179,19 @@ def test_mo_batch(client):
     assert client.post("/api/v1/sms/mo/batch", json={"messages": []}, headers=h("smsc")).status_code == 422
 
 
-def test_handset_page(client, platform):
+def test_handset_exists_only_in_the_demo(client, platform):
+    """Without MINGBAI_DEMO=1 nobody can read anyone's codes or send as anyone (issue 12)."""
+    assert client.get("/").status_code == 404
+    assert client.get("/handset").status_code == 404
+    assert client.get("/handset/thread", params={"msisdn": ALICE}).status_code == 404
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+    form = {"msisdn": ALICE, "to": "10086", "text": "0000", "csrf_token": token}
+    assert client.post("/handset/send", data=form).status_code == 404
+    with platform.uow() as ctx:
+        assert conversation(ctx, ALICE) == []  # nothing was sent as Alice
+
+
+def test_handset_page(client, demo):
     r = client.get("/")
     assert r.status_code == 200 and "演示手机" in r.text
     # the form carries the page's CSRF token (consoles/security.py); htmx sends it as a header
@@ -200,3 +217,28 @@ def test_input_the_database_cannot_hold_is_a_clear_422(platform, caplog):
     r = TestClient(app).get("/boom")
     assert r.status_code == 422 and r.json()["error"] == "unstorable_input"
     assert "13800138000" not in caplog.text and "unstorable input (ValueError)" in caplog.text
+
+
+def test_handset_reports_spam_shows_yuan_and_keeps_order_within_a_second(client, platform):
+    """10086999 is a destination; prices read in yuan; one instant's messages keep their order."""
+    from tests.helpers import subscribe
+
+    subscribe(platform, ALICE, "SINA-NEWS")
+    page = client.get(f"/handset?msisdn={ALICE}")
+    assert '<option value="10086999">' in page.text
+    assert "资费(分)" not in page.text and "信息费5元/月" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    for text in ("0000", "第二条", "第三条", "第四条"):  # the fixed clock: all in one instant
+        r = client.post("/handset/send", data={"msisdn": ALICE, "to": "10086", "text": text, "csrf_token": token})
+        assert r.status_code in (200, 303)
+    r = client.post(
+        "/handset/send",
+        data={"msisdn": ALICE, "to": "10086999", "text": "举报 106900001 【某电商】大促", "csrf_token": token},
+        follow_redirects=True,
+    )
+    with platform.uow() as ctx:
+        from mingbai.messaging.service import conversation
+
+        sent = [m.text for m in conversation(ctx, ALICE) if m.direction == "mo"]
+    assert sent[-5:] == ["0000", "第二条", "第三条", "第四条", "举报 106900001 【某电商】大促"]
+    assert "已受理" in r.text

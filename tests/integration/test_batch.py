@@ -22,7 +22,7 @@ from mingbai.messaging.router import Mo
 from mingbai.platform import Platform
 from mingbai.subscriptions import service as subs
 from mingbai.subscriptions import texts
-from tests.helpers import ALICE, BOB, code_from
+from tests.helpers import ALICE, BOB, code_from, received
 
 CAROL = "13700137000"
 STRANGER = "13600136000"  # a valid number that is no subscriber of ours
@@ -74,11 +74,12 @@ def _outcome(result: MoResult | MingbaiError) -> tuple[Any, ...]:
     return (result.handled_as, tuple(_CODE.sub("验证码######", r.text) for r in result.replies))
 
 
-def _learn(result: MoResult | MingbaiError, codes: dict[str, list[str]]) -> None:
+def _learn(platform: Platform, result: MoResult | MingbaiError, codes: dict[str, list[str]]) -> None:
+    """The codes the phones received (replies as reported carry none)."""
     if isinstance(result, MoResult):
         for reply in result.replies:
-            if _CODE.search(reply.text):
-                codes.setdefault(reply.to, []).append(code_from(reply.text))
+            if _CODE.search(on_phone := received(platform, reply)):
+                codes.setdefault(reply.to, []).append(code_from(on_phone))
 
 
 def _state(platform: Platform, events_after: int) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def _run(platform: Platform, plan: list[list[tuple[Any, ...]]], *, batched: bool
                 except MingbaiError as exc:
                     results.append(exc)
         for r in results:
-            _learn(r, codes)
+            _learn(platform, r, codes)
         outcomes.extend(_outcome(r) for r in results)
     return outcomes, _state(platform, events_after)
 
@@ -138,7 +139,7 @@ def test_a_busy_batch_orders_and_confirms(platform: Platform) -> None:
     """The figure's flow: keyword orders from many phones in one batch, their codes in the next."""
     placed = platform.receive_many([(m, "10668888", "XW") for m in (ALICE, BOB, CAROL)])
     assert [r.handled_as for r in placed if isinstance(r, MoResult)] == ["sp_order"] * 3
-    codes = [code_from(r.replies[0].text) for r in placed if isinstance(r, MoResult)]
+    codes = [code_from(received(platform, r.replies[0])) for r in placed if isinstance(r, MoResult)]
     confirmed = platform.receive_many([(m, "10086", c) for m, c in zip((ALICE, BOB, CAROL), codes, strict=True)])
     assert [r.handled_as for r in confirmed if isinstance(r, MoResult)] == ["code_confirmed"] * 3
     with platform.uow() as ctx:
@@ -165,7 +166,7 @@ def test_one_phone_twice_in_a_batch_is_decided_in_order(platform: Platform) -> N
     """Order, then its code, in one batch: the code reply is decided after the order exists."""
     first = platform.receive_many([(ALICE, "10668888", "XW")])[0]
     assert isinstance(first, MoResult)
-    code = code_from(first.replies[0].text)
+    code = code_from(received(platform, first.replies[0]))
     results = platform.receive_many([(ALICE, "10668888", "TQ"), (ALICE, "10086", code), (ALICE, "10086", "0000")])
     assert [r.handled_as for r in results if isinstance(r, MoResult)] == ["sp_order", "code_confirmed", "query"]
     menu = results[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -31,7 +32,8 @@ def cli(db_url, monkeypatch):
 
 
 def test_order_confirm_query_unsubscribe(cli):
-    out = json.loads(cli("order", "--msisdn", ALICE, "--service", "SINA-NEWS", "--channel", "hall", "--json"))
+    # the acceptance checks read the code as the demo's handset shows it (mingbai --demo)
+    out = json.loads(cli("--demo", "order", "--msisdn", ALICE, "--service", "SINA-NEWS", "--channel", "hall", "--json"))
     assert out["order"]["status"] == "pending"
     code = out["sms"][0]["text"].split("验证码")[1][:6]
     replies = json.loads(cli("sms", "send", "--from", ALICE, "--to", "10086", code, "--json"))
@@ -123,3 +125,79 @@ def test_sms_send_with_bytes_that_are_not_utf8_is_a_message(cli, db_url):
     result = runner.invoke(app, ["--db", db_url, "sms", "send", "--from", ALICE, text])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "not UTF-8" in result.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["spam", "check"],
+        ["subscriptions", "--msisdn", ALICE],
+        ["billing", "runs"],
+        ["user", "list"],
+        ["seed", "demo"],
+        ["tick"],
+    ],
+)
+def test_a_database_not_upgraded_is_said_plainly(backend, args, tmp_path):
+    """Every command on a database without the schema says how to fix it, never a traceback."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        from tests.conftest import drop_pg_schema, fresh_pg_schema
+
+        schema, url = fresh_pg_schema("noup")
+    try:
+        result = runner.invoke(app, ["--db", url, *args], input='{"from": "1", "to": "2", "text": "x"}\n')
+    finally:
+        if backend == "postgresql":
+            drop_pg_schema(schema)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "run `mingbai db upgrade` first" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_tables_at_80_columns_keep_every_id_and_show_shanghai_time(cli, db_url, monkeypatch):
+    """The ids a person copies into the next command are never cut; times are local with offset."""
+    monkeypatch.setenv("COLUMNS", "80")
+    out = json.loads(cli("order", "--msisdn", ALICE, "--service", "SINA-NEWS", "--channel", "hall", "--json"))
+    code = out["sms"][0]["text"].split("验证码")[1][:6]
+    cli("sms", "send", "--from", ALICE, "--to", "10086", code)
+    may = "2026-05-01T09:00:00+08:00"
+    billed = cli("billing", "run", "--period", "2026-05", at=may)
+    # the progress bar counts subscriptions on both sides (not chunk sizes over subscriptions)
+    done, total = map(int, re.search(r"(\d+)/(\d+) subscriptions", billed).groups())
+    assert done == total == int(re.search(r"(\d+) subscriptions seen", billed).group(1)), billed
+    cli("sms", "send", "--from", ALICE, "--to", "10086", "YYSINA-NEWS", at=may)
+    cli("spam", "strategy", "new", "--set", "block_at=0.99999", "--set", "review_at=0.5", "--activate")
+    spam = '{"sender": "13900139000", "recipient": "13800138000", "text": "急用钱？无抵押贷款当天放款，详询 400-000-0000"}\n'
+    result = runner.invoke(app, ["--db", db_url, "spam", "check", "--record"], input=spam)
+    assert result.exit_code == 0, result.output
+    for args in (["billing", "runs"], ["billing", "objections"], ["spam", "review", "list"]):
+        ids = [str(r.get("run_id", r.get("id"))) for r in json.loads(cli(*args, "--json"))]
+        assert ids, args
+        table = cli(*args)
+        assert max(len(line) for line in table.splitlines()) <= 80, table
+        for i in ids:
+            assert i in table, (args, i, table)
+    runs = cli("billing", "runs")
+    assert "+08:00" in runs and "+00:00" not in runs
+    history = cli("history", "--msisdn", ALICE)
+    assert "+08:00" in history and "+00:00" not in history
+
+
+def test_catalog_suspend_needs_a_reason_and_records_who(cli, db_url):
+    out = cli("catalog", "suspend", "SOHU", ok=False)
+    assert "reason" in out
+    cli("catalog", "suspend", "SOHU", "--reason", "投诉激增")
+    cli("catalog", "suspend", "SOHU", "--resume")
+    from mingbai.catalog.service import status_changes
+    from mingbai.config import Settings
+    from mingbai.platform import Platform
+
+    platform = Platform(Settings(database_url=db_url))
+    with platform.uow() as ctx:
+        changes = [(c.to_status, c.reason, c.actor.split(":")[0]) for c in reversed(status_changes(ctx))]
+    platform.db.engine.dispose()
+    assert changes == [("suspended", "投诉激增", "cli"), ("active", None, "cli")]

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from mingbai.errors import Conflict, InvalidInput, NotFound
+from mingbai.sealing import REDACTED
 from mingbai.subscriptions.service import list_subscriptions, place_order
-from tests.helpers import ALICE, BOB, code_from, order, subscribe
+from tests.helpers import ALICE, BOB, code_from, order, received, subscribe
 
 
 def test_order_needs_confirmation_then_subscribes_with_trial(platform):
@@ -115,7 +116,8 @@ def test_menu_requires_query_first(platform):
 def test_sp_keyword_order_via_sms(platform):
     r = platform.receive_sms(BOB, "10668888", "xw")
     assert r.handled_as == "sp_order"
-    code = code_from(r.replies[-1].text)
+    assert r.replies[-1].text == REDACTED  # the code is on the phone only
+    code = code_from(received(platform, r.replies[-1]))
     assert platform.receive_sms(BOB, "10086", code).handled_as == "code_confirmed"
     with platform.uow() as ctx:
         (sub,) = list_subscriptions(ctx, msisdn=BOB)
@@ -254,3 +256,32 @@ def test_the_phone_shows_the_mo_before_its_reply(platform, clock):
     with platform.uow() as ctx:
         thread = conversation(ctx, ALICE)
     assert [m.direction for m in thread] == ["mo", "mt"]
+
+
+def test_replies_at_an_sp_access_number_are_true_about_active_subscriptions(platform):
+    """Issue 13: "TD" to 10668888 must not say nothing is ordered while SINA-NEWS is active;
+    "XW" when subscribed must not say "不会收费" without saying the subscription is active."""
+    empty = platform.receive_sms(BOB, "10668888", "TD").replies[-1].text
+    assert "您未订购新浪的业务" in empty
+    subscribe(platform, BOB)
+    td = platform.receive_sms(BOB, "10668888", "TD")
+    assert td.handled_as == "sp_keyword_unknown"
+    text = td.replies[-1].text
+    assert "未订购任何业务" not in text and "头条新闻" in text and "仍然有效" in text and "0000" in text
+    xw = platform.receive_sms(BOB, "10668888", "XW")
+    assert xw.handled_as == "sp_order_refused"
+    text = xw.replies[-1].text
+    assert "订购有效" in text and "信息费5元/月" in text and "不会收费" not in text
+
+
+def test_a_wrong_code_with_several_orders_waiting_names_them(platform):
+    """Issue 13: the wrong code counted against every waiting order: the answer says which."""
+    order(platform, ALICE, "SINA-NEWS")
+    order(platform, ALICE, "QQ-TONES")
+    r = platform.receive_sms(ALICE, "10086", "000001")
+    assert r.handled_as == "code_wrong"
+    text = r.replies[-1].text
+    assert "2项订购" in text and "新浪的头条新闻" in text and "腾讯公司的精品图铃" in text and "均未生效" in text
+    order(platform, BOB, "SINA-NEWS")
+    one = platform.receive_sms(BOB, "10086", "000001").replies[-1].text
+    assert "新浪的头条新闻业务" in one and "项订购" not in one

@@ -70,6 +70,18 @@ def test_report_by_sms_is_accepted_linked_and_acknowledged(platform):
         assert len(reports.list_reports(ctx, status=None)) == 2
 
 
+@pytest.mark.parametrize(
+    "text",
+    [f"举报 {PORT} 【某电商】双十一大促", f"【某电商】双十一大促 {PORT}", f"举报:{PORT}:【某电商】双十一大促"],
+)
+def test_a_report_names_its_sender_however_it_is_forwarded(platform, text):
+    register_bank(platform)
+    assert platform.receive_sms(ALICE, "10086999", text).handled_as == "report_accepted"
+    with platform.uow() as ctx:
+        (r,) = reports.list_reports(ctx)
+    assert (r.reported_sender, r.sender_kind, r.content) == (PORT, "port", "【某电商】双十一大促")
+
+
 def test_confirmed_reports_escalate_the_port_until_the_filter_blocks_it(platform, clock):
     register_bank(platform)
     strategy(platform, port_warn_after=1, port_penalise_after=2, port_close_after=3)

@@ -56,6 +56,23 @@ def test_document_ok_and_brand_alias() -> None:
             {"sps": [{"code": "S1", "name": "a", "hotline": "100"}, {"code": "S1", "name": "b", "hotline": "100"}]},
             "sps[1]: duplicate of sps[0]",
         ),
+        (
+            {"subscribers": [{"msisdn": "13800138000", "province": "湖南", "package": "NOPE"}]},
+            "subscribers[0].package: unknown package 'NOPE'",
+        ),
+        (
+            {
+                "subscribers": [
+                    {"msisdn": "13800138000", "province": "湖南", "package": "GT58"},
+                    {"msisdn": "13800138001", "province": "湖南", "package": "全球通88"},
+                ]
+            },
+            "subscribers[1].package: unknown package '全球通88'",
+        ),
+        (
+            {"services": [{"code": "X", "sp": "S1", "name": "n", "type": "fax", "billing": "free", "price_fen": 0}]},
+            "services[0].type",
+        ),
         ({"sps": "nope"}, "sps must be a list"),
         ({"extra": []}, "unknown top-level keys"),
     ],
@@ -64,6 +81,35 @@ def test_document_errors_name_the_record(over: dict[str, object], where: str) ->
     with pytest.raises(InvalidInput) as info:
         parse_catalog_document(doc(**over))
     assert where in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("SMS", "sms"),
+        ("MMS", "mms"),
+        ("WAP", "wap"),
+        (" Kjava ", "kjava"),
+        ("短信", "sms"),
+        ("彩信", "mms"),
+        ("百宝箱", "kjava"),
+        ("手机动画", "animation"),
+        ("语音", "voice"),
+    ],
+)
+def test_service_types_are_read_in_any_case_and_by_their_chinese_names(written: str, stored: str) -> None:
+    service = {"code": "X", "sp": "S1", "name": "n", "type": written, "billing": "free", "price_fen": 0}
+    assert parse_catalog_document(doc(services=[service])).services[0].type == stored
+
+
+def test_packages_are_the_ones_activate_knows() -> None:
+    subs = [
+        {"msisdn": "13800138000", "province": "湖南", "package": "gt58"},
+        {"msisdn": "13800138001", "province": "湖南", "package": "全球通商旅套餐88元"},
+        {"msisdn": "13800138002", "province": "湖南", "package": ""},
+    ]
+    parsed = parse_catalog_document(doc(subscribers=subs))
+    assert [s.package for s in parsed.subscribers] == ["GT58", "GT88", None]
 
 
 @given(

@@ -82,6 +82,23 @@ class SignInAttempt(Base):
     reason: Mapped[str] = mapped_column(String(32))
 
 
+class SignInGuard(Base):
+    """Failed sign-ins counted per account × address (and per address alone, ``subject = ''``).
+
+    Every attempt first counts itself here with one conditional UPDATE, which refuses it while
+    ``blocked_until`` is ahead, so parallel guesses cannot slip past the count (0602). A block
+    is a back-off, not a lock: it holds one account × address pair, so whoever guesses from
+    elsewhere never keeps the real user out."""
+
+    __tablename__ = "sign_in_guard"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class SubscriberProfile(Base):
     """实名登记: who holds a number. Screens show it masked (张*, 4301**********1234) (R13)."""
 

@@ -134,16 +134,32 @@ def check_password(password: str, username: str) -> str | None:
 
 # -- rate limiting failed sign-ins ---------------------------------------------------------------
 
-#: failures counted over this window
+#: failures counted over this window (a quiet window starts the count again)
 LOCKOUT_WINDOW = timedelta(minutes=15)
-#: failures for one username or number within the window before it is refused
+#: failures for one username or number from one address before it backs off
 MAX_FAILURES_PER_SUBJECT = 5
-#: failures from one address within the window before it is refused (password spraying)
+#: failures from one address, whatever the account, before it backs off (password spraying)
 MAX_FAILURES_PER_ADDRESS = 30
+#: the first back-off; each further failure doubles it, up to BACKOFF_MAX
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(minutes=15)
 
 
 def locked_out(subject_failures: int, address_failures: int) -> bool:
+    """Whether counts of recent failures reach a threshold (account × address, or address)."""
     return subject_failures >= MAX_FAILURES_PER_SUBJECT or address_failures >= MAX_FAILURES_PER_ADDRESS
+
+
+def backoff(failures: int, threshold: int) -> timedelta | None:
+    """How long attempts wait after the ``failures``-th failure in a row (None: no wait).
+
+    A delay rather than a lock: it holds one account × address pair (or one address), the
+    attempts it refuses are not counted, and it ends by itself, so an attacker cannot keep the
+    account's real user out (issue 12). It doubles per failure past the threshold."""
+    if failures < threshold:
+        return None
+    delay: timedelta = BACKOFF_FIRST * 2 ** min(failures - threshold, 16)
+    return min(delay, BACKOFF_MAX)
 
 
 # -- one-time SMS sign-in codes -------------------------------------------------------------------

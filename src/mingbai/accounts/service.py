@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, insert, or_, select, update
 
 from mingbai.accounts import rules
-from mingbai.accounts.models import LoginCode, SignInAttempt, StaffUser, SubscriberProfile, WebSession
+from mingbai.accounts.models import LoginCode, SignInAttempt, SignInGuard, StaffUser, SubscriberProfile, WebSession
 from mingbai.auth.service import Principal, Role
 from mingbai.catalog.models import Subscriber
 from mingbai.catalog.service import get_sp
-from mingbai.db import Ctx, upsert
+from mingbai.db import Ctx, insert_ignore, upsert
 from mingbai.errors import InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.kinds import MessageKind
@@ -143,16 +143,87 @@ def _end_user_sessions(ctx: Ctx, user_id: int) -> None:
 # -- sign-in log and lockout ------------------------------------------------------------------
 
 
-def _failures(ctx: Ctx, subject: str, address: str) -> tuple[int, int]:
-    since = ctx.now() - rules.LOCKOUT_WINDOW
-    base = (
-        select(func.count())
-        .select_from(SignInAttempt)
-        .where(SignInAttempt.at >= since, SignInAttempt.success.is_(False), SignInAttempt.method != "sms_request")
+#: the address-wide counter's subject (a username is never empty, nor is an MSISDN)
+_ANY = ""
+security_log = logging.getLogger("mingbai.security")
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """May this attempt be checked, and how many failures in a row it makes if it fails."""
+
+    allowed: bool
+    failures: int = 0
+
+
+def _take_turn(ctx: Ctx, subject: str, address: str) -> _Turn:
+    """Count an attempt *before* it is checked, and refuse it while its pair backs off.
+
+    Each counter moves with one conditional UPDATE … RETURNING that also decides (refused
+    while ``blocked_until`` is ahead): on PostgreSQL the row stays locked until this unit of
+    work ends, so forty parallel guesses are checked at most the threshold's number of times,
+    not as many as raced past a count read earlier; SQLite serialises writers anyway. A success
+    gives the count back (:func:`_succeeded`)."""
+    now = ctx.now()
+    keys = [(_ANY, address)] + ([(subject, address)] if subject != _ANY else [])
+    insert_ignore(
+        ctx.session,
+        SignInGuard.__table__,
+        [{"subject": s, "address": a, "failures": 0, "last_failure_at": None, "blocked_until": None} for s, a in keys],
     )
-    by_subject = ctx.session.scalar(base.where(SignInAttempt.subject == subject)) or 0
-    by_address = ctx.session.scalar(base.where(SignInAttempt.address == address)) or 0
-    return int(by_subject), int(by_address)
+    g = SignInGuard
+    failures = 0
+    for s, a in keys:
+        counted = ctx.session.execute(
+            update(g)
+            .where(g.subject == s, g.address == a, or_(g.blocked_until.is_(None), g.blocked_until <= now))
+            .values(
+                failures=case(
+                    (or_(g.last_failure_at.is_(None), g.last_failure_at < now - rules.LOCKOUT_WINDOW), 1),
+                    else_=g.failures + 1,
+                ),
+                last_failure_at=now,
+            )
+            .returning(g.failures)
+        ).scalar()
+        if counted is None:
+            return _Turn(False)
+        threshold = rules.MAX_FAILURES_PER_ADDRESS if s == _ANY else rules.MAX_FAILURES_PER_SUBJECT
+        if (delay := rules.backoff(counted, threshold)) is not None:
+            ctx.session.execute(update(g).where(g.subject == s, g.address == a).values(blocked_until=now + delay))
+        failures = counted
+    return _Turn(True, failures)
+
+
+def _succeeded(ctx: Ctx, subject: str, address: str) -> None:
+    """The attempt was right: its pair starts afresh, the address gives back what it counted."""
+    g = SignInGuard
+    ctx.session.execute(
+        update(g)
+        .where(g.subject == subject, g.address == address)
+        .values(failures=0, last_failure_at=None, blocked_until=None)
+    )
+    ctx.session.execute(
+        update(g)
+        .where(g.subject == _ANY, g.address == address)
+        .values(failures=case((g.failures > 0, g.failures - 1), else_=0))
+    )
+
+
+def _refused(ctx: Ctx, *, method: str, subject: str, address: str, reason: str, turn: _Turn) -> SignInResult:
+    """Write a refused attempt down; tell security when it starts a pair's back-off."""
+    _record(ctx, method=method, subject=subject, address=address, success=False, reason=reason)
+    if turn.failures == rules.MAX_FAILURES_PER_SUBJECT:
+        # the security record: the sign-in log (ops console) and the security logger
+        _record(ctx, method=method, subject=subject, address=address, success=False, reason="backoff")
+        security_log.warning(
+            "sign-in back-off started: method=%s subject=%s address=%s after %s failures",
+            method,
+            rules.mask_subject(subject),
+            address,
+            turn.failures,
+        )
+    return SignInResult(False, reason)
 
 
 def _record(ctx: Ctx, *, method: str, subject: str, address: str, success: bool, reason: str) -> None:
@@ -194,9 +265,25 @@ def sign_in_log(ctx: Ctx, *, limit: int = 200, failures_only: bool = False) -> l
     stmt = select(SignInAttempt).order_by(SignInAttempt.at.desc(), SignInAttempt.id.desc()).limit(limit)
     if failures_only:
         stmt = stmt.where(SignInAttempt.success.is_(False))
+    attempts = list(ctx.session.scalars(stmt))
+    # staff identities are not subscribers' personal data: security and auditors see who tried
+    # to sign in as which member of staff. Subscribers' numbers stay masked, and so does a name
+    # that is no account (often a password typed into the username field).
+    names = {a.subject.strip().lower() for a in attempts if a.method == "password"}
+    known = select(StaffUser.username).where(StaffUser.username.in_(names))
+    staff = set(ctx.session.scalars(known)) if names else set()
     return [
-        AttemptView(a.at, a.method, rules.mask_subject(a.subject), a.address, a.success, a.reason)
-        for a in ctx.session.scalars(stmt)
+        AttemptView(
+            a.at,
+            a.method,
+            a.subject.strip().lower()
+            if a.method == "password" and a.subject.strip().lower() in staff
+            else rules.mask_subject(a.subject),
+            a.address,
+            a.success,
+            a.reason,
+        )
+        for a in attempts
     ]
 
 
@@ -249,25 +336,24 @@ def start_subscriber_session(ctx: Ctx, msisdn: str) -> str:
 
 def sign_in_password(ctx: Ctx, *, username: str, password: str, address: str) -> SignInResult:
     subject = username.strip().lower()[:64]
-    if rules.locked_out(*_failures(ctx, subject, address)):
+    turn = _take_turn(ctx, subject, address)
+    if not turn.allowed:
         _record(ctx, method="password", subject=subject, address=address, success=False, reason="locked")
         return SignInResult(False, "locked")
     user = ctx.session.scalar(select(StaffUser).where(StaffUser.username == subject))
     if user is None or len(password) > rules.MAX_PASSWORD:
         _dummy_verify(password[: rules.MAX_PASSWORD])
-        _record(ctx, method="password", subject=subject, address=address, success=False, reason="bad_credentials")
-        return SignInResult(False, "bad_credentials")
+        return _refused(ctx, method="password", subject=subject, address=address, reason="bad_credentials", turn=turn)
     try:
         hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        _record(ctx, method="password", subject=subject, address=address, success=False, reason="bad_credentials")
-        return SignInResult(False, "bad_credentials")
+        return _refused(ctx, method="password", subject=subject, address=address, reason="bad_credentials", turn=turn)
     if user.status != "active":
-        _record(ctx, method="password", subject=subject, address=address, success=False, reason="disabled")
-        return SignInResult(False, "disabled")
+        return _refused(ctx, method="password", subject=subject, address=address, reason="disabled", turn=turn)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_sign_in_at = ctx.now()
+    _succeeded(ctx, subject, address)
     _record(ctx, method="password", subject=subject, address=address, success=True, reason="ok")
     token = start_staff_session(ctx, user)
     return SignInResult(True, "ok", token, Principal(user.id, Role(user.role), user.username, user.sp_code))
@@ -329,26 +415,41 @@ def sign_in_code(ctx: Ctx, *, msisdn: str, code: str, address: str) -> SignInRes
     if not is_msisdn(msisdn):
         return SignInResult(False, "bad_credentials")
     msisdn = normalize_msisdn(msisdn)
-    if rules.locked_out(*_failures(ctx, msisdn, address)):
+    turn = _take_turn(ctx, msisdn, address)
+    if not turn.allowed:
         _record(ctx, method="sms_code", subject=msisdn, address=address, success=False, reason="locked")
         return SignInResult(False, "locked")
     now = ctx.now()
-    row = ctx.session.scalars(
-        select(LoginCode)
-        .where(LoginCode.msisdn == msisdn, LoginCode.used_at.is_(None), LoginCode.expires_at > now)
-        .order_by(LoginCode.id.desc())
-    ).first()
+    c = LoginCode
+    live = (c.used_at.is_(None), c.expires_at > now)
+    newest = ctx.session.scalar(select(c.id).where(c.msisdn == msisdn, *live).order_by(c.id.desc()).limit(1))
+    # the code's own count moves with the same kind of conditional UPDATE: a guess is checked
+    # only if it could take one of the code's attempts, so parallel guesses cannot outrun it
+    claimed = (
+        None
+        if newest is None
+        else ctx.session.execute(
+            update(c)
+            .where(c.msisdn == msisdn, c.id == newest, *live, c.attempts < rules.LOGIN_CODE_ATTEMPTS)
+            .values(attempts=c.attempts + 1)
+            .returning(c.code_mac, c.attempts)
+        ).first()
+    )
+    if claimed is None:
+        return _refused(ctx, method="sms_code", subject=msisdn, address=address, reason="no_code", turn=turn)
     code = code.strip()
-    if row is None or row.attempts >= rules.LOGIN_CODE_ATTEMPTS:
-        _record(ctx, method="sms_code", subject=msisdn, address=address, success=False, reason="no_code")
-        return SignInResult(False, "no_code")
-    if not (code.isdigit() and secrets.compare_digest(row.code_mac, code_mac(login_key(ctx), msisdn, row.id, code))):
-        row.attempts += 1
-        if row.attempts >= rules.LOGIN_CODE_ATTEMPTS:
-            row.used_at = now
-        _record(ctx, method="sms_code", subject=msisdn, address=address, success=False, reason="bad_credentials")
-        return SignInResult(False, "bad_credentials")
-    row.used_at = now
+    assert newest is not None  # a claimed row has an id
+    right = code_mac(login_key(ctx), msisdn, newest, code)
+    if not (code.isdigit() and secrets.compare_digest(claimed.code_mac, right)):
+        if claimed.attempts >= rules.LOGIN_CODE_ATTEMPTS:
+            ctx.session.execute(update(c).where(c.msisdn == msisdn, c.id == newest).values(used_at=now))
+        return _refused(ctx, method="sms_code", subject=msisdn, address=address, reason="bad_credentials", turn=turn)
+    used = ctx.session.execute(
+        update(c).where(c.msisdn == msisdn, c.id == newest, c.used_at.is_(None)).values(used_at=now).returning(c.id)
+    ).first()
+    if used is None:  # pragma: no cover - the row lock above makes this unreachable on both databases
+        return _refused(ctx, method="sms_code", subject=msisdn, address=address, reason="no_code", turn=turn)
+    _succeeded(ctx, msisdn, address)
     _record(ctx, method="sms_code", subject=msisdn, address=address, success=True, reason="ok")
     token = start_subscriber_session(ctx, msisdn)
     return SignInResult(True, "ok", token, Principal(0, Role.SUBSCRIBER, mask_msisdn(msisdn), msisdn=msisdn))
@@ -415,6 +516,14 @@ def purge_stale(ctx: Ctx) -> int:
         )
     )
     codes = ctx.session.execute(delete(LoginCode).where(LoginCode.created_at < now - keep))
+    # back-off counters whose window and block are long over (a quiet window restarts them anyway)
+    g = SignInGuard
+    ctx.session.execute(
+        delete(g).where(
+            or_(g.last_failure_at.is_(None), g.last_failure_at < now - keep),
+            or_(g.blocked_until.is_(None), g.blocked_until < now),
+        )
+    )
     return int(sessions.rowcount or 0) + int(codes.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -422,7 +531,8 @@ def purge_stale(ctx: Ctx) -> int:
 
 
 def login_key(ctx: Ctx) -> bytes:
-    return stored_secret(ctx, "login_mac")
+    """The MAC key for sign-in codes, from the sealing keys: never in the database (issue 12)."""
+    return ctx.settings.sealer.mac_key("login-code")
 
 
 def web_secret(ctx: Ctx) -> bytes:

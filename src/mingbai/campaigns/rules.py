@@ -113,6 +113,34 @@ def quiet_boundary(at: datetime, quiet: tuple[time, time] | None) -> datetime | 
     return min(candidates).astimezone(ensure_utc(at).tzinfo)
 
 
+def waiting_reason(
+    now: datetime,
+    *,
+    status: str,
+    released: int,
+    planned: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    quiet: tuple[time, time] | None,
+) -> tuple[str, datetime] | None:
+    """Why a running campaign releases nothing now, and until when: ``("not_started", start)``,
+    ``("quiet_hours", their end)``; None when it is releasing (or not running, or done)."""
+    if status != "running" or released >= planned or now >= ends_at:
+        return None
+    if now < starts_at:
+        return "not_started", starts_at
+    if quiet is not None and in_quiet_hours(ensure_utc(now).astimezone(SHANGHAI).time(), quiet):
+        end = (
+            ensure_utc(now)
+            .astimezone(SHANGHAI)
+            .replace(hour=quiet[1].hour, minute=quiet[1].minute, second=0, microsecond=0)
+        )
+        if end <= ensure_utc(now).astimezone(SHANGHAI):
+            end += timedelta(days=1)
+        return "quiet_hours", end.astimezone(ensure_utc(now).tzinfo)
+    return None
+
+
 @dataclass(frozen=True)
 class Slots:
     """``count`` sends due every ``1/rate`` seconds from ``first``; ``cursor`` is where the next release starts."""

@@ -300,6 +300,9 @@ class CampaignProgress:
     ends_at: datetime
     rate_per_s: float
     quiet_hours: str
+    #: why nothing is released now ("quiet_hours", "not_started") and until when; None while releasing
+    waiting: str | None = None
+    waiting_until: datetime | None = None
 
     @property
     def written(self) -> int:
@@ -321,6 +324,15 @@ def campaign_progress(ctx: Ctx, campaign_id: int) -> CampaignProgress:
         select(OutboundSms.status, func.count()).where(OutboundSms.tag == _tag(c.id)).group_by(OutboundSms.status)
     ):
         counts[status] = int(n)
+    wait = rules.waiting_reason(
+        ctx.now(),
+        status=c.status,
+        released=c.released_seq,
+        planned=c.planned,
+        starts_at=c.starts_at,
+        ends_at=c.ends_at,
+        quiet=parse_quiet_hours(c.quiet_hours),
+    )
     return CampaignProgress(
         c.id,
         c.name,
@@ -332,6 +344,8 @@ def campaign_progress(ctx: Ctx, campaign_id: int) -> CampaignProgress:
         c.ends_at,
         c.rate_per_s,
         c.quiet_hours,
+        wait[0] if wait else None,
+        wait[1] if wait else None,
     )
 
 

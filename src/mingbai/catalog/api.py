@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mingbai.auth.service import Principal, Role
 from mingbai.catalog import service
@@ -47,6 +47,8 @@ class ServiceOut(BaseModel):
 
 class StatusIn(BaseModel):
     status: Literal["active", "suspended"]
+    #: why (required to suspend); recorded with who did it
+    reason: str | None = Field(default=None, max_length=500)
 
 
 # only the OpenAPI name of catalog.service.ImportReport (see jsonable.recast)
@@ -76,7 +78,7 @@ def put_sp(code: str, body: SpIn, who: Operator, ctx: CtxDep) -> SpOut:
 
 @router.post("/catalog/sps/{code}/status", response_model=SpOut, summary="Suspend or resume an SP")
 def sp_status(code: str, body: StatusIn, who: Operator, ctx: CtxDep) -> SpOut:
-    return _sp(service.set_sp_status(ctx, code, body.status))
+    return _sp(service.set_sp_status(ctx, code, body.status, actor=who.actor, reason=body.reason))
 
 
 @router.get("/catalog/services", response_model=list[ServiceOut])
@@ -93,7 +95,7 @@ def put_service(code: str, body: ServiceIn, who: Operator, ctx: CtxDep) -> Servi
 
 @router.post("/catalog/services/{code}/status", response_model=ServiceOut, summary="Suspend or resume a service")
 def service_status(code: str, body: StatusIn, who: Operator, ctx: CtxDep) -> ServiceOut:
-    return _svc(service.set_service_status(ctx, code, body.status))
+    return _svc(service.set_service_status(ctx, code, body.status, actor=who.actor, reason=body.reason))
 
 
 @router.put("/catalog/subscribers/{msisdn}", response_model=SubscriberIn)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime
 
 
 class Sp(Base):
@@ -64,3 +64,21 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CatalogStatusChange(Base):
+    """Who suspended or resumed which SP or service, when and why (append-only)."""
+
+    __tablename__ = "catalog_status_change"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: "sp" or "service"
+    target: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_catalog_status_change_code", "target", "code", "at"),)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
+from mingbai.catalog.packages import PACKAGES, find_package
 from mingbai.errors import InvalidInput
 from mingbai.msisdn import normalize_msisdn
 from mingbai.text import unstorable
@@ -25,6 +26,17 @@ SERVICE_TYPE_ZH: dict[str, str] = {
     "animation": "手机动画",
     "voice": "语音",
     "other": "",
+}
+#: what people write for a service type: any case of the code, or its Chinese name (the seeds
+#: write SMS/MMS/WAP in capitals and 短信, 彩信, 百宝箱, 手机动画)
+_TYPE_ALIASES = {v.lower(): k for k, v in SERVICE_TYPE_ZH.items() if v} | {
+    "其他": "other",
+    "java": "kjava",
+    "k-java": "kjava",
+    "动画": "animation",
+    "手机游戏": "kjava",
+    "彩信业务": "mms",
+    "短信业务": "sms",
 }
 BRAND_ZH: dict[str, str] = {"gotone": "全球通", "mzone": "动感地带", "easyown": "神州行", "other": "其他"}
 _BRAND_ALIASES = {v: k for k, v in BRAND_ZH.items()} | {"m-zone": "mzone", "go tone": "gotone"}
@@ -133,6 +145,14 @@ class ServiceIn(_In):
     status: Status = "active"
     mo_keyword: str | None = Field(default=None, max_length=20)
 
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, v: object) -> object:
+        if isinstance(v, str):
+            key = v.strip().lower()
+            return _TYPE_ALIASES.get(key, key)
+        return v
+
     @field_validator("mo_keyword")
     @classmethod
     def _keyword(cls, v: str | None) -> str | None:
@@ -151,6 +171,18 @@ class SubscriberIn(_In):
     @classmethod
     def _msisdn(cls, v: str) -> str:
         return normalize_msisdn(v)
+
+    @field_validator("package")
+    @classmethod
+    def _package(cls, v: str | None) -> str | None:
+        # the package must be one `activate` and the advisor know, or it fails only later
+        if v is None or not v.strip():
+            return None
+        package = find_package(v) or next((p for p in PACKAGES if p.name == v.strip()), None)
+        if package is None:
+            known = ", ".join(p.code for p in PACKAGES)
+            raise ValueError(f"unknown package {v!r} (known: {known}; see `mingbai billing packages`)")
+        return package.code
 
     @field_validator("brand", mode="before")
     @classmethod
@@ -171,7 +203,8 @@ def _first_error(exc: ValidationError) -> str:
     """``.price_fen: Input should be …`` — appended to the record's position."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
-    return f".{where}: {err['msg']}" if where else f": {err['msg']}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f".{where}: {msg}" if where else f": {msg}"
 
 
 def parse_catalog_document(doc: object) -> CatalogDocument:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from mingbai.catalog.models import Service, Sp, Subscriber
+from mingbai.catalog.models import CatalogStatusChange, Service, Sp, Subscriber
 from mingbai.catalog.rules import (
     CatalogDocument,
     ServiceIn,
@@ -18,6 +18,7 @@ from mingbai.catalog.rules import (
 )
 from mingbai.db import Ctx, upsert
 from mingbai.errors import InvalidInput, NotFound
+from mingbai.ids import new_id
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
 
 
@@ -176,19 +177,49 @@ def count_subscribers(ctx: Ctx) -> int:
     return int(ctx.session.scalar(select(func.count()).select_from(Subscriber)) or 0)
 
 
-def set_sp_status(ctx: Ctx, code: str, status: str) -> Sp:
+def _record_status(ctx: Ctx, target: str, code: str, old: str, new: str, *, actor: str, reason: str | None) -> None:
+    reason = (reason or "").strip() or None
+    if new == "suspended" and old != "suspended" and reason is None:
+        raise InvalidInput("say why: a suspension needs a reason", code="reason_required")
+    ctx.session.add(
+        CatalogStatusChange(
+            id=new_id(),
+            at=ctx.now(),
+            target=target,
+            code=code,
+            from_status=old,
+            to_status=new,
+            reason=reason,
+            actor=actor,
+        )
+    )
+
+
+def set_sp_status(ctx: Ctx, code: str, status: str, *, actor: str = "system", reason: str | None = None) -> Sp:
+    """Suspend or resume an SP; who did it and why is recorded (a suspension must say why)."""
     if status not in ("active", "suspended"):
         raise InvalidInput("status must be active or suspended")
     sp = get_sp(ctx, code)
+    _record_status(ctx, "sp", sp.code, sp.status, status, actor=actor, reason=reason)
     ctx.session.execute(update(Sp).where(Sp.code == code).values(status=status, updated_at=ctx.now()))
     ctx.session.refresh(sp)
     return sp
 
 
-def set_service_status(ctx: Ctx, code: str, status: str) -> Service:
+def set_service_status(
+    ctx: Ctx, code: str, status: str, *, actor: str = "system", reason: str | None = None
+) -> Service:
+    """Suspend or resume a service; who did it and why is recorded (a suspension must say why)."""
     if status not in ("active", "suspended"):
         raise InvalidInput("status must be active or suspended")
     service = get_service(ctx, code)
+    _record_status(ctx, "service", service.code, service.status, status, actor=actor, reason=reason)
     ctx.session.execute(update(Service).where(Service.code == code).values(status=status, updated_at=ctx.now()))
     ctx.session.refresh(service)
     return service
+
+
+def status_changes(ctx: Ctx, *, limit: int = 20) -> list[CatalogStatusChange]:
+    """The latest suspensions and resumptions, newest first."""
+    stmt = select(CatalogStatusChange).order_by(CatalogStatusChange.at.desc(), CatalogStatusChange.id.desc())
+    return list(ctx.session.scalars(stmt.limit(limit)))

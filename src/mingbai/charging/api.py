@@ -58,10 +58,17 @@ CardDesk = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 SpOnly = Annotated[Principal, Depends(require(Role.SP))]
 PeriodQ = Annotated[BillingPeriod | None, Query()]
 
+#: the bill's style: a static file under the CSP, inlined into the standalone ``mingbai bill --html`` file
+BILL_CSS = Path(__file__).parent.parent / "web" / "static" / "bill.css"
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "web" / "templates"))
 templates.env.filters["yuan"] = lambda fen: yuan(int(fen))
 templates.env.filters["local_time"] = lambda dt: dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 templates.env.filters["masked"] = mask_msisdn
+# a recharge card's number is shown by its last four digits; any other reference (a payment's) in full
+templates.env.filters["card"] = lambda ref: ("…" + ref[-4:] if len(ref) > 8 else ref) if ref else ""
+# the bill names channels in Chinese: the edges that render it (web/app.py, `mingbai bill --html`) set this
+# filter to the consoles' words; capabilities do not import the consoles
+templates.env.filters["channel"] = str
 
 
 def _period(value: str) -> str:

@@ -18,7 +18,7 @@ from mingbai.catalog.rules import yuan
 from mingbai.catalog.service import get_subscriber
 from mingbai.charging.ledger import Credit, PointsChange, balance, credits_between, points_between
 from mingbai.charging.packages import KB_PER_MB, Advice, advise, find_package, month_cost
-from mingbai.charging.rules import Period, parse_billing_period, period_at
+from mingbai.charging.rules import parse_billing_period, period_at
 from mingbai.charging.service import list_charges
 from mingbai.charging.usage import MonthFigures, month_figures
 from mingbai.clock import local_date
@@ -35,6 +35,9 @@ class ThirdPartyItem:
     quantity: int
     amount_fen: int
     objected: bool
+    #: the month the fee is for (a usage record imported after its month ended is billed in
+    #: the month it reached the account, and says which month it was used in)
+    period: str
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,17 @@ class Bill:
     first_day: date
     last_day: date
     as_of: datetime
+    #: the account at 00:00 on the 1st: what is left minus what is owed (negative: 欠费).
+    #: opening_balance_fen + credits_fen - debits_fen == closing_balance_fen, and a month's
+    #: closing balance is the next month's opening balance, to the fen
     opening_balance_fen: int
     opening_owed_fen: int
     closing_balance_fen: int
     closing_owed_fen: int
+    #: every credit of the month (recharges, payments, gifts, returns, refunds)
+    credits_fen: int
+    #: every charge that reached the account in the month (the third-party items below)
+    debits_fen: int
     recharges_and_payments: list[Credit]
     gifts_and_returns: list[Credit]
     package: PackageUsage
@@ -130,8 +140,8 @@ def _package_usage(code: str | None, figures: MonthFigures) -> PackageUsage:
     )
 
 
-def _third_party(ctx: Ctx, msisdn: str, period: Period) -> tuple[list[SpCharges], int]:
-    charges = list_charges(ctx, msisdn=msisdn, period=period.label)
+def _third_party(ctx: Ctx, msisdn: str, start: datetime, end: datetime) -> tuple[list[SpCharges], int]:
+    charges = list_charges(ctx, msisdn=msisdn, booked=(start, end), limit=100_000)
     hotlines = {code: hotline for code, hotline in ctx.session.execute(select(Sp.code, Sp.hotline))}
     by_sp: dict[str, dict[str, list[ThirdPartyItem]]] = {}
     names: dict[str, str] = {}
@@ -139,7 +149,7 @@ def _third_party(ctx: Ctx, msisdn: str, period: Period) -> tuple[list[SpCharges]
     for c in charges:
         names[c.service_code] = c.service_name
         sp_names[c.sp_code] = c.sp_name
-        item = ThirdPartyItem(c.id, local_date(c.occurred_at), c.kind, c.quantity, c.amount_fen, c.objected)
+        item = ThirdPartyItem(c.id, local_date(c.occurred_at), c.kind, c.quantity, c.amount_fen, c.objected, c.period)
         by_sp.setdefault(c.sp_code, {}).setdefault(c.service_code, []).append(item)
     out = []
     for sp_code in sorted(by_sp):
@@ -156,7 +166,11 @@ def _third_party(ctx: Ctx, msisdn: str, period: Period) -> tuple[list[SpCharges]
 
 
 def bill(ctx: Ctx, *, msisdn: str, period: str) -> Bill:
-    """A subscriber's bill for a month; for the running month, as it stands now."""
+    """A subscriber's bill for a month; for the running month, as it stands now.
+
+    The month is the half-open interval [00:00 on the 1st, 00:00 on the next 1st) Shanghai
+    (:class:`mingbai.charging.rules.Period`): an entry at exactly 00:00 on the 1st belongs to the
+    month that begins. Credits and charges count in the month they reached the account."""
     msisdn = normalize_msisdn(msisdn)
     try:
         p = parse_billing_period(period)
@@ -171,7 +185,7 @@ def bill(ctx: Ctx, *, msisdn: str, period: str) -> Bill:
     closing = balance(ctx, msisdn=msisdn, at=end)
     credits = credits_between(ctx, msisdn, p.start, end)
     figures = month_figures(ctx, msisdn, [p.label])[p.label]
-    third_party, third_total = _third_party(ctx, msisdn, p)
+    third_party, third_total = _third_party(ctx, msisdn, p.start, end)
     last_day = local_date(end) if end < p.end else p.next_first_day - timedelta(days=1)
     return Bill(
         msisdn=msisdn,
@@ -181,10 +195,12 @@ def bill(ctx: Ctx, *, msisdn: str, period: str) -> Bill:
         first_day=p.first_day,
         last_day=last_day,
         as_of=min(end, now),
-        opening_balance_fen=opening.balance_fen,
+        opening_balance_fen=opening.balance_fen - opening.owed_fen,
         opening_owed_fen=opening.owed_fen,
-        closing_balance_fen=closing.balance_fen,
+        closing_balance_fen=closing.balance_fen - closing.owed_fen,
         closing_owed_fen=closing.owed_fen,
+        credits_fen=sum(c.amount_fen for c in credits),
+        debits_fen=third_total,
         recharges_and_payments=[c for c in credits if c.kind in ("recharge", "payment")],
         gifts_and_returns=[c for c in credits if c.kind in ("gift", "return", "refund")],
         package=_package_usage(subscriber.package, figures),

@@ -76,10 +76,14 @@ _RANGE_C = "c.msisdn > :lo AND c.msisdn <= :hi"
 #: PostgreSQL) rather than once per chunk
 _COUNT_ALL = f"SELECT {_REASON} AS reason, count(*) AS n FROM subscription s GROUP BY 1"
 
+#: Ids are numbered per subscriber (PARTITION BY msisdn): an id is unique within its MSISDN, which
+#: is all the key (msisdn, id) asks (mingbai.ids), and the statement then stays on each shard on
+#: Citus (a window over the whole chunk would pull every row through the coordinator; docs/citus.md)
 _CHARGE_COLUMNS = """INSERT INTO charge (msisdn, id, subscription_id, service_code, sp_code, kind, period, usage_ref,
                     amount_fen, quantity, batch_id, created_at, occurred_at)
-SELECT s.msisdn, :base_id + row_number() OVER (ORDER BY s.msisdn, s.id), s.id, s.service_code, s.sp_code,
-       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now, :p_start
+SELECT s.msisdn, :base_id + row_number() OVER (PARTITION BY s.msisdn ORDER BY s.id), s.id, s.service_code, s.sp_code,
+       'monthly', CAST(:period AS VARCHAR(7)), '', s.price_fen, 1, :batch_id, :now,
+       CASE WHEN s.confirmed_at > :p_start THEN s.confirmed_at ELSE :p_start END
 FROM subscription s"""
 
 #: the safe form: whatever else inserts the same fee at the same moment, this one skips it
@@ -123,6 +127,11 @@ JOIN words w ON w.code = c.service_code
 WHERE {_RANGE_C} AND c.batch_id = :batch_id
 """
 
+#: On Citus the words are joined in place: a materialized CTE becomes an intermediate result on
+#: the coordinator, and the INSERT … SELECT around it is then repartitioned through the coordinator
+#: instead of running on each shard (service and sp are reference tables, present on every node).
+_REMIND_CITUS = _REMIND.replace("AS MATERIALIZED", "AS NOT MATERIALIZED")
+
 #: in one statement, so a chunk costs one round trip for them
 _CHUNK_SETTINGS = """SELECT set_config('enable_seqscan', 'off', true), set_config('enable_nestloop', 'off', true),
        set_config('plan_cache_mode', 'force_custom_plan', true), set_config('synchronous_commit', 'off', true)"""
@@ -144,17 +153,20 @@ WHERE id = :batch_id
 """
 
 
-def _sql(statement: str, **extra: Any) -> Any:
+def _sql(statement: str, *extra: Any) -> Any:
+    """The statement with its instants typed: a bare datetime parameter would reach SQLite as
+    ``str(datetime)`` ("… 16:00:00+00:00"), which does not sort with the stored form ("….000000")
+    and put a fee raised at exactly 00:00 on the 1st into the month before (issue 13)."""
     return text(statement).bindparams(
         bindparam("upper", type_=UtcDateTime),
         bindparam("p_start", type_=UtcDateTime),
         bindparam("next_first_day", type_=Date),
-        **extra,
+        *extra,
     )
 
 
 def timed_sql(statement: str) -> Any:
-    return _sql(statement, now=bindparam("now", type_=UtcDateTime))
+    return _sql(statement, bindparam("now", type_=UtcDateTime))
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -370,7 +382,10 @@ def _charge_chunk(ctx: Ctx, params: dict[str, Any], lo: str, hi: str, size: int,
     if charged:
         reminders = int(
             session.execute(
-                text(_REMIND).bindparams(bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)), p
+                text(_REMIND_CITUS if ctx.citus else _REMIND).bindparams(
+                    bindparam("now", type_=UtcDateTime), bindparam("due", type_=UtcDateTime)
+                ),
+                p,
             ).rowcount  # type: ignore[attr-defined]
         )
         session.execute(text(_PROGRESS), {"charged": charged, "reminders": reminders, "last": hi, **p})

@@ -42,7 +42,8 @@ class Charge(Base):
     #: the billing run or usage import that raised it
     batch_id: Mapped[int] = mapped_column(Id)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    #: when the service was used (per-use) or the period began (monthly): the bill's date
+    #: when the service was used (per-use), or when the monthly fee fell due: 00:00 on the 1st, or
+    #: the confirmation of a re-order during the month (the bill's date)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import SubscriberIn, reminder_label
@@ -21,6 +21,7 @@ from mingbai.db import Ctx, insert_ignore
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.kinds import MessageKind
+from mingbai.messaging.models import OutboundSms
 from mingbai.messaging.service import enqueue
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions.events import EventKind
@@ -62,9 +63,13 @@ def list_charges(
     period: str | None = None,
     sp_code: str | None = None,
     since: datetime | None = None,
+    booked: tuple[datetime, datetime] | None = None,
     limit: int = 1000,
 ) -> list[ChargeView]:
-    """A subscriber's charges, oldest first; an SP passes its code and sees only its own."""
+    """A subscriber's charges, oldest first; an SP passes its code and sees only its own.
+
+    ``booked`` = [start, end): the charges that reached the account in that interval (by
+    ``created_at``, the instant the ledger debits them): what a month's bill lists."""
     msisdn = normalize_msisdn(msisdn)
     stmt = (
         select(Charge, Service.name, Sp.name, ChargeObjection.id)
@@ -83,6 +88,8 @@ def list_charges(
         stmt = stmt.where(Charge.sp_code == sp_code)
     if since is not None:
         stmt = stmt.where(Charge.occurred_at >= since)
+    if booked is not None:
+        stmt = stmt.where(Charge.created_at >= booked[0], Charge.created_at < booked[1])
     return [
         ChargeView(
             c.id,
@@ -219,6 +226,18 @@ def object_to_charge(
         detail={"charge_id": charge.id, "amount_fen": charge.amount_fen, "period": charge.period},
     )
     period_zh = parse_billing_period(charge.period).zh
+    # the charge's deduction reminder (outbox id = charge id) may still wait for 08:00: it must
+    # not go out as if nothing had happened since (issue 13)
+    ctx.session.execute(
+        update(OutboundSms)
+        .where(
+            OutboundSms.msisdn == msisdn,
+            OutboundSms.id == charge.id,
+            OutboundSms.kind == MessageKind.CHARGE_REMINDER,
+            OutboundSms.status == "queued",
+        )
+        .values(text=texts.reminder_after_objection(sp_name, service_name, period_zh, charge.amount_fen))
+    )
     enqueue(
         ctx,
         msisdn=msisdn,

@@ -51,6 +51,15 @@ def per_use_reminder(
     )
 
 
+def reminder_after_objection(sp_name: str, service_name: str, period_zh: str, amount_fen: int) -> str:
+    """A deduction reminder still queued (for 08:00) when its charge was objected to: it says
+    what has happened since, rather than inviting an objection already made."""
+    return (
+        f"【扣费提醒】您订购的{sp_name}{service_name}业务{period_zh}信息费{yuan(amount_fen)}元已扣除(中国移动代收);"
+        f"您已提出异议,该业务已停止扣费,核查结果将短信告知。{SIGN}"
+    )
+
+
 def objection_accepted(sp_name: str, service_name: str, period_zh: str, amount_fen: int) -> str:
     return (
         f"您对{sp_name}{service_name}业务{period_zh}信息费{yuan(amount_fen)}元的异议已受理,该业务已为您停止扣费。"
@@ -112,12 +121,14 @@ def data_first_use(package: Package | None) -> str:
     return f"【流量提醒】您已开始使用手机上网(数据流量)。{allowance}超出部分按套餐外资费计费。{SIGN}"
 
 
-def data_threshold(percent: int, used_kb: int, package: Package) -> str:
+def data_threshold(percent: int, used_kb: int, package: Package, month_zh: str | None = None) -> str:
+    """``month_zh`` ("2026年4月") when the usage is of a month already over: "本月" would be false."""
+    month = month_zh or "本月"
     if percent >= 100:
-        lead = f"您本月套餐内国内流量{package.data_mb}MB已用完(已用{_mb(used_kb)}MB)"
+        lead = f"您{month}套餐内国内流量{package.data_mb}MB已用完(已用{_mb(used_kb)}MB)"
         tail = f"此后按{yuan(package.data_fen_per_mb)}元/MB计费"
     else:
-        lead = f"您本月已使用国内流量{_mb(used_kb)}MB,达到套餐内{package.data_mb}MB的{percent}%"
+        lead = f"您{month}已使用国内流量{_mb(used_kb)}MB,达到套餐内{package.data_mb}MB的{percent}%"
         tail = f"超出部分按{yuan(package.data_fen_per_mb)}元/MB计费"
     return f"【流量提醒】{lead},{tail}。{SIGN}"
 
@@ -126,5 +137,6 @@ def roaming_first_use() -> str:
     return f"【境外流量提醒】您正在境外使用数据流量,境外上网资费远高于国内。如不需要请在手机设置中关闭数据漫游。{SIGN}"
 
 
-def roaming_step(used_kb: int) -> str:
-    return f"【境外流量提醒】您本月在境外已使用数据流量{_mb(used_kb)}MB,请留意费用。如不需要请关闭数据漫游。{SIGN}"
+def roaming_step(used_kb: int, month_zh: str | None = None) -> str:
+    month = month_zh or "本月"
+    return f"【境外流量提醒】您{month}在境外已使用数据流量{_mb(used_kb)}MB,请留意费用。如不需要请关闭数据漫游。{SIGN}"

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import case, func, insert, select, tuple_
@@ -25,8 +25,9 @@ from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.charging import texts
 from mingbai.charging.models import Charge, UsageImport, UsageRecord
 from mingbai.charging.packages import MonthUsage, find_package
-from mingbai.charging.rules import period_at, reminder_due_at, traffic_alerts
+from mingbai.charging.rules import parse_billing_period, period_at, reminder_due_at, traffic_alerts
 from mingbai.charging.usage_csv import UsageFileError, UsageRow, parse_usage_csv
+from mingbai.clock import local_date
 from mingbai.db import Ctx
 from mingbai.errors import TooLarge
 from mingbai.ids import new_id
@@ -433,9 +434,15 @@ def _traffic_alerts(ctx: Ctx, rows: list[UsageRow]) -> int:
         return 0
     added: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (msisdn, period) → [home, abroad]
     added_count: dict[str, int] = defaultdict(int)
+    # the same per Shanghai day: a file holding several days crosses thresholds day by day, and
+    # each crossing is its own alert (only what one day crosses at once is said once, for the highest)
+    by_day: dict[tuple[str, str], dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for r in rows:
         added_count[r.msisdn] += 1
-        added[(r.msisdn, period_at(r.used_at).label)][1 if r.roaming == "abroad" else 0] += r.quantity
+        key = (r.msisdn, period_at(r.used_at).label)
+        side = 1 if r.roaming == "abroad" else 0
+        added[key][side] += r.quantity
+        by_day[key][local_date(r.used_at)][side] += r.quantity
     msisdns = sorted({m for m, _ in added})
     periods = sorted({p for _, p in added})
     totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -463,31 +470,41 @@ def _traffic_alerts(ctx: Ctx, rows: list[UsageRow]) -> int:
             packages[m] = package_code
     settings = ctx.settings
     sent = 0
+    current = period_at(ctx.now()).label
     for (msisdn, period), (home_new, abroad_new) in sorted(added.items()):
         home_after, abroad_after = totals[(msisdn, period)]
         package = find_package(packages.get(msisdn))
-        for alert in traffic_alerts(
-            period=period,
-            ever_used_before=msisdn in used_before,
-            home_before_kb=home_after - home_new,
-            home_after_kb=home_after,
-            abroad_before_kb=abroad_after - abroad_new,
-            abroad_after_kb=abroad_after,
-            allowance_kb=package.data_kb if package else 0,
-            percents=settings.traffic_alert_percents,
-            roaming_step_kb=settings.roaming_alert_step_mb * 1024,
-        ):
-            if alert.kind == "first_use":
-                text = texts.data_first_use(package)
-            elif alert.kind == "package":
-                assert package is not None
-                text = texts.data_threshold(alert.value, home_after, package)
-            elif alert.kind == "roaming_first":
-                text = texts.roaming_first_use()
-            else:
-                text = texts.roaming_step(abroad_after)
-            if enqueue(ctx, msisdn=msisdn, kind=MessageKind.TRAFFIC_ALERT, dedupe_key=alert.key, text=text) is not None:
-                sent += 1
+        # the month by name once it is over (a file imported late must not say "本月")
+        month_zh = None if period == current else parse_billing_period(period).zh
+        home, away = home_after - home_new, abroad_after - abroad_new
+        used = msisdn in used_before
+        for day in sorted(by_day[(msisdn, period)]):
+            day_home, day_away = by_day[(msisdn, period)][day]
+            for alert in traffic_alerts(
+                period=period,
+                ever_used_before=used,
+                home_before_kb=home,
+                home_after_kb=home + day_home,
+                abroad_before_kb=away,
+                abroad_after_kb=away + day_away,
+                allowance_kb=package.data_kb if package else 0,
+                percents=settings.traffic_alert_percents,
+                roaming_step_kb=settings.roaming_alert_step_mb * 1024,
+            ):
+                if alert.kind == "first_use":
+                    text = texts.data_first_use(package)
+                elif alert.kind == "package":
+                    assert package is not None
+                    text = texts.data_threshold(alert.value, home + day_home, package, month_zh)
+                elif alert.kind == "roaming_first":
+                    text = texts.roaming_first_use()
+                else:
+                    text = texts.roaming_step(away + day_away, month_zh)
+                kind = MessageKind.TRAFFIC_ALERT
+                if enqueue(ctx, msisdn=msisdn, kind=kind, dedupe_key=alert.key, text=text) is not None:
+                    sent += 1
+            home, away = home + day_home, away + day_away
+            used = used or day_home + day_away > 0
     return sent
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mingbai.cli.common import IdArg, console, friendly_errors, opts, print_json, print_table
-from mingbai.clock import parse_instant
+from mingbai.clock import local_text, parse_instant
 
 campaign_app = typer.Typer(help="Stock-wide reminder campaigns (R4, seed 004 batches).", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -91,6 +91,10 @@ def status(ctx: typer.Context, campaign_id: IdArg, json_out: JsonOpt = False) ->
         f"campaign {p.id} {p.name!r}: {p.status}; released {p.released}/{p.planned}, "
         f"sent {p.sent}, delivered {p.delivered}"
     )
+    if p.waiting == "quiet_hours" and p.waiting_until:
+        console.print(f"waiting: quiet hours ({p.quiet_hours}); releases resume at {local_text(p.waiting_until)}")
+    elif p.waiting == "not_started" and p.waiting_until:
+        console.print(f"waiting: the campaign starts at {local_text(p.waiting_until)}")
     print_table("MTs by state", ["state", "count"], [[s, n] for s, n in p.counts.items() if n])
 
 

@@ -14,7 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mingbai.catalog.rules import yuan
 from mingbai.cli.common import console, emit, friendly_errors, opts, print_json, print_table
-from mingbai.clock import SHANGHAI
 
 billing_app = typer.Typer(
     help="The monthly billing run, its records, packages and objections (R6).", no_args_is_help=True
@@ -30,12 +29,6 @@ MsisdnOpt = Annotated[str, typer.Option("--msisdn", help="Subscriber MSISDN")]
 
 def _actor() -> str:
     return f"cli:{os.environ.get('USER', 'operator')}"
-
-
-def _when(dt: object) -> str:
-    from datetime import datetime
-
-    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if isinstance(dt, datetime) else ""
 
 
 # -- billing -------------------------------------------------------------------------------------
@@ -77,16 +70,20 @@ def billing_run(
             transient=False,
         )
         lock = threading.Lock()
-        state = {"charged": 0}
+        state = {"charged": 0, "done": 0, "total": 0}
         task = progress.add_task(f"billing {p.label}", total=None, charged=0)
 
         def started(total: int) -> None:
+            state["total"] = total
             progress.update(task, total=total)
 
         def chunk(result: object) -> None:
+            # a chunk is chunk_size subscriptions, the last one the rest: count subscriptions,
+            # never more than there are (one unit on both sides of the bar's "done/total")
             with lock:
                 state["charged"] += result.charged  # type: ignore[attr-defined]
-                progress.update(task, advance=result.seen, charged=state["charged"])  # type: ignore[attr-defined]
+                state["done"] = min(state["total"], state["done"] + result.seen)  # type: ignore[attr-defined]
+                progress.update(task, completed=state["done"], charged=state["charged"])
 
         with progress:
             summary = run_billing(
@@ -99,6 +96,7 @@ def billing_run(
                 on_start=started,
                 on_chunk=chunk,
             )
+            progress.update(task, completed=state["total"])  # every subscription was looked at
     if json_out:
         print_json(summary)
         return
@@ -135,7 +133,7 @@ def billing_runs(
             r.period,
             r.mode,
             r.status,
-            _when(r.started_at),
+            r.started_at,
             r.seen,
             r.charged,
             yuan(r.amount_fen),
@@ -185,7 +183,7 @@ def billing_objections(
         rows,
         json_out=json_out,
         title="Objections",
-        columns=["id", "msisdn", "charge", "service", "period", "yuan", "when", "channel", "status"],
+        columns=["id", "msisdn", "charge id", "service", "period", "yuan", "when", "channel", "status"],
         row=lambda o: [
             o.id,
             o.msisdn,
@@ -193,7 +191,7 @@ def billing_objections(
             o.service_code,
             o.period,
             yuan(o.amount_fen),
-            _when(o.objected_at),
+            o.objected_at,
             o.channel,
             o.status,
         ],
@@ -360,7 +358,7 @@ def charges(
             c.kind,
             c.quantity,
             yuan(c.amount_fen),
-            _when(c.created_at),
+            c.created_at,
             "yes" if c.objected else "",
         ],
     )
@@ -379,26 +377,32 @@ def bill(
     with friendly_errors(), opts(ctx).platform().uow() as uow:
         b = make_bill(uow, msisdn=msisdn, period=period)
     if html is not None:
-        from mingbai.charging.api import templates
+        from mingbai.charging.api import BILL_CSS, templates
+        from mingbai.consoles.i18n import enum_translator
 
-        html.write_text(templates.get_template("bill.html").render(bill=b), encoding="utf-8")
+        templates.env.filters["channel"] = lambda c: enum_translator("zh-CN")("channel", c)
+
+        html.write_text(
+            templates.get_template("bill.html").render(bill=b, inline_css=BILL_CSS.read_text(encoding="utf-8")),
+            encoding="utf-8",
+        )
     if json_out:
         print_json(b)
         return
     console.print(f"[bold]{b.period_zh}账单[/bold] {b.msisdn} ({b.first_day} – {b.last_day})")
     console.print(
-        f"balance {yuan(b.opening_balance_fen)} → {yuan(b.closing_balance_fen)} yuan; owed "
-        f"{yuan(b.opening_owed_fen)} → {yuan(b.closing_owed_fen)} yuan"
+        f"balance {yuan(b.opening_balance_fen)} + credits {yuan(b.credits_fen)} − debits {yuan(b.debits_fen)}"
+        f" = {yuan(b.closing_balance_fen)} yuan; owed {yuan(b.opening_owed_fen)} → {yuan(b.closing_owed_fen)} yuan"
     )
     print_table(
         "充值及交费记录",
         ["at", "kind", "yuan", "ref"],
-        [[_when(c.at), c.kind, yuan(c.amount_fen), c.ref] for c in b.recharges_and_payments],
+        [[c.at, c.kind, yuan(c.amount_fen), c.ref] for c in b.recharges_and_payments],
     )
     print_table(
         "赠送及返还金额",
         ["at", "kind", "yuan", "note"],
-        [[_when(c.at), c.kind, yuan(c.amount_fen), c.note] for c in b.gifts_and_returns],
+        [[c.at, c.kind, yuan(c.amount_fen), c.note] for c in b.gifts_and_returns],
     )
     print_table(
         f"套餐通信量使用状况: {b.package.package_name}",
@@ -417,7 +421,7 @@ def bill(
     print_table(
         f"积分: {b.points_opening} → {b.points_closing}",
         ["at", "change", "reason"],
-        [[_when(p.at), f"{p.delta:+d}", p.reason] for p in b.points_changes],
+        [[p.at, f"{p.delta:+d}", p.reason] for p in b.points_changes],
     )
     print_table(
         "代收费业务消费明细",

@@ -13,6 +13,7 @@ from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
 from mingbai.cli.common import (
     IdArg,
+    MingbaiGroup,
     Options,
     console,
     emit,
@@ -24,10 +25,12 @@ from mingbai.cli.common import (
 )
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
+from mingbai.clock import local_text
 from mingbai.jsonable import jsonable
 from mingbai.text import unstorable
 
 app = typer.Typer(
+    cls=MingbaiGroup,
     help="Mingbai (明白): subscribers pay only for what they knowingly ordered.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -62,6 +65,14 @@ def _root(
     at: Annotated[
         str | None, typer.Option("--at", help="Fix the clock, ISO-8601 (default: $MINGBAI_NOW, else the system clock).")
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="The demo (as MINGBAI_DEMO=1): serve the handset page, and print what the handset received, "
+            "codes included. Never in production.",
+        ),
+    ] = False,
 ) -> None:
     from mingbai.clock import parse_instant
 
@@ -71,7 +82,7 @@ def _root(
                 parse_instant(value)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint=name) from None
-    ctx.obj = Options(db=db, at=at)
+    ctx.obj = Options(db=db, at=at, demo=demo)
 
 
 # -- db / seed -----------------------------------------------------------------------------
@@ -162,13 +173,15 @@ def catalog_suspend(
     code: str,
     service: bool = typer.Option(False, "--service"),
     resume: bool = typer.Option(False, "--resume"),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required to suspend); recorded with who."),
 ) -> None:
     """Suspend (or --resume) an SP, or with --service a service: no new orders or confirmations."""
     from mingbai.catalog.service import set_service_status, set_sp_status
 
     status = "active" if resume else "suspended"
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        (set_service_status if service else set_sp_status)(uow, code, status)
+        actor = f"cli:{os.environ.get('USER', 'operator')}"
+        (set_service_status if service else set_sp_status)(uow, code, status, actor=actor, reason=reason)
     console.print(f"{'service' if service else 'SP'} {code}: {status}")
 
 
@@ -197,14 +210,15 @@ def order(
             actor=f"cli:{os.environ.get('USER', 'operator')}",
             gifter=gifter,
         )
-    sent = as_sms(uow.enqueued)
+    # the phone's screen, codes included, only in the demo; elsewhere a code is never printed
+    sent = as_sms(uow.enqueued, reveal=uow.settings.demo)
     sms = [{"to": s.to, "from": s.sender, "text": s.text} for s in sent]
     if json_out:
         print_json({"order": jsonable(placed), "sms": sms})
         return
     console.print(
         f"order {placed.order_id}: {placed.service_code} for {placed.msisdn}, {placed.status}, "
-        f"code valid until {placed.expires_at.isoformat()}"
+        f"code valid until {local_text(placed.expires_at)}"
     )
     for s in sms:
         console.print(f"  SMS {s['from']} → {s['to']}: {s['text']}")
@@ -279,7 +293,7 @@ def subscriptions(
             s.status,
             s.channel,
             s.price_fen,
-            s.confirmed_at.isoformat(),
+            s.confirmed_at,
             s.first_charge_on,
             s.unsubscribed_at,
         ],
@@ -298,7 +312,7 @@ def history(ctx: typer.Context, msisdn: Annotated[str, typer.Option("--msisdn")]
         json_out=json_out,
         title=f"History of {msisdn}",
         columns=["at", "kind", "service", "actor", "channel"],
-        row=lambda e: [e.at.isoformat(), e.kind, e.service_code, e.actor, e.channel],
+        row=lambda e: [e.at, e.kind, e.service_code, e.actor, e.channel],
     )
 
 
@@ -394,6 +408,8 @@ def serve(
 
     o = opts(ctx)
     os.environ["MINGBAI_DATABASE_URL"] = o.settings().database_url
+    if o.demo:
+        os.environ["MINGBAI_DEMO"] = "1"
     if o.at:
         os.environ["MINGBAI_NOW"] = o.at
     uvicorn.run(
@@ -413,6 +429,9 @@ register_charging(app)
 
 
 def main() -> None:
+    from mingbai import logmask
+
+    logmask.install()  # no whole MSISDN nor code in any log line, tracebacks included
     app()
 
 

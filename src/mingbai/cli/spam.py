@@ -211,7 +211,7 @@ def strategy_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
             r.config.get("block_at") or "model",
             r.config.get("review_at") or "model",
             r.note,
-            r.created_at.isoformat(),
+            r.created_at,
             r.created_by,
         ],
     )
@@ -299,7 +299,7 @@ def port_list(
         json_out=json_out,
         title="Industry ports",
         columns=["port", "owner", "signature", "province", "state", "updated_at"],
-        row=lambda r: [r.port, r.owner, r.signature, r.province, r.state, r.updated_at.isoformat()],
+        row=lambda r: [r.port, r.owner, r.signature, r.province, r.state, r.updated_at],
     )
 
 
@@ -329,7 +329,7 @@ def port_history(ctx: typer.Context, port: str, json_out: JsonOpt = False) -> No
         json_out=json_out,
         title=f"History of port {port}",
         columns=["at", "from", "to", "reason", "actor"],
-        row=lambda r: [r.at.isoformat(), r.from_state, r.to_state, r.reason, r.actor],
+        row=lambda r: [r.at, r.from_state, r.to_state, r.reason, r.actor],
     )
 
 
@@ -353,7 +353,7 @@ def report_list(
         columns=["id", "received_at", "reporter", "sender", "kind", "status", "content"],
         row=lambda r: [
             r.id,
-            r.received_at.isoformat(),
+            r.received_at,
             r.reporter,
             r.reported_sender,
             r.sender_kind,
@@ -478,7 +478,7 @@ def review_list(
         columns=["id", "created_at", "sender", "recipient", "score", "reasons", "label", "text"],
         row=lambda r: [
             r.id,
-            r.created_at.isoformat(),
+            r.created_at,
             r.sender,
             r.recipient,
             r.score,

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mingbai.catalog.models import Service, Sp
 from mingbai.clock import local_midnight
+from mingbai.consoles.buckets import buckets, sum_by, unit_for
 from mingbai.db import Ctx
 from mingbai.messaging.kinds import REMINDER_KINDS
 from mingbai.messaging.models import MoMessage, OutboundSms
@@ -84,6 +85,8 @@ class Dashboard:
     sps: list[SpFigures]
     #: orders per day per SP: {sp_code: [count per day]}
     orders_by_sp: dict[str, list[int]]
+    #: the start asked for when the range was longer than MAX_DAYS and cut (the page says so)
+    cut_from: date | None = None
 
     @property
     def totals(self) -> DayFigures:
@@ -98,22 +101,30 @@ class Dashboard:
         return t
 
     def chart_data(self) -> dict[str, Any]:
-        """What the page hands to ECharts (as JSON)."""
-        labels = [d.day.isoformat() for d in self.days]
+        """What the page hands to ECharts (as JSON): days, or weeks or months over 90 days so
+        bars stay readable (``unit`` says which; ``days`` holds the labels)."""
+        unit = unit_for(len(self.days))
+        groups = buckets([d.day for d in self.days], unit)
         kinds = [k for k in REMINDER_KINDS if any(d.reminders.get(k) for d in self.days)]
+
+        def series(values: list[int]) -> list[int]:
+            return sum_by(values, groups)
+
+        orders, confirmed = series([d.orders for d in self.days]), series([d.confirmed for d in self.days])
         return {
-            "days": labels,
-            "orders": [d.orders for d in self.days],
-            "confirmed": [d.confirmed for d in self.days],
-            "unsubscribed": [d.unsubscribed for d in self.days],
-            "queries": [d.queries for d in self.days],
-            "rate": [None if d.rate is None else round(d.rate * 100, 1) for d in self.days],
-            "reminders": {k: [d.reminders.get(k, 0) for d in self.days] for k in kinds},
+            "unit": unit,
+            "days": [b.label for b in groups],
+            "orders": orders,
+            "confirmed": confirmed,
+            "unsubscribed": series([d.unsubscribed for d in self.days]),
+            "queries": series([d.queries for d in self.days]),
+            "rate": [None if not o else round(c / o * 100, 1) for o, c in zip(orders, confirmed, strict=True)],
+            "reminders": {k: series([d.reminders.get(k, 0) for d in self.days]) for k in kinds},
             "sps": [s.sp_code for s in self.sps],
             "sp_orders": [s.orders for s in self.sps],
             "sp_confirmed": [s.confirmed for s in self.sps],
             "sp_unsubscribed": [s.unsubscribed for s in self.sps],
-            "orders_by_sp": self.orders_by_sp,
+            "orders_by_sp": {sp: series(v) for sp, v in self.orders_by_sp.items()},
         }
 
 
@@ -122,6 +133,7 @@ def dashboard(ctx: Ctx, start: date, end: date) -> Dashboard:
     and reminders sent, per Shanghai day and per SP, from ``start`` to ``end`` inclusive."""
     if end < start:
         start, end = end, start
+    asked = start
     start = max(start, end - timedelta(days=MAX_DAYS - 1))
     lo, hi = local_midnight(start), local_midnight(end + timedelta(days=1))
     days = {d: DayFigures(d) for d in days_between(start, end)}
@@ -182,7 +194,8 @@ def dashboard(ctx: Ctx, start: date, end: date) -> Dashboard:
         reminders = days[_day(d)].reminders
         reminders[kind] = reminders.get(kind, 0) + int(n)
 
-    return Dashboard(start, end, list(days.values()), list(sps.values()), dict(orders_by_sp))
+    cut_from = asked if asked < start else None
+    return Dashboard(start, end, list(days.values()), list(sps.values()), dict(orders_by_sp), cut_from)
 
 
 # -- the SP portal --------------------------------------------------------------------------

@@ -254,6 +254,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ops.save_service": ("新增或修改业务", "Add or change a service"),
     "ops.price_fen": ("资费(分)", "Price (fen)"),
     "ops.save": ("保存", "Save"),
+    "ops.edit": ("修改", "Edit"),
+    "ops.reason": ("原因", "Reason"),
+    "ops.confirm_suspend": ("确认暂停 {code}", "Suspend {code}"),
+    "ops.changes": ("暂停与恢复记录", "Suspensions and resumptions"),
+    "ops.blank_keeps": (
+        "修改已有记录时,留空的选填项保持原值。",
+        "When changing a record, an optional field left blank keeps its value.",
+    ),
     "ops.invalid": ("未保存", "Not saved"),
     "chart.orders": ("订购请求", "Orders"),
     "chart.confirmed": ("已确认", "Confirmed"),
@@ -297,6 +305,38 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "channel.hall": ("营业厅", "Business hall"),
     "channel.terminal": ("自助终端", "Self-service terminal"),
     "channel.system": ("系统", "System"),
+    "channel.api": ("接口", "API"),
+    "channel.cli": ("命令行", "Command line"),
+    "channel.scheduler": ("定时任务", "Scheduler"),
+    "channel.campaign": ("提醒活动", "Campaign"),
+    # who did it: "kind:name" actors of the event log, and the bare ones
+    "actor.subscriber": ("客户", "Subscriber"),
+    "actor.sp": ("SP", "SP"),
+    "actor.cli": ("命令行", "Command line"),
+    "actor.api": ("接口", "API"),
+    "actor.reports": ("举报审核", "Report review"),
+    "actor.agent": ("10086 坐席", "10086 agent"),
+    "actor.hall": ("营业厅", "Hall clerk"),
+    "actor.supervisor": ("班长", "Supervisor"),
+    "actor.operator": ("运营管理员", "Operator admin"),
+    "actor.security": ("安全审批人", "Security approver"),
+    "actor.auditor": ("审计员", "Auditor"),
+    "actor.reviewer": ("审核员", "Reviewer"),
+    "actor.smsc": ("短信中心", "SMS centre"),
+    "actor.system": ("系统", "System"),
+    "actor.scheduler": ("定时任务", "Scheduler"),
+    "actor.seed": ("初始数据", "Seed data"),
+    "actor.demo": ("演示数据", "Demo data"),
+    "ops.range_cut": (
+        "所选范围超过一年:未显示 {asked} 起的全部数据,只显示 {start} 起的 {days} 天。",
+        "The range asked for is longer than a year: not everything from {asked} is shown, "
+        "only the {days} days from {start}.",
+    ),
+    "ops.unit_week": (
+        "范围超过 90 天:图表按周汇总(标注为每周一)。",
+        "Over 90 days: the charts add up weeks (labelled by their Monday).",
+    ),
+    "ops.unit_month": ("范围超过半年:图表按月汇总。", "Over half a year: the charts add up months."),
     "brand.gotone": ("全球通", "GoTone"),
     "brand.mzone": ("动感地带", "M-Zone"),
     "brand.easyown": ("神州行", "Easyown"),
@@ -366,6 +406,20 @@ def translator(lang: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def actor_label(lang: str, actor: str | None, mask: Callable[[str], str]) -> str:
+    """Who did it, in words: ``subscriber:13900139000`` → 客户 139****9000, ``cli:operator`` →
+    命令行 operator, ``system`` → 系统. ``mask`` hides numbers in the name part; an actor of an
+    unknown kind keeps its raw (masked) text rather than disappear."""
+    if not actor:
+        return "—"
+    t = translator(lang)
+    kind, _, name = actor.partition(":")
+    key = f"actor.{kind}"
+    if key not in MESSAGES:
+        return mask(actor)
+    return f"{t(key)} {mask(name)}" if name else t(key)
 
 
 def enum_translator(lang: str) -> Callable[[str, str | None], str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -67,6 +67,7 @@ def ops_dashboard(
         "chart_json": board.chart_data(),
         "chart_labels": _chart_labels(i18n.translator(lang_of(request)), i18n.enum_translator(lang_of(request))),
         "kinds": REMINDER_KINDS,
+        "max_days": dashboard.MAX_DAYS,
     }
     return render(request, "ops/dashboard.html", user, context)
 
@@ -75,9 +76,45 @@ def _catalog_page(request: Request, platform: PlatformDep, user: WebUser, **extr
     with platform.uow() as ctx:
         sps = catalog.list_sps(ctx)
         services = catalog.list_services(ctx)
+        changes = catalog.status_changes(ctx)
     status = int(str(extra.pop("status_code", 200)))
-    context = {"sps": sps, "services": services, "types": SERVICE_TYPES, "billings": BILLINGS, **extra}
+    sp_form: dict[str, Any] = dict(extra.pop("sp_form", None) or {})  # type: ignore[call-overload]
+    service_form: dict[str, Any] = dict(extra.pop("service_form", None) or {})  # type: ignore[call-overload]
+    # "edit" on a row: that record's current values in the form
+    edit_sp, edit_service = request.query_params.get("edit_sp"), request.query_params.get("edit_service")
+    if edit_sp and not sp_form:
+        sp_form = next((_sp_values(s) for s in sps if s.code == edit_sp), {})
+    if edit_service and not service_form:
+        service_form = next((_service_values(s) for s in services if s.code == edit_service), {})
+    context = {
+        "sps": sps,
+        "services": services,
+        "types": SERVICE_TYPES,
+        "billings": BILLINGS,
+        "sp_form": sp_form,
+        "service_form": service_form,
+        "changes": changes,
+        **extra,
+    }
     return render(request, "ops/catalog.html", user, context, status_code=status)
+
+
+def _sp_values(sp: Any) -> dict[str, Any]:
+    return {k: getattr(sp, k) or "" for k in ("code", "name", "hotline", "contact", "access_number")}
+
+
+def _service_values(svc: Any) -> dict[str, Any]:
+    values = {k: getattr(svc, k) for k in ("code", "name", "type", "billing", "price_fen")}
+    return values | {
+        "sp": svc.sp_code,
+        "mo_keyword": svc.mo_keyword or "",
+        "description": getattr(svc, "description", None) or "",
+    }
+
+
+def _kept(new: str, old: str | None) -> str | None:
+    """A blank optional field keeps what is stored: saving a form never erases by omission."""
+    return new.strip() or old or None
 
 
 @router.get("/ops/catalog")
@@ -85,31 +122,44 @@ def catalog_page(request: Request, platform: PlatformDep, user: Oversight) -> Re
     return _catalog_page(request, platform, user)
 
 
+StatusForm = Annotated[str, Form(pattern="^(active|suspended)$")]
+ReasonForm = Annotated[str, Form(max_length=500)]
+
+
 @router.post("/ops/catalog/sps/{code}/status")
 def sp_status(
-    platform: PlatformDep, user: Operator, code: str, status: Annotated[str, Form(pattern="^(active|suspended)$")]
+    request: Request, platform: PlatformDep, user: Operator, code: str, status: StatusForm, reason: ReasonForm = ""
 ) -> Response:
-    with platform.uow() as ctx:
-        catalog.set_sp_status(ctx, code, status)
+    try:
+        with platform.uow() as ctx:
+            catalog.set_sp_status(ctx, code, status, actor=user.principal.actor, reason=reason)
+    except InvalidInput as exc:
+        return _invalid(request, platform, user, exc)
     return see_other(f"/ops/catalog?done=sp_{status}")
 
 
 @router.post("/ops/catalog/services/{code}/status")
 def service_status(
-    platform: PlatformDep, user: Operator, code: str, status: Annotated[str, Form(pattern="^(active|suspended)$")]
+    request: Request, platform: PlatformDep, user: Operator, code: str, status: StatusForm, reason: ReasonForm = ""
 ) -> Response:
-    with platform.uow() as ctx:
-        catalog.set_service_status(ctx, code, status)
+    try:
+        with platform.uow() as ctx:
+            catalog.set_service_status(ctx, code, status, actor=user.principal.actor, reason=reason)
+    except InvalidInput as exc:
+        return _invalid(request, platform, user, exc)
     return see_other(f"/ops/catalog?done=service_{status}")
 
 
-def _invalid(request: Request, platform: PlatformDep, user: WebUser, exc: Exception) -> Response:
+def _invalid(
+    request: Request, platform: PlatformDep, user: WebUser, exc: Exception, **form: dict[str, Any]
+) -> Response:
+    """The page again with the error, and the form as it was filled in (nothing typed is lost)."""
     t = i18n.translator(lang_of(request))
     if isinstance(exc, ValidationError):
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
     else:
         detail = exc.message if isinstance(exc, MingbaiError) else str(exc)
-    return _catalog_page(request, platform, user, error=f"{t('ops.invalid')}: {detail}", status_code=422)
+    return _catalog_page(request, platform, user, error=f"{t('ops.invalid')}: {detail}", status_code=422, **form)
 
 
 @router.post("/ops/catalog/sps")
@@ -131,16 +181,17 @@ def save_sp(
             data = SpIn.model_validate(
                 {
                     "code": code.strip(),
-                    "name": name.strip(),
-                    "hotline": hotline.strip(),
-                    "contact": contact.strip() or None,
-                    "access_number": access_number.strip() or None,
+                    "name": name.strip() or (existing.name if existing else ""),
+                    "hotline": hotline.strip() or (existing.hotline if existing else ""),
+                    "contact": _kept(contact, existing.contact if existing else None),
+                    "access_number": _kept(access_number, existing.access_number if existing else None),
                     **kept,
                 }
             )
             catalog.save_sp(ctx, data)
     except (ValidationError, MingbaiError) as exc:
-        return _invalid(request, platform, user, exc)
+        typed = {"code": code, "name": name, "hotline": hotline, "contact": contact, "access_number": access_number}
+        return _invalid(request, platform, user, exc, sp_form=typed)
     return see_other("/ops/catalog?done=sp_saved")
 
 
@@ -170,18 +221,28 @@ def save_service(
                 {
                     "code": code.strip(),
                     "sp": sp.strip(),
-                    "name": name.strip(),
+                    "name": name.strip() or (existing.name if existing else ""),
                     "type": type.strip(),
                     "billing": billing.strip(),
                     "price_fen": price_fen,
-                    "mo_keyword": mo_keyword.strip() or None,
-                    "description": description.strip() or None,
+                    "mo_keyword": _kept(mo_keyword, existing.mo_keyword if existing else None),
+                    "description": _kept(description, existing.description if existing else None),
                     **kept,
                 }
             )
             catalog.save_service(ctx, data)
     except (ValidationError, MingbaiError) as exc:
-        return _invalid(request, platform, user, exc)
+        typed = {
+            "code": code,
+            "sp": sp,
+            "name": name,
+            "type": type,
+            "billing": billing,
+            "price_fen": price_fen,
+            "mo_keyword": mo_keyword,
+            "description": description,
+        }
+        return _invalid(request, platform, user, exc, service_form=typed)
     return see_other("/ops/catalog?done=service_saved")
 
 

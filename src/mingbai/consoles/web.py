@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from markupsafe import Markup
 
 from mingbai.accounts.service import load_session
@@ -159,7 +160,14 @@ templates.env.filters["local"] = _local
 templates.env.filters["day"] = _day
 templates.env.filters["yuan"] = _yuan
 templates.env.filters["mask"] = lambda v: mask_msisdn(v) if v else "—"
-templates.env.filters["actor"] = mask_numbers
+
+
+@pass_context
+def _actor(context: Any, value: str | None) -> str:
+    return i18n.actor_label(str(context.get("lang") or i18n.DEFAULT), value, mask_numbers)
+
+
+templates.env.filters["actor"] = _actor
 templates.env.filters["pct"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
 
 

@@ -117,7 +117,7 @@ class MoReceiver:
                 label = self.router.dispatch(ctx, mo)
                 # written after handling, with its outcome: one INSERT instead of INSERT + UPDATE
                 _keep(ctx, mo, label, received_at, within)
-            return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued))
+            return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued, reveal=ctx.settings.demo))
         except MingbaiError as exc:
             label = "error"
             apology = texts.refused(exc.code)
@@ -130,7 +130,7 @@ class MoReceiver:
         with self.uow() as ctx:
             _apologise(ctx, mo, apology)
             _keep(ctx, mo, label, received_at, within)
-        return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued))
+        return MoResult(mo.mo_id, label, messaging.as_sms(ctx.enqueued, reveal=ctx.settings.demo))
 
     def _receive_wave(self, mos: list[Mo], received_at: datetime) -> list[MoResult]:
         """MOs of distinct subscribers in one unit of work (see :meth:`receive_many`)."""
@@ -159,7 +159,7 @@ class MoReceiver:
                 ],
             )
         return [
-            MoResult(mo.mo_id, label, messaging.as_sms(replies.get(mo.mo_id, [])))
+            MoResult(mo.mo_id, label, messaging.as_sms(replies.get(mo.mo_id, []), reveal=ctx.settings.demo))
             for mo, label in zip(mos, handled, strict=True)
         ]
 

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mingbai.db import Base, Id, UtcDateTime
+from mingbai.sealing import SEALED_SQL
 
 
 class MoMessage(Base):
@@ -72,6 +73,14 @@ class OutboundSms(Base):
             "created_at",
             postgresql_where=text(PAST_QUEUED),
             sqlite_where=text(PAST_QUEUED),
+        ),
+        # rows whose text is still sealed (a one-time code on its way, mingbai.sealing): the
+        # redaction pass reads only these (0504)
+        Index(
+            "ix_sms_outbox_sealed",
+            "created_at",
+            postgresql_where=text(SEALED_SQL),
+            sqlite_where=text(SEALED_SQL),
         ),
         Index(
             "ix_sms_outbox_tag",

@@ -77,13 +77,20 @@ def claim_due(
     if quiet is not None and in_quiet_hours(now.astimezone(SHANGHAI).time(), quiet):
         due = due.where(T.bulk.is_(False))
     due = due.order_by(T.due_at, T.id).limit(limit)
-    if ctx.dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    claim = update(T).values(status="submitting", attempt=T.attempt + 1, claimed_by=run_id, claimed_at=now)
+    if ctx.dialect == "postgresql" and ctx.citus:
+        # Citus locks no rows of a many-shard SELECT: read the due rows, then claim those still
+        # queued (the status check keeps a claim exclusive; a row another run took is skipped)
+        keys = [tuple(r) for r in ctx.session.execute(due)]
+        if not keys:
+            return []
+        claim = claim.where(tuple_(T.msisdn, T.id).in_(keys), T.status == "queued")
+    else:
+        if ctx.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claim = claim.where(tuple_(T.msisdn, T.id).in_(due))
     rows = ctx.session.execute(
-        update(T)
-        .where(tuple_(T.msisdn, T.id).in_(due))
-        .values(status="submitting", attempt=T.attempt + 1, claimed_by=run_id, claimed_at=now)
-        .returning(T.msisdn, T.id, T.sender, T.text, T.segmentation, T.attempt, T.due_at)
+        claim.returning(T.msisdn, T.id, T.sender, T.text, T.segmentation, T.attempt, T.due_at)
     ).all()
     claimed = sorted(rows, key=lambda r: (r.due_at, r.id))
     # rows sent before (resubmissions) may have parts the SMSC already accepted
@@ -101,7 +108,7 @@ def claim_due(
             r.msisdn,
             r.id,
             r.sender,
-            r.text,
+            ctx.settings.sealer.open(r.text),  # a one-time code is in clear only on its way out
             r.segmentation,
             r.attempt,
             r.due_at,
@@ -398,7 +405,9 @@ def _match_in_doubt(ctx: Ctx, receipts: list[Receipt], now: datetime, report: Ap
         .order_by(T.msisdn, T.id)
     ).all()
     known: dict[tuple[str, int], set[int]] = defaultdict(set)
-    multi_keys = [(r.msisdn, r.id) for r in rows if len(parts_for(r.text, r.segmentation)) > 1]
+    multi_keys = [
+        (r.msisdn, r.id) for r in rows if len(parts_for(ctx.settings.sealer.open(r.text), r.segmentation)) > 1
+    ]
     if multi_keys:
         for p in ctx.session.execute(
             select(SmsPart.msisdn, SmsPart.outbox_id, SmsPart.part_no).where(
@@ -409,7 +418,7 @@ def _match_in_doubt(ctx: Ctx, receipts: list[Receipt], now: datetime, report: Ap
     # per subscriber: a queue of (row, missing part numbers)
     waiting: dict[str, list[tuple[object, int, list[int]]]] = defaultdict(list)
     for r in rows:
-        total = len(parts_for(r.text, r.segmentation))
+        total = len(parts_for(ctx.settings.sealer.open(r.text), r.segmentation))
         if total == 1:
             missing = [] if r.gateway_ref else [1]
         else:
@@ -488,7 +497,7 @@ def _settle_multipart(ctx: Ctx, keys: list[tuple[str, int]], now: datetime, repo
     for r in rows:
         if r.status in FINAL_STATES:
             continue
-        total = len(parts_for(r.text, r.segmentation))
+        total = len(parts_for(ctx.settings.sealer.open(r.text), r.segmentation))
         got = states.get((r.msisdn, r.id), {})
         final = aggregate_parts([s for s, _, _ in got.values()], total)
         if final is not None and r.status in ("submitted", "in_doubt"):

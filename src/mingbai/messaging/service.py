@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, true, update
 
 from mingbai.db import Ctx, insert_new, insert_rows, table_of
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
 from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import MoMessage, OutboundSms
-from mingbai.messaging.rules import parts_for
+from mingbai.messaging.rules import FINAL_STATES, parts_for
+from mingbai.sealing import CODE_KINDS, REDACTED, SEALED_SQL, is_sealed
 
 #: an MO longer than this is kept cut, with a mark, rather than refused: nothing is lost
 #: that a handset can really send (a concatenated SMS tops out near 255 × 67 units).
@@ -101,7 +102,7 @@ def enqueue_many(ctx: Ctx, mts: Sequence[Mt]) -> list[int | None]:
                 "msisdn": mt.msisdn,
                 "id": new_id(),
                 "sender": mt.sender or ctx.settings.service_number,
-                "text": mt.text,
+                "text": stored_text(ctx, mt.text, mt.kind, delivered=parts is not None),
                 "kind": mt.kind,
                 "segmentation": mt.segmentation,
                 "dedupe_key": mt.dedupe_key,
@@ -134,10 +135,30 @@ def enqueue_many(ctx: Ctx, mts: Sequence[Mt]) -> list[int | None]:
     return out
 
 
-def as_sms(items: list[Outgoing]) -> list[SentSms]:
-    """What a handset receives for these outbox rows: numbered texts arrive as separate SMS."""
+def stored_text(ctx: Ctx, text: str, kind: str, *, delivered: bool) -> str:
+    """What the outbox keeps of an MT: a one-time code never in clear (``mingbai.sealing``).
+
+    A code-bearing text is sealed until a gateway submits it; one the in-process gateway
+    delivers as it is written is kept redacted at once, except in the demo, whose handset page
+    shows the phone's screen from the outbox until the code's lifetime ends."""
+    if kind not in CODE_KINDS:
+        return text
+    if delivered and not ctx.settings.demo:
+        return REDACTED
+    return ctx.settings.sealer.seal(text)
+
+
+def as_sms(items: list[Outgoing], *, reveal: bool = False) -> list[SentSms]:
+    """What a handset receives for these outbox rows: numbered texts arrive as separate SMS.
+
+    A code is shown only with ``reveal`` (the demo, whose CLI prints the phone's screen);
+    otherwise a code-bearing text reads :data:`~mingbai.sealing.REDACTED`, so no API answer,
+    CLI output or log line built from it carries a code."""
     out: list[SentSms] = []
     for o in items:
+        if o.kind in CODE_KINDS and not reveal:
+            out.append(SentSms(o.sender, o.msisdn, REDACTED, o.kind, o.id))
+            continue
         texts = parts_for(o.text, o.segmentation) if o.segmentation == "numbered" else [o.text]
         out.extend(SentSms(o.sender, o.msisdn, t, o.kind, o.id) for t in texts)
     return out
@@ -212,31 +233,49 @@ def dispatch_due(
     )
     if msisdn is not None:
         stmt = stmt.where(table.msisdn == msisdn)
-    if ctx.dialect == "postgresql":
+    # Citus locks rows only in a single-shard statement: over many subscribers, each row is
+    # locked by its own (router) statement below instead
+    lock_each = ctx.dialect == "postgresql" and msisdn is None and ctx.citus
+    if ctx.dialect == "postgresql" and not lock_each:
         stmt = stmt.with_for_update(skip_locked=True)
     sent: list[SentSms] = []
     for row in ctx.session.execute(stmt).all():
-        parts = parts_for(row.text, row.segmentation)
+        if lock_each and not _lock_queued(ctx, row.msisdn, row.id):
+            continue  # another dispatcher has it
+        clear = ctx.settings.sealer.open(row.text)  # a code exists in clear only on its way out
+        parts = parts_for(clear, row.segmentation)
         result = gateway.submit(sender=row.sender, recipient=row.msisdn, parts=parts, outbox_id=row.id)
-        ctx.session.execute(
-            update(table)
-            .where(table.msisdn == row.msisdn, table.id == row.id)
-            .values(
-                status="delivered" if result.delivered else "submitted",
-                sent_at=now,
-                parts=len(parts),
-                gateway_ref=result.ref,
-            )
-        )
-        if row.segmentation == "numbered":
+        values: dict[str, Any] = {
+            "status": "delivered" if result.delivered else "submitted",
+            "sent_at": now,
+            "parts": len(parts),
+            "gateway_ref": result.ref,
+        }
+        if row.kind in CODE_KINDS and result.delivered and not ctx.settings.demo:
+            values["text"] = REDACTED
+        ctx.session.execute(update(table).where(table.msisdn == row.msisdn, table.id == row.id).values(**values))
+        shown = clear if row.kind not in CODE_KINDS or ctx.settings.demo else REDACTED
+        if row.segmentation == "numbered" and shown is clear:
             items = [SentSms(row.sender, row.msisdn, p, row.kind, row.id) for p in parts]
         else:
-            items = [SentSms(row.sender, row.msisdn, row.text, row.kind, row.id)]
+            items = [SentSms(row.sender, row.msisdn, shown, row.kind, row.id)]
         for item in items:
             sent.append(item)
             if on_sent:
                 on_sent(item)
     return sent
+
+
+def _lock_queued(ctx: Ctx, msisdn: str, row_id: int) -> bool:
+    table = OutboundSms
+    return (
+        ctx.session.execute(
+            select(table.id)
+            .where(table.msisdn == msisdn, table.id == row_id, table.status == "queued")
+            .with_for_update(skip_locked=True)
+        ).first()
+        is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -249,8 +288,10 @@ class ThreadItem:
     status: str
 
 
-def conversation(ctx: Ctx, msisdn: str, limit: int = 50) -> list[ThreadItem]:
-    """What the subscriber's phone shows: their MOs and our delivered MTs, oldest first."""
+def conversation(ctx: Ctx, msisdn: str, limit: int = 50, *, reveal: bool = False) -> list[ThreadItem]:
+    """What the subscriber's phone shows: their MOs and our delivered MTs, oldest first.
+
+    Codes only with ``reveal`` (the demo handset), while their sealed text is kept."""
     mos = ctx.session.execute(
         select(MoMessage).where(MoMessage.msisdn == msisdn).order_by(MoMessage.id.desc()).limit(limit)
     ).scalars()
@@ -260,14 +301,41 @@ def conversation(ctx: Ctx, msisdn: str, limit: int = 50) -> list[ThreadItem]:
         .order_by(OutboundSms.id.desc())
         .limit(limit)
     ).scalars()
-    items: list[ThreadItem] = [
-        ThreadItem(m.received_at, "mo", m.recipient, m.text, m.handled_as or "", "sent") for m in mos
+    # within one instant (a second, or a fixed demo clock) ids are the order things happened in:
+    # ids grow with time, and a reply's id is taken after its MO's
+    keyed: list[tuple[datetime, int, int, ThreadItem]] = [
+        (m.received_at, m.id, 0, ThreadItem(m.received_at, "mo", m.recipient, m.text, m.handled_as or "", "sent"))
+        for m in mos
     ]
     for t in mts:
-        for part in parts_for(t.text, t.segmentation) if t.segmentation == "numbered" else [t.text]:
-            items.append(ThreadItem(t.sent_at or t.created_at, "mt", t.sender, part, t.kind, t.status))
-    items.sort(key=lambda i: (i.at, 0 if i.direction == "mo" else 1))
-    return items[-limit:]
+        at = t.sent_at or t.created_at
+        shown = ctx.settings.sealer.open(t.text) if reveal else REDACTED if is_sealed(t.text) else t.text
+        for n, part in enumerate(parts_for(shown, t.segmentation) if t.segmentation == "numbered" else [shown]):
+            keyed.append((at, t.id, n, ThreadItem(at, "mt", t.sender, part, t.kind, t.status)))
+    keyed.sort(key=lambda k: k[:3])
+    return [k[3] for k in keyed[-limit:]]
+
+
+def redact_spent_codes(ctx: Ctx) -> int:
+    """Replace the sealed text of code-bearing rows whose code no longer travels: final rows
+    (the demo keeps them for the code's lifetime, for its handset), and rows whose code's
+    lifetime is over — those still queued or waiting are not sent any more (status expired).
+    Reads only the rows still sealed (partial index ``ix_sms_outbox_sealed``). Idempotent."""
+    now = ctx.now()
+    lifetime = timedelta(minutes=ctx.settings.code_ttl_minutes)
+    T = OutboundSms
+    sealed = text(SEALED_SQL)
+    dead = T.created_at < now - lifetime
+    stale = ctx.session.execute(
+        update(T)
+        .where(sealed, dead, T.status.in_(("queued", "in_doubt")))
+        .values(text=REDACTED, status="expired", error="code_expired", done_at=now, doubt_until=None)
+    )
+    final = T.status.in_(FINAL_STATES)
+    spent = ctx.session.execute(
+        update(T).where(sealed, final, dead if ctx.settings.demo else true()).values(text=REDACTED)
+    )
+    return int(stale.rowcount or 0) + int(spent.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def outbox_counts(ctx: Ctx) -> dict[str, int]:

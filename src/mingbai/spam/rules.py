@@ -221,8 +221,17 @@ def escalated_sender_state(current: str | None, confirmed: int, strategy: Strate
 
 # -- reports to 10086999 ---------------------------------------------------------------------------
 
-#: "号码*内容" is the format 10086999 announces; people also write "举报", colons, or only the text
-_REPORT = re.compile(r"^\s*(?:举报)?\s*[:：]?\s*(\+?\d[\d\- ]{2,24}\d)\s*[*＊#＃:：,，]\s*(.*)$", re.S)
+#: "号码*内容" is the format 10086999 announces; people also write "举报" (or "投诉"), a label
+#: ("号码:", "发送方:", "来自"), a colon, a comma or a plain space, put the sender after the
+#: content ("内容*号码", "内容 来自号码", "内容 号码"), or send only the text
+_PREFIX = re.compile(r"^\s*(?:举报|投诉)(?:垃圾短信)?\s*[:：]?\s*")
+_LABEL = r"(?:(?:举报|发送|发信|发件|来信)?号码|发送方|发送人|发信人|发件人|来自|sender|from)"
+_NUMBER = r"(\+?\d[\d\- ]{2,24}\d)"
+_LEADING = re.compile(rf"^(?:{_LABEL}\s*[:：]?\s*)?{_NUMBER}(?:\s*[*＊#＃:：,，;；]\s*|\s+(?=\D))(.*)$", re.S | re.I)
+_TRAILING = re.compile(rf"^(.*?\S)(?:\s*[*＊#＃]\s*|\s*[,，;；]?\s*{_LABEL}\s*[:：]?\s*|\s+){_NUMBER}\s*$", re.S | re.I)
+_CONTENT_LABEL = re.compile(r"^(?:短信)?内容\s*[:：]\s*")
+#: a sender given only by a space must look like a number (a port or a phone), not "2026 年"
+_MIN_SPACED_SENDER = 5
 
 
 @dataclass(frozen=True)
@@ -231,16 +240,35 @@ class ReportText:
     content: str
 
 
+def _sender(raw: str) -> str:
+    sender = re.sub(r"[\s\-]", "", raw)
+    return sender[3:] if sender.startswith("+86") else sender
+
+
+def _spaced_only(separator: str) -> bool:
+    return not separator.strip()
+
+
 def parse_report(text: str) -> ReportText:
     """Split a report SMS into the reported sender (when given) and the forwarded content."""
     text = text.strip()
-    m = _REPORT.match(text)
+    body = _PREFIX.sub("", text, count=1)
+    m = _LEADING.match(body)
     if m:
-        sender = re.sub(r"[\s\-]", "", m.group(1))
-        if sender.startswith("+86"):
-            sender = sender[3:]
-        return ReportText(sender=sender, content=m.group(2).strip())
-    return ReportText(sender=None, content=text)
+        spaced = _spaced_only(body[m.end(1) : m.start(2)])
+        sender = _sender(m.group(1))
+        if not spaced or len(sender) >= _MIN_SPACED_SENDER:
+            return ReportText(sender=sender, content=_CONTENT_LABEL.sub("", m.group(2).strip(), count=1))
+    m = _TRAILING.match(body)
+    if m:
+        spaced = _spaced_only(body[m.end(1) : m.start(2)])
+        sender = _sender(m.group(2))
+        if not spaced or len(sender) >= _MIN_SPACED_SENDER:
+            return ReportText(sender=sender, content=_CONTENT_LABEL.sub("", m.group(1).strip(), count=1))
+    bare = re.fullmatch(_NUMBER, body)
+    if bare and body != text:  # "举报 106900001": a sender and nothing forwarded
+        return ReportText(sender=_sender(bare.group(1)), content="")
+    return ReportText(sender=None, content=body)
 
 
 # -- check input (CLI lines, HTTP bodies) -----------------------------------------------------------

@@ -119,7 +119,9 @@ def _decide_codes(
         else:
             live = [o for o in orders if o.status == "pending" and o.expires_at > now]
             wrong.append((i, r, live))
-    entries = catalog_entries(ctx, {o.service_code for _, _, o in confirm + late})
+    entries = catalog_entries(
+        ctx, {o.service_code for _, _, o in confirm + late} | {o.service_code for _, _, live in wrong for o in live}
+    )
     for i, r, order in late:
         events.append(_code_event(ctx, r, order, EventKind.LATE_CODE))
         mts.append(
@@ -127,7 +129,7 @@ def _decide_codes(
         )
         results[i] = CodeOutcome("expired")
     if wrong:
-        _count_wrong(ctx, wrong, results, events, mts)
+        _count_wrong(ctx, wrong, results, events, mts, entries)
     if confirm:
         _confirm(ctx, confirm, entries, results, events, mts)
     record_events(ctx, events)
@@ -166,8 +168,10 @@ def _count_wrong(
     results: list[CodeOutcome | MingbaiError | None],
     events: list[dict[str, Any]],
     mts: list[Mt],
+    entries: dict[str, CatalogEntry],
 ) -> None:
-    """A wrong code counts against every order still waiting (:func:`rules.count_wrong_code`)."""
+    """A wrong code counts against every order still waiting (:func:`rules.count_wrong_code`),
+    and the answer names them: with several waiting, the subscriber learns which it counted against."""
     changes: list[dict[str, Any]] = []
     for i, r, live in wrong:
         counted = count_wrong_code([o.attempts for o in live], ctx.settings.max_code_attempts)
@@ -186,7 +190,8 @@ def _count_wrong(
                     ctx, r, order, EventKind.CODE_LOCKED if failed else EventKind.CODE_REJECTED, {"attempts": attempts}
                 )
             )
-        text = texts.code_locked() if counted.locked else texts.code_wrong(counted.left)
+        named = [entries[o.service_code].facts for o in live]
+        text = texts.code_locked(named) if counted.locked else texts.code_wrong(counted.left, named)
         mts.append(Mt(r.msisdn, text, MessageKind.REPLY, mo_id=r.mo_id))
         results[i] = CodeOutcome("locked" if counted.locked else "wrong")
     _set_orders(ctx, changes)
@@ -311,7 +316,9 @@ def _confirm(
         mts.append(
             Mt(
                 r.msisdn,
-                texts.order_reminder(facts, trial_wording(first_charge, now, in_trial=in_trial)),
+                texts.order_reminder(
+                    facts, trial_wording(first_charge, now, in_trial=in_trial), reorder=not first_order
+                ),
                 MessageKind.ORDER_REMINDER,
                 dedupe_key=f"ordered:{sub_id}",
                 mo_id=r.mo_id,

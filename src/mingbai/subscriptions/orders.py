@@ -132,13 +132,16 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
     msisdns = sorted({r.msisdn for _, r in todo})
     statuses = lock_subscribers(ctx, msisdns)
     entries = catalog_entries(ctx, {r.service_code for _, r in todo})
-    active = _pairs(
-        ctx.conn.execute(
-            select(Subscription.msisdn, Subscription.service_code).where(
-                Subscription.msisdn.in_(msisdns), Subscription.status == "active"
-            )
+    active: set[tuple[str, str]] = set()
+    held_before: set[tuple[str, str]] = set()  # a monthly re-order owes this month at confirmation
+    for m, code, status in ctx.conn.execute(
+        select(Subscription.msisdn, Subscription.service_code, Subscription.status).where(
+            Subscription.msisdn.in_(msisdns)
         )
-    )
+    ):
+        held_before.add((m, code))
+        if status == "active":
+            active.add((m, code))
     pending = _pairs(
         ctx.conn.execute(
             select(Order.msisdn, Order.service_code).where(
@@ -233,7 +236,13 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
         mts.append(
             Mt(
                 msisdn,
-                texts.confirmation_request(entry.facts, code, ctx.settings.code_ttl_minutes, req.gifter),
+                texts.confirmation_request(
+                    entry.facts,
+                    code,
+                    ctx.settings.code_ttl_minutes,
+                    req.gifter,
+                    reorder=(msisdn, service_code) in held_before,
+                ),
                 MessageKind.CONFIRMATION_REQUEST,
                 dedupe_key=f"confirm:{order_id}",
                 mo_id=req.mo_id,

@@ -13,13 +13,12 @@ from typing import Any
 from sqlalchemy import select
 
 from mingbai.catalog.models import Service, Sp, Subscriber
-from mingbai.db import Ctx, insert_rows, table_of
+from mingbai.db import Ctx, insert_rows, shard_groups, table_of
 from mingbai.errors import NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.rules import waves as waves  # the one definition; the MO intake cuts batches the same way
 from mingbai.msisdn import mask_msisdn
 from mingbai.subscriptions.events import EventKind
-from mingbai.subscriptions.keys import stored_secret
 from mingbai.subscriptions.models import SubscriptionEvent
 from mingbai.subscriptions.texts import ServiceFacts
 
@@ -62,10 +61,11 @@ def record_event(ctx: Ctx, **fields: Any) -> None:
 
 
 def code_key(ctx: Ctx) -> bytes:
-    """The MAC key for confirmation codes: configured, or generated once and kept in the DB."""
+    """The MAC key for confirmation codes: configured, or derived from the sealing keys — never
+    kept in the database, where it would let a reader try all million codes (issue 12)."""
     if ctx.settings.code_secret:
         return ctx.settings.code_secret.encode()
-    return stored_secret(ctx, "code_mac")
+    return ctx.settings.sealer.mac_key("order-code")
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,18 @@ def lock_subscribers(ctx: Ctx, msisdns: Collection[str]) -> dict[str, str]:
     Every change to a subscriber goes through here, so concurrent SMS, API calls, batches and the
     scheduler serialise per MSISDN; rows are locked in MSISDN order, so two batches that share
     subscribers wait for each other instead of deadlocking."""
-    stmt = (
-        select(Subscriber.msisdn, Subscriber.status)
-        .where(Subscriber.msisdn.in_(sorted(set(msisdns))))
-        .order_by(Subscriber.msisdn)
-    )
+    wanted = sorted(set(msisdns))
+    if ctx.dialect == "postgresql" and len(wanted) > 1 and ctx.citus:
+        # Citus locks rows only in a single-shard statement: one per shard, in shard order
+        found: dict[str, str] = {}
+        for group in shard_groups(ctx, "subscriber", wanted):
+            found.update(_lock_subscribers(ctx, group))
+        return found
+    return _lock_subscribers(ctx, wanted)
+
+
+def _lock_subscribers(ctx: Ctx, wanted: list[str]) -> dict[str, str]:
+    stmt = select(Subscriber.msisdn, Subscriber.status).where(Subscriber.msisdn.in_(wanted)).order_by(Subscriber.msisdn)
     if ctx.dialect == "postgresql":
         stmt = stmt.with_for_update()
     return {m: status for m, status in ctx.conn.execute(stmt).all()}

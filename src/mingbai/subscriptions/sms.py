@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from mingbai.catalog.models import Service, Sp
 from mingbai.catalog.service import find_service_by_keyword, sp_by_access_number
 from mingbai.db import Ctx
@@ -20,6 +22,7 @@ from mingbai.subscriptions.commands import (
     parse_10086,
     parse_keyword,
 )
+from mingbai.subscriptions.models import Subscription
 
 
 def register(router: MoRouter) -> None:
@@ -101,9 +104,8 @@ def handle_sp_numbers_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError 
                 services[(mo.recipient, keyword)] = find_service_by_keyword(ctx, mo.recipient, keyword)
             svc = services[(mo.recipient, keyword)]
         if svc is None:
-            enqueue(
-                ctx, msisdn=mo.msisdn, kind=MessageKind.REPLY, text=texts.sp_keyword_unknown(sp.name), mo_id=mo.mo_id
-            )
+            text = texts.sp_keyword_unknown(sp.name, _active_with(ctx, mo.msisdn, sp.code))
+            enqueue(ctx, msisdn=mo.msisdn, kind=MessageKind.REPLY, text=text, mo_id=mo.mo_id)
             out[i] = "sp_keyword_unknown"
             continue
         actor = f"subscriber:{mo.msisdn}"
@@ -114,7 +116,7 @@ def handle_sp_numbers_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError 
     pending = {
         req.service_code
         for (_, req), result in zip(orders, placed, strict=True)
-        if isinstance(result, MingbaiError) and result.code == "pending_exists"
+        if isinstance(result, MingbaiError) and result.code in ("pending_exists", "already_subscribed")
     }
     entries = service.catalog_entries(ctx, pending) if pending else {}
     for (i, req), result in zip(orders, placed, strict=True):
@@ -123,6 +125,8 @@ def handle_sp_numbers_batch(ctx: Ctx, mos: list[Mo]) -> list[str | MingbaiError 
             continue
         if result.code == "pending_exists":
             text = texts.pending_exists(entries[req.service_code].facts)
+        elif result.code == "already_subscribed":
+            text = texts.already_subscribed(entries[req.service_code].facts)
         else:
             text = texts.order_refused(_refusal_zh(result.code))
         refusals.append(Mt(req.msisdn, text, MessageKind.REPLY, mo_id=req.mo_id))
@@ -138,3 +142,14 @@ def _refusal_zh(code: str) -> str:
         "service_suspended": "该业务已暂停受理",
         "subscriber_inactive": "您的号码当前状态不能订购业务",
     }.get(code, "请求无法受理")
+
+
+def _active_with(ctx: Ctx, msisdn: str, sp_code: str) -> list[texts.ServiceFacts]:
+    """The subscriber's active subscriptions with one SP, as texts name them."""
+    codes = ctx.session.scalars(
+        select(Subscription.service_code)
+        .where(Subscription.msisdn == msisdn, Subscription.sp_code == sp_code, Subscription.status == "active")
+        .order_by(Subscription.confirmed_at)
+    ).all()
+    entries = service.catalog_entries(ctx, set(codes)) if codes else {}
+    return [entries[c].facts for c in codes if c in entries]

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mingbai.catalog.rules import price_text, service_label
+from mingbai.catalog.rules import price_text, service_label, yuan
+from mingbai.messaging.rules import SINGLE_UCS2, ucs2_units
 from mingbai.msisdn import mask_msisdn
 from mingbai.subscriptions.rules import Refusal
 
 SIGN = "中国移动"
 HOW_TO_UNSUBSCRIBE = "退订请拨打10086或发送0000到10086"
+#: the seed's own words in the order reminder (R4): one SMS needs them this short
+HOW_TO_UNSUBSCRIBE_SHORT = "退订请拨打10086"
 
 
 @dataclass(frozen=True)
@@ -37,38 +40,101 @@ class ServiceFacts:
     def price(self) -> str:
         return price_text(self.billing, self.price_fen)
 
+    @property
+    def free(self) -> bool:
+        return self.billing == "free" or self.price_fen <= 0
 
-def confirmation_request(s: ServiceFacts, code: str, ttl_minutes: int, gifter: str | None) -> str:
+    @property
+    def named(self) -> str:
+        """ "新浪的头条新闻业务", as the seed's order reminder names a service."""
+        return f"{self.sp_name}的{self.name}业务"
+
+
+# One SMS holds 70 UCS-2 characters. The seed's order reminder ("您已定制试用新浪的头条新闻业务,
+# 信息费30元/月,由中国移动代收,客服电话9510567,当月免信息费,退订请拨打10086。中国移动") is 67: the
+# texts below fit one SMS whenever the seed's wording would for the same service, SP, price and
+# hotline (tests/unit/test_sms_lengths.py), and keep what R2/R4 require: service, SP, price,
+# hotline, free period, how to unsubscribe.
+
+
+def _fit(*candidates: str) -> str:
+    """The first wording that fits one SMS (they say the same, each shorter); else the first."""
+    for text in candidates:
+        if ucs2_units(text) <= SINGLE_UCS2:
+            return text
+    return candidates[0]
+
+
+def confirmation_request(
+    s: ServiceFacts, code: str, ttl_minutes: int, gifter: str | None, *, reorder: bool = False
+) -> str:
+    """二次确认 (R2). A monthly re-order owes this month's fee at confirmation (no second free
+    trial: :func:`mingbai.subscriptions.rules.first_charge_on`), and says so before the code."""
     who = f"{mask_msisdn(gifter)}为您赠送" if gifter else "您正在订购"
-    return (
-        f"{who}{s.label},{s.price},由中国移动代收,客服电话{s.sp_hotline}。"
-        f"确认订购请在{ttl_minutes}分钟内回复验证码{code};不回复则不订购,不收费。{SIGN}"
+    if s.free:
+        return _fit(
+            f"{who}{s.named}(免费),客服电话{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认订购。{SIGN}",
+            f"{who}{s.named}(免费),客服{s.sp_hotline},回复验证码{code}确认订购。{SIGN}",
+        )
+    if reorder and s.billing == "monthly" and not gifter:
+        fee = yuan(s.price_fen)
+        # the code's lifetime is said when it fits; one SMS matters more (it expires either way)
+        return _fit(
+            f"您再次订购{s.named},{s.price},确认即收本月{fee}元(不再免费体验),"
+            f"客服{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认。{SIGN}",
+            f"您再次订购{s.named},{s.price},确认即收本月{fee}元(不再免费体验),"
+            f"客服{s.sp_hotline},回复验证码{code}确认。{SIGN}",
+            f"再订{s.named},{s.price},确认即收本月{fee}元不再免费,客服{s.sp_hotline},回复验证码{code}确认。{SIGN}",
+            f"再订{s.named},{s.price},确认即收本月费,客服{s.sp_hotline},回复验证码{code}确认。{SIGN}",
+        )
+    return _fit(
+        f"{who}{s.named},{s.price},客服电话{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认订购,不回复不收费。{SIGN}",
+        f"{who}{s.named},{s.price},客服{s.sp_hotline}。{ttl_minutes}分钟内回复验证码{code}确认,不回复不收费。{SIGN}",
+        f"{who}{s.named},{s.price},客服{s.sp_hotline},回复验证码{code}确认,不回复不收费。{SIGN}",
     )
 
 
-def order_reminder(s: ServiceFacts, trial_wording: str) -> str:
+def order_reminder(s: ServiceFacts, trial_wording: str, *, reorder: bool = False) -> str:
     """订购提醒: "您已定制试用新浪的头条新闻业务,信息费30元/月,…当月免信息费,退订请拨打10086。中国移动"."""
+    if s.free:
+        return f"您已定制{s.named}(免费),客服电话{s.sp_hotline},{HOW_TO_UNSUBSCRIBE_SHORT}。{SIGN}"
+    if reorder and s.billing == "monthly":
+        fee = yuan(s.price_fen)
+        return _fit(
+            f"您已定制{s.named},{s.price},本月{fee}元已于确认时收取(不再免费体验),"
+            f"客服电话{s.sp_hotline},{HOW_TO_UNSUBSCRIBE_SHORT}。{SIGN}",
+            f"您已定制{s.named},{s.price},本月{fee}元确认即收,不再免费体验,"
+            f"客服{s.sp_hotline},{HOW_TO_UNSUBSCRIBE_SHORT}。{SIGN}",
+            f"您已定制{s.named},{s.price},本月{fee}元确认即收,不再免费,"
+            f"客服{s.sp_hotline},{HOW_TO_UNSUBSCRIBE_SHORT}。{SIGN}",
+            f"已定制{s.named},{s.price},本月费确认即收,客服{s.sp_hotline},{HOW_TO_UNSUBSCRIBE_SHORT}。{SIGN}",
+        )
     verb = "定制试用" if trial_wording else "定制"
     free = f"{trial_wording}," if trial_wording else ""
     return (
-        f"您已{verb}{s.sp_name}的{s.name}业务,{s.price},由中国移动代收,"
-        f"客服电话{s.sp_hotline},{free}{HOW_TO_UNSUBSCRIBE}。{SIGN}"
+        f"您已{verb}{s.named},{s.price},由中国移动代收,客服电话{s.sp_hotline},{free}{HOW_TO_UNSUBSCRIBE_SHORT}。{SIGN}"
     )
 
 
 def unsubscribed(services: Sequence[ServiceFacts]) -> str:
     if len(services) == 1:
         s = services[0]
-        return f"您已成功退订{s.sp_name}的{s.name}业务,退订后不再收取该业务信息费。客服电话{s.sp_hotline}。{SIGN}"
+        if s.free:
+            return f"您已成功退订{s.named}。客服电话{s.sp_hotline}。{SIGN}"
+        return f"您已成功退订{s.named},退订后不再收取该业务信息费。客服电话{s.sp_hotline}。{SIGN}"
     items = ";".join(f"{i}.{s.sp_name}的{s.name}" for i, s in enumerate(services, start=1))
-    return f"您已成功退订以下{len(services)}项业务:{items}。退订后不再收取信息费。{SIGN}"
+    fees = "退订后不再收取信息费。" if any(not s.free for s in services) else ""
+    return f"您已成功退订以下{len(services)}项业务:{items}。{fees}{SIGN}"
 
 
 def query_menu(labels: Sequence[str]) -> str:
     if not labels:
         return f"您目前没有订购任何梦网业务,不会产生信息费。{SIGN}"
+    if len(labels) == 1:
+        return f"您已订购以下业务:1.{labels[0]}。回复1退订该业务。{SIGN}"
     items = ";".join(f"{i}.{label}" for i, label in enumerate(labels, start=1))
-    return f"您已订购以下业务:{items}。回复序号退订对应业务(如回复1,或1 3),回复00000退订全部。{SIGN}"
+    example = "如回复1,或1 3" if len(labels) >= 3 else "如回复1,或1 2"
+    return f"您已订购以下业务:{items}。回复序号退订对应业务({example}),回复00000退订全部。{SIGN}"
 
 
 def monthly_reminder_head() -> str:
@@ -79,12 +145,26 @@ def monthly_reminder_tail() -> str:
     return f"本月内退订下月不再收费,{HOW_TO_UNSUBSCRIBE}。"
 
 
-def code_wrong(left: int) -> str:
-    return f"验证码不正确,订购未生效。请核对短信中的6位验证码后重新回复,您还可以尝试{left}次。{SIGN}"
+def _waiting(services: Sequence[ServiceFacts]) -> str:
+    if len(services) == 1:
+        return services[0].named
+    return f"{len(services)}项订购(" + "、".join(f"{s.sp_name}的{s.name}" for s in services) + ")"
 
 
-def code_locked() -> str:
-    return f"验证码错误次数过多,待确认的订购已取消,不会收费。如需订购请重新办理。{SIGN}"
+def code_wrong(left: int, services: Sequence[ServiceFacts] = ()) -> str:
+    """A wrong code counts against every order waiting; the answer says which they are."""
+    if not services:
+        return f"验证码不正确,订购未生效。请核对短信中的6位验证码后重新回复,您还可以尝试{left}次。{SIGN}"
+    each = "均" if len(services) > 1 else ""
+    return (
+        f"验证码不正确,待确认的{_waiting(services)}{each}未生效,本次错误计入{'每项' if each else '该订购'}。"
+        f"请核对验证码后重新回复,您还可以尝试{left}次。{SIGN}"
+    )
+
+
+def code_locked(services: Sequence[ServiceFacts] = ()) -> str:
+    what = f"待确认的{_waiting(services)}" if services else "待确认的订购"
+    return f"验证码错误次数过多,{what}已取消,不会收费。如需订购请重新办理。{SIGN}"
 
 
 def code_expired(s: ServiceFacts) -> str:
@@ -121,8 +201,22 @@ def help_text(reason: str) -> str:
     return f"{lead}查询已订购业务请发送0000;全部退订发送00000;退订单项发送TD+业务代码;确认订购请回复6位验证码。{SIGN}"
 
 
-def sp_keyword_unknown(sp_name: str) -> str:
-    return f"未能识别您发送给{sp_name}的指令,未订购任何业务,不会收费。查询已订购业务请发送0000到10086。{SIGN}"
+def sp_keyword_unknown(sp_name: str, active: Sequence[ServiceFacts] = ()) -> str:
+    """An unknown word to an SP's access number: it ordered nothing, which is all it may claim.
+    The subscriber's services from that SP are still active, and are named (with the way out)."""
+    if not active:
+        return f"未能识别您发送给{sp_name}的指令,本次未订购业务,不会因此收费。您未订购{sp_name}的业务。{SIGN}"
+    names = "、".join(s.name for s in active)
+    return (
+        f"未能识别您发送给{sp_name}的指令,本次未订购新业务。您已订购{sp_name}的{names}业务,仍然有效;"
+        f"退订请发送0000到10086。{SIGN}"
+    )
+
+
+def already_subscribed(s: ServiceFacts) -> str:
+    """A keyword or order for a service the subscriber has: it stays as it is, and is charged."""
+    price = "免费" if s.free else s.price
+    return f"您已订购{s.named}({price}),订购有效,本次不重复订购。客服电话{s.sp_hotline},退订请发送0000到10086。{SIGN}"
 
 
 #: why a code's order was not taken after all, as its reply (and its event) says it

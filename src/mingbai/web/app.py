@@ -16,14 +16,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DataError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from mingbai import __version__
+from mingbai import __version__, logmask
 from mingbai.campaigns.api import router as campaigns_router
 from mingbai.catalog.api import router as catalog_router
 from mingbai.charging.api import router as charging_router
+from mingbai.charging.api import templates as bill_templates
 from mingbai.clock import FixedClock, SystemClock, parse_instant
 from mingbai.config import Settings
 from mingbai.consoles import install as install_consoles
 from mingbai.consoles.charges import ChargingSource
+from mingbai.consoles.i18n import enum_translator
 from mingbai.messaging.api import router as sms_router
 from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
 from mingbai.messaging.metrics import registry_with_outbox
@@ -31,6 +33,7 @@ from mingbai.platform import Platform
 from mingbai.ratelimit import make_limiter
 from mingbai.spam.api import router as spam_router
 from mingbai.subscriptions.api import router as subscriptions_router
+from mingbai.web.apidocs import router as apidocs_router
 from mingbai.web.errors import error_response, install_error_model
 from mingbai.web.handset import router as handset_router
 from mingbai.web.limits import BodySizeLimit
@@ -83,6 +86,8 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
         description="Transparent consumption for value-added services: confirmed orders, free trials, "
         "reminders, unified query & unsubscribe. Authenticate with the X-API-Key header.",
         lifespan=lifespan,
+        docs_url=None,  # web/apidocs.py serves /docs from our own origin
+        redoc_url=None,  # ReDoc comes only from a CDN; /docs is the one explorer
     )
     app.state.platform = platform
 
@@ -104,8 +109,11 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(sms_router)
     app.include_router(spam_router)
     app.include_router(handset_router)
+    app.include_router(apidocs_router)
     app.include_router(campaigns_router)
     install_consoles(app, charges=ChargingSource())
+    # the bill page (charging's edge) names channels in the consoles' Chinese words
+    bill_templates.env.filters["channel"] = lambda c: enum_translator("zh-CN")("channel", c)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     metrics_registry = registry_with_outbox(platform.uow)
@@ -146,6 +154,7 @@ def create_app_from_env() -> FastAPI:
     import os
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logmask.install()  # no whole MSISDN nor code in any log line, tracebacks included
     at = os.environ.get("MINGBAI_NOW")
     clock = FixedClock(parse_instant(at)) if at else SystemClock()
     smsc = SmppConfig.from_env()  # an SMSC configured: the real SMS path runs in this process

@@ -35,7 +35,11 @@ def get_intake(platform: Annotated[Platform, Depends(get_platform)]) -> MoIntake
 
 
 def get_ctx(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[Ctx]:
-    """One unit of work per request: committed if the route returns, rolled back if it raises."""
+    """One unit of work per request: committed if the route returns, rolled back if it raises.
+
+    Used with ``scope="function"`` (:data:`CtxDep`): the commit happens when the route function
+    returns and *before* the response is sent, so a client never sees a 2xx for a write that is
+    not yet (or never) in the database; a failing commit is the request's error."""
     with platform.uow() as ctx:
         yield ctx
 
@@ -67,7 +71,7 @@ def _authenticate(platform: Platform, key: str) -> Principal | None:
         return authenticate(ctx, key)
 
 
-CtxDep = Annotated[Ctx, Depends(get_ctx)]
+CtxDep = Annotated[Ctx, Depends(get_ctx, scope="function")]
 #: an id in a URL: anything outside BIGINT is a 422 here, never an overflow in the driver
 RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
