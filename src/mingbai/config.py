@@ -77,6 +77,10 @@ class Settings:
     #: SP orders per minute, per SP key and per (SP, subscriber); 0 turns a limit off
     sp_orders_per_minute: int = 600
     sp_orders_per_subscriber_per_hour: int = 5
+    #: sign-in code requests (each an SMS to a number the caller names) per hour, per number and
+    #: per source address; 0 turns a limit off
+    login_codes_per_number_per_hour: int = 10
+    login_codes_per_address_per_hour: int = 30
     #: shared rate-limit counters for several processes (redis://…); empty: in this process
     redis_url: str = ""
     #: token that /metrics asks for (Authorization: Bearer …); empty: /metrics is not served by the app
@@ -115,6 +119,8 @@ class Settings:
             max_import_bytes=_int_env("MINGBAI_MAX_IMPORT_BYTES", 64 * 1_048_576),
             sp_orders_per_minute=_int_env("MINGBAI_SP_ORDERS_PER_MINUTE", 600),
             sp_orders_per_subscriber_per_hour=_int_env("MINGBAI_SP_ORDERS_PER_SUBSCRIBER_PER_HOUR", 5),
+            login_codes_per_number_per_hour=_int_env("MINGBAI_LOGIN_CODES_PER_NUMBER_PER_HOUR", 10),
+            login_codes_per_address_per_hour=_int_env("MINGBAI_LOGIN_CODES_PER_ADDRESS_PER_HOUR", 30),
             redis_url=os.environ.get("MINGBAI_REDIS_URL", ""),
             metrics_token=os.environ.get("MINGBAI_METRICS_TOKEN", ""),
             trusted_proxies=os.environ.get("MINGBAI_TRUSTED_PROXIES", ""),
