@@ -6,6 +6,7 @@ from mingbai.campaigns import models as _campaigns  # noqa: F401
 from mingbai.catalog import models as _catalog  # noqa: F401
 from mingbai.charging import models as _charging  # noqa: F401
 from mingbai.db import Base
+from mingbai.disputes import models as _disputes  # noqa: F401
 from mingbai.messaging import models as _messaging  # noqa: F401
 from mingbai.spam import models as _spam  # noqa: F401
 from mingbai.subscriptions import models as _subscriptions  # noqa: F401

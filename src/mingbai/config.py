@@ -101,6 +101,9 @@ class Settings:
     def sealer(self) -> Sealer:
         return sealer(self.secret_keys, self.secret_key_file)
 
+    #: the most one agent may refund at discretion in a Shanghai month, in fen (R8: 酌情退还)
+    discretionary_ceiling_fen: int = 20_000
+
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
         return cls(
@@ -128,6 +131,7 @@ class Settings:
             secret_keys=tuple(k for k in os.environ.get("MINGBAI_SECRET_KEYS", "").split(",") if k.strip()),
             secret_key_file=os.environ.get("MINGBAI_SECRET_KEY_FILE") or str(Path("var") / "secret.key"),
             demo=os.environ.get("MINGBAI_DEMO", "") == "1",
+            discretionary_ceiling_fen=_int_env("MINGBAI_DISCRETIONARY_CEILING_FEN", 20_000),
         )
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ from mingbai.charging import sms as charging_sms
 from mingbai.clock import Clock, SystemClock
 from mingbai.config import Settings
 from mingbai.db import Ctx, Database, make_engine
+from mingbai.disputes import service as disputes
 from mingbai.errors import MingbaiError
 from mingbai.messaging import service as messaging
 from mingbai.messaging.gateways import Gateway, GatewayWiring, LoopbackGateway, PullingGateway
@@ -133,11 +134,20 @@ class Platform:
             released = campaigns.release_due(ctx)
         with self.uow() as ctx:
             redacted = messaging.redact_spent_codes(ctx)
+        with self.uow() as ctx:
+            # seed 004: a dispute not verified within 3 days is refunded, without the return
+            unverified = disputes.expire_overdue(ctx)
         extra = charging_schedule.scheduled(self)
         sent = self.deliver()
         return TickReport(
             expired,
             written,
             len({s.outbox_id for s in sent}),
-            {"console_sessions_purged": purged, "campaign_released": released, "codes_redacted": redacted, **extra},
+            {
+                "console_sessions_purged": purged,
+                "campaign_released": released,
+                "codes_redacted": redacted,
+                "disputes_unverified": unverified,
+                **extra,
+            },
         )

@@ -109,7 +109,7 @@ def test_rest_objection_balance_usage_and_activation(platform, clock, api):
         ).status_code
         == 403
     )
-    (o,) = api.get("/api/v1/objections", params={"status": "open"}, headers=h("agent")).json()
+    (o,) = api.get("/api/v1/objections", params={"status": "disputed"}, headers=h("agent")).json()
     assert (o["charge_id"], o["channel"]) == (charge["id"], "hotline")
     paid = api.post(f"/api/v1/subscribers/{ALICE}/payments", json={"amount_fen": 500, "ref": "H1"}, headers=h("hall"))
     assert paid.status_code == 201
@@ -126,7 +126,9 @@ def test_rest_objection_balance_usage_and_activation(platform, clock, api):
         == 403
     )
     balance = api.get(f"/api/v1/subscribers/{ALICE}/balance", headers=h("agent")).json()
-    assert (balance["balance_fen"], balance["owed_fen"]) == (0, 300)
+    # the objection opened a dispute: these subscriptions have no order and no confirming SMS on
+    # record, so the 5 yuan came back with an equal return (R8): 500 paid + 1000 − 800 charged
+    assert (balance["balance_fen"], balance["owed_fen"]) == (700, 0)
     cards = api.post(
         "/api/v1/recharge-cards",
         json={"card_numbers": ["3000000000000001"], "face_value_fen": 1000, "issued_on": "2026-01-01"},
@@ -139,7 +141,9 @@ def test_rest_objection_balance_usage_and_activation(platform, clock, api):
         ).status_code
         == 201
     )
-    assert api.get(f"/api/v1/subscribers/{ALICE}/balance", headers=h("hall")).json()["balance_fen"] == 700
+    assert (
+        api.get(f"/api/v1/subscribers/{ALICE}/balance", headers=h("hall")).json()["balance_fen"] == 1700
+    )  # 700 + the card
     csv = (
         b"record_id,msisdn,used_at,kind,service_code,quantity,roaming\n"
         b"D1,13800138000,2026-04-09T10:00:00+08:00,data,,100,\n"
@@ -246,7 +250,9 @@ def test_bill_page_says_channels_and_references_in_full_and_fits_its_csp(platfor
     with platform.uow() as ctx:
         create_key(ctx, role="agent", label="t", key="bill-agent")
     period = platform.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
-    page = api.get(f"/api/v1/subscribers/{ALICE}/bill.html", params={"period": period}, headers={"X-API-Key": "bill-agent"})
+    page = api.get(
+        f"/api/v1/subscribers/{ALICE}/bill.html", params={"period": period}, headers={"X-API-Key": "bill-agent"}
+    )
     assert page.status_code == 200, page.text
     row = page.text.split("充值及交费记录")[1].split("</table>")[0]
     assert "<td>PAY-1</td>" in row and "<td>营业厅</td>" in row and ">hall<" not in row

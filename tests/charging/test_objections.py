@@ -68,6 +68,9 @@ def test_reply_yy_stops_charging_and_opens_a_dispute(platform, clock, gateway):
     replies = [r.text for r in result.replies]
     assert any("异议已受理" in t and "5元" in t and "2026年4月" in t for t in replies)
     assert any("成功退订新浪的头条新闻业务" in t for t in replies)
+    # 结果短信告知, as the acknowledgement promises: no order or confirming SMS is on record for
+    # this subscription, so the rule refunds the fee with an equal return at once (R8)
+    assert any("费用争议已处理" in t and "退还信息费5元" in t and "双倍返还5元" in t for t in replies)
     with platform.uow() as ctx:
         (objection,) = list_objections(ctx, msisdn=ALICE)
         charges = list_charges(ctx, msisdn=ALICE)
@@ -78,7 +81,7 @@ def test_reply_yy_stops_charging_and_opens_a_dispute(platform, clock, gateway):
         news.id,
         "sms",
         result.mo_id,
-        "open",
+        "disputed",
     )
     assert objection.amount_fen == 500 and objection.period == "2026-04"
     assert news.objected and not next(c for c in charges if c.service_code == "QQ-TONES").objected

@@ -362,7 +362,13 @@ def test_every_console_page_fits_360_and_1280_in_both_languages_and_shows_no_raw
     with platform.uow() as ctx:
         sub = next(s.id for s in list_subscriptions(ctx, msisdn=ALICE))
     snake = _raw_identifiers()
-    zh_channels = {k.split(".", 1)[1] for k in MESSAGES if k.startswith("channel.")} - {"sp", "sms", "wap", "api", "cli"}
+    zh_channels = {k.split(".", 1)[1] for k in MESSAGES if k.startswith("channel.")} - {
+        "sp",
+        "sms",
+        "wap",
+        "api",
+        "cli",
+    }
     seen: list[str] = []
     for role, paths in PAGES_BY_ROLE.items():
         with platform.uow() as ctx:

@@ -17,8 +17,10 @@ from sqlalchemy import select
 from mingbai.accounts.service import get_user, start_staff_session, start_subscriber_session
 from mingbai.auth.models import ApiKey
 from mingbai.auth.service import Role
+from mingbai.disputes.service import open_dispute
 from mingbai.subscriptions.service import list_subscriptions
 from tests.consoles.conftest import API_KEYS, csrf_of
+from tests.disputes.conftest import charge
 from tests.helpers import ALICE, BOB, order, subscribe
 
 R = Role
@@ -59,6 +61,17 @@ CONSOLE_ROUTES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/ops/catalog/sps/{code}/status"): frozenset({R.OPERATOR}),
     ("POST", "/ops/catalog/services/{code}/status"): frozenset({R.OPERATOR}),
     ("GET", "/security/sign-ins"): frozenset({R.SECURITY, R.AUDITOR}),
+    # disputes (issue 15)
+    ("GET", "/agent/disputes"): FRONT,
+    ("GET", "/agent/subscribers/{msisdn}/disputes"): FRONT,
+    ("POST", "/agent/subscribers/{msisdn}/disputes"): FRONT,
+    ("GET", "/agent/subscribers/{msisdn}/evidence"): FRONT,
+    ("GET", "/agent/disputes/{dispute_id}"): FRONT,
+    ("POST", "/agent/disputes/{dispute_id}/decision"): FRONT,
+    ("GET", "/ops/disputes"): OVERSIGHT,
+    ("GET", "/me/disputes"): frozenset({R.SUBSCRIBER}),
+    ("POST", "/me/disputes"): frozenset({R.SUBSCRIBER}),
+    ("GET", "/sp/refunds"): frozenset({R.SP}),
     # the demo handset: open, and present only with the in-process gateway
     ("GET", "/"): PUBLIC,
     ("GET", "/handset"): PUBLIC,
@@ -125,6 +138,17 @@ API_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/spam/strategies"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/spam/strategies"): frozenset({R.OPERATOR}),
     ("POST", "/api/v1/spam/strategies/{version}/activate"): frozenset({R.OPERATOR}),
+    # disputes (issue 15)
+    ("POST", "/api/v1/subscribers/{msisdn}/disputes"): frozenset({R.AGENT, R.HALL}),
+    ("GET", "/api/v1/subscribers/{msisdn}/disputes"): API_STAFF,
+    ("GET", "/api/v1/disputes"): API_STAFF,
+    ("GET", "/api/v1/disputes/{dispute_id}"): API_STAFF,
+    ("POST", "/api/v1/disputes/{dispute_id}/decision"): frozenset({R.AGENT, R.HALL}),
+    ("GET", "/api/v1/subscribers/{msisdn}/evidence"): API_STAFF,
+    ("GET", "/api/v1/audit/consent"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/dispute-policies"): API_STAFF,
+    ("POST", "/api/v1/dispute-policies"): frozenset({R.OPERATOR}),
+    ("GET", "/api/v1/refunds"): frozenset({R.SP}),
 }
 
 #: infrastructure routes outside the matrix
@@ -202,6 +226,11 @@ def world(app, platform):  # type: ignore[no-untyped-def]
         sessions[R.SUBSCRIBER] = start_subscriber_session(ctx, ALICE)
         tencent = start_staff_session(ctx, get_user(ctx, "tencent"))
         bob = start_subscriber_session(ctx, BOB)
+    fee = charge(platform, subscription_id=alice_sub, period="2026-05")
+    with platform.uow() as ctx:
+        dispute_id = open_dispute(
+            ctx, msisdn=ALICE, channel="hotline", actor="test", charge_ids=[fee], keep_service=True
+        ).id
     return {
         "msisdn": ALICE,
         "subscription_id": alice_sub,
@@ -210,6 +239,8 @@ def world(app, platform):  # type: ignore[no-untyped-def]
         "tencent_order_id": tencent_order,
         "key_id": sina_key,
         "code": "SOHU",
+        "dispute_id": dispute_id,
+        "charge_id": fee,
         "sessions": sessions,
         "tencent_session": tencent,
         "bob_session": bob,
@@ -225,12 +256,14 @@ def order_for_tencent(platform) -> int:  # type: ignore[no-untyped-def]
 
 def _url(path: str, world: dict[str, Any]) -> str:
     url = path
-    for name in ("msisdn", "subscription_id", "order_id", "key_id", "code"):
+    for name in ("msisdn", "subscription_id", "order_id", "key_id", "code", "dispute_id"):
         url = url.replace("{" + name + "}", str(world[name]))
     if path.startswith("/ops/catalog/services/"):
         url = url.replace("/SOHU/", "/SOHU-MMS/")
     if path == "/api/v1/subscriptions":
         url += f"?msisdn={ALICE}"
+    if path.endswith("/evidence"):
+        url += f"?charge={world['charge_id']}"
     if path == "/handset/thread":
         url += f"?msisdn={ALICE}"
     return url

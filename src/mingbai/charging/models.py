@@ -111,7 +111,7 @@ class ChargeObjection(Base):
     actor: Mapped[str] = mapped_column(String(64))
     #: the MO that carried it, when it came by SMS (evidence for R8)
     mo_id: Mapped[int | None] = mapped_column(Id)
-    #: open until the refunds capability decides it
+    #: ``disputed`` once it opened a dispute (disputes.service: every objection does at once)
     status: Mapped[str] = mapped_column(String(16), default="open")
 
 

@@ -18,6 +18,7 @@ from mingbai.charging.models import Charge, ChargeObjection
 from mingbai.charging.packages import find_package
 from mingbai.charging.rules import parse_billing_period
 from mingbai.db import Ctx, insert_ignore
+from mingbai.disputes.service import open_dispute
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.messaging.kinds import MessageKind
@@ -124,6 +125,8 @@ class ObjectionOutcome:
     objection_id: int | None = None
     charge_id: int | None = None
     stopped: list[str] | None = None
+    #: the dispute the objection opened (decided by rule at once, or being verified)
+    dispute_id: int | None = None
 
 
 def _objection_target(ctx: Ctx, msisdn: str, service_code: str | None) -> Charge | list[str] | None:
@@ -146,12 +149,14 @@ def object_to_charge(
     charge_id: int | None = None,
     service_code: str | None = None,
     mo_id: int | None = None,
+    words: str | None = None,
 ) -> ObjectionOutcome:
     """The subscriber disputes a charge (seed 002: 客户如有异议可提出终止扣费).
 
     Charging stops at once (the subscription is unsubscribed through the subscription core,
-    which confirms it by SMS), and the objection is kept for the refund decision (R8): which
-    charge, when, by which channel and, by SMS, which MO. Saying it twice changes nothing.
+    which confirms it by SMS), the objection is kept (which charge, when, by which channel and,
+    by SMS, which MO), and it opens a dispute that the refund rules decide at once (R8), with the
+    result sent by SMS. Saying it twice changes nothing.
     """
     msisdn = normalize_msisdn(msisdn)
     if channel not in OBJECTION_CHANNELS:
@@ -246,7 +251,16 @@ def object_to_charge(
         text=texts.objection_accepted(sp_name, service_name, period_zh, charge.amount_fen),
         mo_id=mo_id,
     )
-    return ObjectionOutcome("accepted", objection_id, charge.id, [e.service_code for e in ended])
+    # the objection is a dispute (R8): decided by rule now, its result sent by SMS as promised
+    dispute = open_dispute(
+        ctx, msisdn=msisdn, channel=channel, actor=actor, charge_ids=[charge.id], words=words, mo_id=mo_id
+    )
+    ctx.session.execute(
+        update(ChargeObjection)
+        .where(ChargeObjection.msisdn == msisdn, ChargeObjection.id == objection_id)
+        .values(status="disputed")
+    )
+    return ObjectionOutcome("accepted", objection_id, charge.id, [e.service_code for e in ended], dispute.id)
 
 
 @dataclass(frozen=True)

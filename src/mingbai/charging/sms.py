@@ -25,6 +25,7 @@ def with_objections(inner: MoHandler) -> MoHandler:
             actor=f"subscriber:{mo.msisdn}",
             service_code=command.service_code,
             mo_id=mo.mo_id,
+            words=mo.text,
         )
         return f"objection_{outcome.verdict}"
 

@@ -23,6 +23,7 @@ from mingbai.cli.common import (
     print_table,
     read_json_file,
 )
+from mingbai.cli.disputes import register as register_disputes
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
 from mingbai.clock import local_text
@@ -426,6 +427,7 @@ def serve(
 
 
 register_charging(app)
+register_disputes(app)
 
 
 def main() -> None:

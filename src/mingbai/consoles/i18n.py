@@ -373,6 +373,7 @@ MESSAGE_KINDS: dict[MessageKind, tuple[str, str]] = {
     MessageKind.TRAFFIC_ALERT: ("流量提醒", "Data usage alert"),
     MessageKind.NOTICE: ("举报处理通知", "Report outcome"),
     MessageKind.LOGIN_CODE: ("登录验证码", "Sign-in code"),
+    MessageKind.DISPUTE: ("费用争议处理", "Dispute outcome"),
 }
 #: the label of each subscription event kind (``event.<value>``)
 EVENT_KINDS: dict[EventKind, tuple[str, str]] = {
@@ -386,6 +387,9 @@ EVENT_KINDS: dict[EventKind, tuple[str, str]] = {
     EventKind.ORDER_REFUSED: ("订购被拒", "Order refused"),
     EventKind.ORDER_EXPIRED: ("订购未确认已过期", "Order expired unconfirmed"),
     EventKind.CHARGE_OBJECTED: ("扣费异议", "Charge objected"),
+    EventKind.DISPUTE_OPENED: ("受理费用争议", "Dispute opened"),
+    EventKind.DISPUTE_DECIDED: ("争议核查完毕", "Dispute decided"),
+    EventKind.DISPUTE_DISCRETIONARY: ("酌情退费", "Discretionary refund"),
 }
 MESSAGES |= {f"kind.{k}": v for k, v in MESSAGE_KINDS.items()}
 MESSAGES |= {f"event.{k}": v for k, v in EVENT_KINDS.items()}

@@ -52,12 +52,16 @@ HOME = {
 #: navigation: (path, message key, roles that see it)
 NAV: list[tuple[str, str, frozenset[Role]]] = [
     ("/agent", "nav.agent", frozenset(FRONT_LINE)),
+    ("/agent/disputes", "nav.disputes", frozenset(FRONT_LINE)),
+    ("/ops/disputes", "nav.disputes", frozenset(OVERSIGHT)),
     ("/ops", "nav.dashboard", frozenset(OVERSIGHT)),
     ("/ops/catalog", "nav.catalog", frozenset(OVERSIGHT)),
     ("/security/sign-ins", "nav.sign_ins", frozenset({Role.SECURITY, Role.AUDITOR})),
     ("/sp", "nav.sp", frozenset({Role.SP})),
     ("/sp/keys", "nav.sp_keys", frozenset({Role.SP})),
+    ("/sp/refunds", "nav.refunds", frozenset({Role.SP})),
     ("/me", "nav.me", frozenset({Role.SUBSCRIBER})),
+    ("/me/disputes", "nav.my_disputes", frozenset({Role.SUBSCRIBER})),
 ]
 
 

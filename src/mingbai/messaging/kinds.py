@@ -37,6 +37,8 @@ class MessageKind(StrEnum):
     NOTICE = "notice"
     #: a sign-in code for the subscriber portal
     LOGIN_CODE = "login_code"
+    #: R8: a dispute's result or progress, with the amounts and the rule
+    DISPUTE = "dispute"
 
 
 #: kinds the subscriber is owed as reminders (R4, R6), in the order the dashboard stacks them

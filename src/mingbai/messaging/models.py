@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, false, text
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mingbai.db import Base, Id, UtcDateTime
@@ -15,7 +15,11 @@ class MoMessage(Base):
     """A mobile-originated SMS, kept as evidence of what the subscriber actually sent (R8)."""
 
     __tablename__ = "mo_message"
-    __table_args__ = (Index("ix_mo_message_received_at", "received_at"),)
+    __table_args__ = (
+        Index("ix_mo_message_received_at", "received_at"),
+        # one chain per subscriber: a second row claiming the same place is refused (disputes/chain.py)
+        Index("uq_mo_message_chain", "msisdn", "chain_seq", unique=True),
+    )
 
     msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -24,6 +28,10 @@ class MoMessage(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     #: what the router made of it: query, unsubscribe, confirm, help, …
     handled_as: Mapped[str | None] = mapped_column(String(32))
+    #: tamper evidence (R8): place in the sender's chain and SHA-256(previous hash ‖ content),
+    #: set by the one writer (``record_mos`` → ``disputes.chain.link``)
+    chain_seq: Mapped[int | None] = mapped_column(Integer)
+    chain_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 #: rows the send-once index holds: those with a dedupe key (0503)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, text, true, update
 
 from mingbai.db import Ctx, insert_new, insert_rows, table_of
+from mingbai.hashchain import link
 from mingbai.ids import new_id
 from mingbai.messaging.gateways.base import Gateway
 from mingbai.messaging.kinds import MessageKind
@@ -193,22 +194,22 @@ def record_mo(
 
 
 def record_mos(ctx: Ctx, mos: Sequence[InboundRecord]) -> None:
+    """The one writer of MOs: each row linked into its sender's hash chain (tamper evidence, R8)."""
     if mos:
-        insert_rows(
-            ctx.conn,
-            table_of(MoMessage),
-            [
-                {
-                    "msisdn": m.msisdn,
-                    "id": m.mo_id,
-                    "recipient": m.recipient,
-                    "text": m.text[:MAX_MO_CHARS],
-                    "received_at": m.received_at,
-                    "handled_as": m.handled_as,
-                }
-                for m in mos
-            ],
-        )
+        table = table_of(MoMessage)
+        rows = [
+            {
+                "msisdn": m.msisdn,
+                "id": m.mo_id,
+                "recipient": m.recipient,
+                "text": m.text[:MAX_MO_CHARS],
+                "received_at": m.received_at,
+                "handled_as": m.handled_as,
+            }
+            for m in mos
+        ]
+        link(ctx, table, rows)
+        insert_rows(ctx.conn, table, rows)
 
 
 def dispatch_due(

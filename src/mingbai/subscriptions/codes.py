@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 
 from mingbai.db import Ctx, insert_rows, table_of
 from mingbai.errors import MingbaiError
@@ -246,7 +246,16 @@ def _confirm(
                 Order.id.in_([o.id for _, _, o in accepted]),
                 Order.status == "pending",
             )
-            .values(status="confirmed", decided_at=now)
+            # each order names the MO that carried its code: the consent evidence (R8)
+            .values(
+                status="confirmed",
+                decided_at=now,
+                confirm_mo_id=case(
+                    {o.id: r.mo_id for _, r, o in accepted if r.mo_id is not None}, value=Order.id, else_=None
+                )
+                if any(r.mo_id is not None for _, r, _ in accepted)
+                else None,
+            )
             .returning(Order.id)
         ).scalars()
     )

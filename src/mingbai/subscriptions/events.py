@@ -25,3 +25,9 @@ class EventKind(StrEnum):
     ORDER_EXPIRED = "order_expired"
     #: R6: the subscriber objected to a charge (the subscription is ended with it)
     CHARGE_OBJECTED = "charge_objected"
+    #: R8: a dispute about the subscription's charges was opened (and decided by rule, or not yet)
+    DISPUTE_OPENED = "dispute_opened"
+    #: R8: the verification step (or the 72-hour deadline) decided it
+    DISPUTE_DECIDED = "dispute_decided"
+    #: R8: an agent refunded a verified charge at discretion (plain, flagged)
+    DISPUTE_DISCRETIONARY = "dispute_discretionary"

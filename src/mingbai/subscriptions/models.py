@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, text
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mingbai.db import Base, Id, UtcDateTime
@@ -45,7 +45,10 @@ class Order(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     external_ref: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))
+    #: the MO that placed the order (a keyword to an SP's number), when one did
     mo_id: Mapped[int | None] = mapped_column(Id)
+    #: the subscriber's MO that carried the code and confirmed the order (consent evidence, R8)
+    confirm_mo_id: Mapped[int | None] = mapped_column(Id)
 
 
 class Subscription(Base):
@@ -91,7 +94,11 @@ class SubscriptionEvent(Base):
     The database refuses UPDATE and DELETE on this table (triggers in the migration)."""
 
     __tablename__ = "subscription_event"
-    __table_args__ = (Index("ix_subscription_event_time", "msisdn", "at"),)
+    __table_args__ = (
+        Index("ix_subscription_event_time", "msisdn", "at"),
+        # one chain per subscriber: a second row claiming the same place is refused (disputes/chain.py)
+        Index("uq_subscription_event_chain", "msisdn", "chain_seq", unique=True),
+    )
 
     msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -103,6 +110,10 @@ class SubscriptionEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: tamper evidence (R8): this row's place in the subscriber's chain and SHA-256(previous
+    #: hash ‖ content), set by the one writer (``record_events`` → ``disputes.chain.link``)
+    chain_seq: Mapped[int | None] = mapped_column(Integer)
+    chain_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class UnsubscribeMenu(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.db import Ctx, insert_rows, shard_groups, table_of
 from mingbai.errors import NotFound
+from mingbai.hashchain import link
 from mingbai.ids import new_id
 from mingbai.messaging.rules import waves as waves  # the one definition; the MO intake cuts batches the same way
 from mingbai.msisdn import mask_msisdn
@@ -50,9 +51,12 @@ def event_row(
 
 
 def record_events(ctx: Ctx, rows: list[dict[str, Any]]) -> None:
-    """The one way subscription and order changes are written down (append-only)."""
+    """The one way subscription and order changes are written down (append-only), each row
+    linked into its subscriber's hash chain (tamper evidence, R8)."""
     if rows:
-        insert_rows(ctx.conn, table_of(SubscriptionEvent), rows)
+        table = table_of(SubscriptionEvent)
+        link(ctx, table, rows)
+        insert_rows(ctx.conn, table, rows)
 
 
 def record_event(ctx: Ctx, **fields: Any) -> None:

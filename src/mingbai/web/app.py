@@ -26,6 +26,7 @@ from mingbai.config import Settings
 from mingbai.consoles import install as install_consoles
 from mingbai.consoles.charges import ChargingSource
 from mingbai.consoles.i18n import enum_translator
+from mingbai.disputes.api import router as disputes_router
 from mingbai.messaging.api import router as sms_router
 from mingbai.messaging.gateways.smpp import SmppConfig, SmppGateway
 from mingbai.messaging.metrics import registry_with_outbox
@@ -106,6 +107,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(catalog_router)
     app.include_router(charging_router)
+    app.include_router(disputes_router)
     app.include_router(sms_router)
     app.include_router(spam_router)
     app.include_router(handset_router)
