@@ -77,12 +77,18 @@ class Settings:
     #: SP orders per minute, per SP key and per (SP, subscriber); 0 turns a limit off
     sp_orders_per_minute: int = 600
     sp_orders_per_subscriber_per_hour: int = 5
+    #: sign-in code requests (each an SMS to a number the caller names) per hour, per number and
+    #: per source address; 0 turns a limit off
+    login_codes_per_number_per_hour: int = 10
+    login_codes_per_address_per_hour: int = 30
     #: shared rate-limit counters for several processes (redis://…); empty: in this process
     redis_url: str = ""
     #: token that /metrics asks for (Authorization: Bearer …); empty: /metrics is not served by the app
     metrics_token: str = ""
     #: addresses (comma-separated) whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: none
     trusted_proxies: str = ""
+    #: session and CSRF cookies Secure with the ``__Host-`` prefix: auto (when the request is https), always, never
+    secure_cookies: str = "auto"
     #: keys that seal one-time codes in the outbox, ``id:base64`` newest first (mingbai.sealing);
     #: empty: the key file below
     secret_keys: tuple[str, ...] = ()
@@ -116,9 +122,12 @@ class Settings:
             max_import_bytes=_int_env("MINGBAI_MAX_IMPORT_BYTES", 64 * 1_048_576),
             sp_orders_per_minute=_int_env("MINGBAI_SP_ORDERS_PER_MINUTE", 600),
             sp_orders_per_subscriber_per_hour=_int_env("MINGBAI_SP_ORDERS_PER_SUBSCRIBER_PER_HOUR", 5),
+            login_codes_per_number_per_hour=_int_env("MINGBAI_LOGIN_CODES_PER_NUMBER_PER_HOUR", 10),
+            login_codes_per_address_per_hour=_int_env("MINGBAI_LOGIN_CODES_PER_ADDRESS_PER_HOUR", 30),
             redis_url=os.environ.get("MINGBAI_REDIS_URL", ""),
             metrics_token=os.environ.get("MINGBAI_METRICS_TOKEN", ""),
             trusted_proxies=os.environ.get("MINGBAI_TRUSTED_PROXIES", ""),
+            secure_cookies=os.environ.get("MINGBAI_SECURE_COOKIES", "auto").strip().lower() or "auto",
             secret_keys=tuple(k for k in os.environ.get("MINGBAI_SECRET_KEYS", "").split(",") if k.strip()),
             secret_key_file=os.environ.get("MINGBAI_SECRET_KEY_FILE") or str(Path("var") / "secret.key"),
             demo=os.environ.get("MINGBAI_DEMO", "") == "1",
@@ -126,6 +135,8 @@ class Settings:
         )
 
     def __post_init__(self) -> None:
+        if self.secure_cookies not in ("auto", "always", "never"):
+            raise ValueError(f"MINGBAI_SECURE_COOKIES must be auto, always or never, got {self.secure_cookies!r}")
         if not 1 <= self.billing_workers <= 64:
             raise ValueError(f"MINGBAI_BILLING_WORKERS must be from 1 to 64, got {self.billing_workers}")
         if not 1 <= self.max_use_quantity <= 1_000_000:

@@ -8,6 +8,7 @@ import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -53,6 +54,42 @@ def test_password_policy():
     assert rules.check_password("alicealice", "alicealice")
     assert rules.check_password("x" * 129 + "abc", "alice")
     assert rules.check_password("correct horse battery", "alice") is None
+
+
+def test_common_breached_and_patterned_passwords_are_refused():
+    for weak, why in (
+        ("password123", "common"),
+        ("Password123!", "common"),  # a common word dressed in digits and signs
+        ("iloveyou2026", "common"),
+        ("qwertyuiop", "common"),
+        ("1234567890", "digits"),
+        ("98765432109", "digits"),
+        ("abcabcabcabc", "easy"),  # one short pattern repeated
+        ("hunter2hunter2", "easy"),
+        ("zaq12wsxcde3", "run"),  # keyboard columns
+        ("Qwertzuiopasdf", "run"),
+        ("agent12345", "username"),
+        ("tnega-2024!", "username"),  # reversed
+    ):
+        reason = rules.check_password(weak, "agent")
+        assert reason and why in reason, (weak, reason)
+    assert len(rules.common_passwords()) > 19_000 and "123456" in rules.common_passwords()
+    for fine in ("correct horse battery", "mingbai-agent", "Tr0ub4dor&3x", "雨后的西湖边散步看荷花"):
+        assert rules.check_password(fine, "agent") is None, fine
+
+
+def test_weak_passwords_are_refused_on_create_and_change(platform):
+    from mingbai.accounts.service import create_user, set_password
+    from mingbai.errors import InvalidInput
+
+    with platform.uow() as ctx:
+        for weak in ("password123", "1234567890"):
+            with pytest.raises(InvalidInput, match="password"):
+                create_user(ctx, username="li.ming", role="agent", display_name="李明", password=weak)
+        create_user(ctx, username="li.ming", role="agent", display_name="李明", password="slow-river-lantern")
+        with pytest.raises(InvalidInput, match="common"):
+            set_password(ctx, username="li.ming", password="password123")
+        set_password(ctx, username="li.ming", password="quiet-harbour-tea")
 
 
 def test_username_policy():

@@ -54,6 +54,57 @@ def test_cookies_are_secure_over_https(app):
     assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
 
 
+def test_cookies_carry_the_host_prefix_over_https(app):
+    c = TestClient(app, base_url="https://testserver")
+    page = c.get("/login")
+    csrf_cookie = page.headers["set-cookie"]
+    assert csrf_cookie.startswith("__Host-mb_csrf=")
+    assert "Secure" in csrf_cookie and "Path=/" in csrf_cookie and "Domain" not in csrf_cookie
+    r = c.post(
+        "/login/staff",
+        data={"username": "agent", "password": "mingbai-agent", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    session = r.headers["set-cookie"]
+    assert session.startswith("__Host-mb_session=")
+    assert "Secure" in session and "Path=/" in session and "Domain" not in session
+    assert c.get("/agent").status_code == 200  # the prefixed cookie is the one read back
+    token = c.cookies.get("__Host-mb_session")
+    # over https an unprefixed cookie (one a sibling host could plant) is not a session
+    planted = TestClient(app, base_url="https://testserver", cookies={"mb_session": token})
+    assert planted.get("/agent", follow_redirects=False).status_code in (303, 401)
+    # sign-out clears the prefixed cookie
+    out = c.post("/logout", headers={"X-CSRF-Token": csrf_of(c.get("/agent").text)}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["set-cookie"].startswith("__Host-mb_session=")
+
+
+def test_cookies_have_no_prefix_over_plain_http(app):
+    c = TestClient(app, base_url="http://testserver")
+    page = c.get("/login")
+    assert page.headers["set-cookie"].startswith("mb_csrf=") and "Secure" not in page.headers["set-cookie"]
+
+
+def test_secure_cookies_setting_overrides_the_scheme(app, platform, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setattr(platform, "settings", replace(platform.settings, secure_cookies="always"))
+    page = TestClient(app, base_url="http://testserver").get("/login")
+    assert page.headers["set-cookie"].startswith("__Host-mb_csrf=") and "Secure" in page.headers["set-cookie"]
+    monkeypatch.setattr(platform, "settings", replace(platform.settings, secure_cookies="never"))
+    page = TestClient(app, base_url="https://testserver").get("/login")
+    assert page.headers["set-cookie"].startswith("mb_csrf=") and "Secure" not in page.headers["set-cookie"]
+
+
+def test_secure_cookies_setting_is_checked():
+    import pytest
+
+    from mingbai.config import Settings
+
+    with pytest.raises(ValueError, match="MINGBAI_SECURE_COOKIES"):
+        Settings(secure_cookies="sometimes")
+
+
 def test_wrong_password_is_refused_logged_masked_and_rate_limited(app, platform, caplog):
     caplog.set_level(logging.WARNING, logger="mingbai.accounts.service")
     for _ in range(5):

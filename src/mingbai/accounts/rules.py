@@ -1,13 +1,17 @@
 """Pure rules for signing in: masking, password policy, lockout, session lifetime.
 
-No database and no clock: every function is given what it decides on.
+No database and no clock: every function is given what it decides on (the list of common
+passwords is read once from the package's own data).
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
 
 from mingbai.msisdn import mask_msisdn
 
@@ -54,14 +58,77 @@ def check_username(username: str) -> str | None:
     return None
 
 
+#: runs a person types without thinking: keyboard rows and columns, the alphabet, the digits
+_RUNS = (
+    "1234567890",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "abcdefghijklmnopqrstuvwxyz",
+    "1qaz",
+    "2wsx",
+    "3edc",
+    "4rfv",
+    "5tgb",
+    "6yhn",
+    "7ujm",
+    "8ik,",
+    "9ol.",
+    "0p;/",
+)
+_RUN_TEXT = " ".join(_RUNS + tuple(r[::-1] for r in _RUNS))
+#: what is left of a password once its runs (or its username) are taken out must be this long
+_MIN_REST = 8
+_REPEATED_UNIT = re.compile(r"(.+?)\1+")
+_EDGES = re.compile(r"^[\d\W_]+|[\d\W_]+$")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 20,000 most common passwords, lower-cased (shipped with the package: data/NOTICE.md)."""
+    raw = resources.files("mingbai.accounts").joinpath("data/common-passwords.txt.gz").read_bytes()
+    return frozenset(line.strip() for line in gzip.decompress(raw).decode().splitlines() if line.strip())
+
+
+def _without_runs(text: str) -> str:
+    """``text`` less every run of 3+ characters that is a keyboard or alphabet run."""
+    out = []
+    i = 0
+    while i < len(text):
+        j = i + 3
+        if j <= len(text) and text[i:j] in _RUN_TEXT:
+            while j < len(text) and text[i : j + 1] in _RUN_TEXT:
+                j += 1
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def check_password(password: str, username: str) -> str | None:
-    """None when acceptable, else the reason: long enough, not the username, not one repeated character."""
+    """None when acceptable, else the reason: long enough, not a common or breached password (or
+    one with digits and signs around it), not only digits, not a repeated character or pattern,
+    not a keyboard run, and not the username with little else."""
     if len(password) < MIN_PASSWORD:
         return f"password: at least {MIN_PASSWORD} characters"
     if len(password) > MAX_PASSWORD:
         return f"password: at most {MAX_PASSWORD} characters"
-    if password.lower() == username.lower() or len(set(password)) < 4:
+    lower = password.lower()
+    name = username.lower()
+    if lower == name or len(set(password)) < 4 or _REPEATED_UNIT.fullmatch(lower):
         return "password: too easy to guess"
+    if password.isdigit():
+        return "password: not only digits"
+    common = common_passwords()
+    core = _EDGES.sub("", lower)
+    if lower in common or (len(core) >= 4 and core in common):
+        return "password: one of the most common passwords, the first a guesser tries"
+    if len(_without_runs(lower)) < 4:
+        return "password: a keyboard or alphabet run"
+    rest = lower.replace(name, "").replace(name[::-1], "") if len(name) >= 3 else lower
+    if len(rest) < _MIN_REST:
+        return "password: the username with too little else"
     return None
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, delete, insert, or_, select, update
+from sqlalchemy import case, delete, insert, literal, or_, select, update
 
 from mingbai.accounts import rules
 from mingbai.accounts.models import LoginCode, SignInAttempt, SignInGuard, StaffUser, SubscriberProfile, WebSession
@@ -362,53 +362,67 @@ def sign_in_password(ctx: Ctx, *, username: str, password: str, address: str) ->
 def request_login_code(ctx: Ctx, *, msisdn: str, address: str) -> str:
     """Send a one-time code by SMS to an active subscriber. Returns what happened (sent,
     unknown, throttled) for the log; the page says the same thing in every case, so it
-    cannot be used to find out which numbers are subscribers."""
+    cannot be used to find out which numbers are subscribers.
+
+    Nor can its timing: every well-formed number costs the same statements. A code is drawn and
+    MACed, earlier codes are retired and a ``login_code`` row is written whatever the outcome;
+    for a number that gets no SMS the retiring matches nothing and the row is dead at birth
+    (it expires when written), so it can never sign anyone in and counts for no throttle.
+    Handing the SMS to the gateway happens after the answer (the page's background task).
+    """
     if not is_msisdn(msisdn):
         return "bad_msisdn"
     msisdn = normalize_msisdn(msisdn)
     now = ctx.now()
     known = ctx.session.scalar(select(Subscriber.status).where(Subscriber.msisdn == msisdn))
-    if known != "active":
-        _record(ctx, method="sms_request", subject=msisdn, address=address, success=False, reason="unknown")
-        return "unknown"
     recent = list(
         ctx.session.scalars(
             select(LoginCode.created_at).where(
-                LoginCode.msisdn == msisdn, LoginCode.created_at > now - timedelta(hours=1)
+                LoginCode.msisdn == msisdn,
+                LoginCode.created_at > now - timedelta(hours=1),
+                LoginCode.expires_at > LoginCode.created_at,  # not the dead rows below
             )
         )
     )
-    if not rules.may_send_login_code(recent, now):
-        _record(ctx, method="sms_request", subject=msisdn, address=address, success=False, reason="throttled")
-        return "throttled"
+    if known != "active":
+        outcome = "unknown"
+    elif not rules.may_send_login_code(recent, now):
+        outcome = "throttled"
+    else:
+        outcome = "sent"
+    live = outcome == "sent"
     code_id = new_id()
     code = new_code(6)
+    mac = code_mac(login_key(ctx), msisdn, code_id, code)
     # an earlier code stops working as soon as a new one is sent
     ctx.session.execute(
-        update(LoginCode).where(LoginCode.msisdn == msisdn, LoginCode.used_at.is_(None)).values(used_at=now)
+        update(LoginCode)
+        .where(LoginCode.msisdn == msisdn, LoginCode.used_at.is_(None), literal(live))
+        .values(used_at=now)
     )
     ctx.session.execute(
         insert(LoginCode),
         {
             "msisdn": msisdn,
             "id": code_id,
-            "code_mac": code_mac(login_key(ctx), msisdn, code_id, code),
+            "code_mac": mac,
             "created_at": now,
-            "expires_at": now + rules.LOGIN_CODE_TTL,
+            "expires_at": now + rules.LOGIN_CODE_TTL if live else now,
             "attempts": 0,
             "used_at": None,
         },
     )
-    minutes = int(rules.LOGIN_CODE_TTL.total_seconds() // 60)
-    enqueue(
-        ctx,
-        msisdn=msisdn,
-        kind=MessageKind.LOGIN_CODE,
-        dedupe_key=f"login:{code_id}",
-        text=f"您正在登录明白自助服务,登录验证码{code},{minutes}分钟内有效。如非本人操作请忽略,切勿告诉他人。中国移动",
-    )
-    _record(ctx, method="sms_request", subject=msisdn, address=address, success=True, reason="sent")
-    return "sent"
+    if live:
+        minutes = int(rules.LOGIN_CODE_TTL.total_seconds() // 60)
+        enqueue(
+            ctx,
+            msisdn=msisdn,
+            kind=MessageKind.LOGIN_CODE,
+            dedupe_key=f"login:{code_id}",
+            text=f"您正在登录明白自助服务,登录验证码{code},{minutes}分钟内有效。如非本人操作请忽略,切勿告诉他人。中国移动",
+        )
+    _record(ctx, method="sms_request", subject=msisdn, address=address, success=live, reason=outcome)
+    return outcome
 
 
 def sign_in_code(ctx: Ctx, *, msisdn: str, code: str, address: str) -> SignInResult:

@@ -118,7 +118,8 @@ class ChargeObjection(Base):
 
 
 class UsageImport(Base):
-    """One accepted usage file; the same file (by SHA-256) is never applied twice."""
+    """One accepted usage file; the same file (by SHA-256) is never applied twice. Applied in
+    chunks: ``running`` with the file line of the last committed record, then ``done``."""
 
     __tablename__ = "usage_import"
 
@@ -132,6 +133,8 @@ class UsageImport(Base):
     charges: Mapped[int] = mapped_column(Integer)
     amount_fen: Mapped[int] = mapped_column(Id)
     alerts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8), server_default="done")
+    last_line: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class UsageRecord(Base):

@@ -1,17 +1,20 @@
 """Usage records in: per-use charges with their deduction reminders, traffic alerts (R6, R7),
 and monthly usage figures for bills and the tariff advisor.
 
-An import is one unit of work: the file's records, their charges, reminders and alerts are
-committed together or not at all. The same file twice is recognised by its SHA-256 and does
-nothing; overlapping files are safe too, because a record is keyed by (msisdn, record_id) and a
-per-use charge by (msisdn, subscription, period, record_id).
+The whole file is checked before anything is written. The API applies it in one transaction;
+the CLI in chunks, each its own short transaction (other writers get the database in between),
+resumable from the line ``usage_import`` says it reached. The same file twice is recognised by
+its SHA-256 and does nothing; overlapping files and resumed runs are safe too, because a record
+is keyed by (msisdn, record_id), a per-use charge by (msisdn, subscription, period, record_id)
+and an alert by its threshold.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -67,7 +70,72 @@ def _slices(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def import_usage(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> UsageImportReport:
-    """Apply a usage file (docs/usage-csv.md) whole, or reject it whole with line numbers."""
+    """Apply a usage file (docs/usage-csv.md) whole in this one transaction (the API's way), or
+    reject it whole with line numbers. Big files go through :func:`import_usage_in_chunks`."""
+    prepared = _prepare(ctx, data, filename=filename, actor=actor)
+    if isinstance(prepared, UsageImportReport):
+        return prepared
+    _apply_chunk(ctx, prepared, prepared.rows, last=True)
+    return _report(ctx, prepared)
+
+
+#: rows per transaction of a chunked import: short enough that other writers get the database
+#: (SQLite has one writer at a time) between chunks
+CHUNK_ROWS = 5_000
+
+
+def import_usage_in_chunks(
+    uow: Callable[[], AbstractContextManager[Ctx]],
+    data: bytes,
+    *,
+    filename: str,
+    actor: str,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[int, int], None] | None = None,
+) -> UsageImportReport:
+    """Apply a usage file in chunks of ``chunk_rows`` records, each chunk its own transaction.
+
+    The whole file is checked first (parse, subscribers, subscriptions, records seen before), so
+    a bad line still refuses the file before anything is written. Then ``usage_import`` records
+    the file by its SHA-256 as ``running``, and every chunk commits its records, charges,
+    reminders, alerts and the file line it reached together. A rerun of the same file after a
+    crash resumes after that line; charges are keyed by record, alerts by threshold, so nothing
+    is charged or alerted twice. ``progress(done, total)`` is called after each commit.
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    with uow() as ctx:
+        prepared = _prepare(ctx, data, filename=filename, actor=actor)
+    if isinstance(prepared, UsageImportReport):
+        return prepared
+    todo = [r for r in prepared.rows if r.line > prepared.last_line]
+    total = len(prepared.rows)
+    done = total - len(todo)
+    if progress is not None:
+        progress(done, total)
+    chunks = [todo[i : i + chunk_rows] for i in range(0, len(todo), chunk_rows)] or [[]]
+    for n, chunk in enumerate(chunks):
+        with uow() as ctx:
+            _apply_chunk(ctx, prepared, chunk, last=n == len(chunks) - 1)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    with uow() as ctx:
+        return _report(ctx, prepared)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    import_id: int
+    filename: str
+    rows: list[UsageRow]
+    subs_for: dict[int, _Sub]
+    #: the file line of the last record already committed (0: none)
+    last_line: int
+
+
+def _prepare(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> _Prepared | UsageImportReport:
+    """Check the whole file and register it (``running``); the report when it was done before."""
     if len(data) > ctx.settings.max_import_bytes:
         raise TooLarge(
             f"a usage file may have at most {ctx.settings.max_import_bytes} bytes (MINGBAI_MAX_IMPORT_BYTES); "
@@ -77,7 +145,7 @@ def import_usage(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> UsageIm
     rows = parse_usage_csv(data, max_use_quantity=ctx.settings.max_use_quantity)
     sha = hashlib.sha256(data).hexdigest()
     previous = ctx.session.scalars(select(UsageImport).where(UsageImport.sha256 == sha)).first()
-    if previous is not None:
+    if previous is not None and previous.status == "done":
         return UsageImportReport(
             previous.id,
             previous.filename,
@@ -89,11 +157,10 @@ def import_usage(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> UsageIm
             already_imported=True,
         )
     subs_for = _check_against_database(ctx, rows)
+    _check_seen_before(ctx, rows)
+    if previous is not None:  # a run that stopped part way: resume after its last committed line
+        return _Prepared(previous.id, previous.filename, rows, subs_for, previous.last_line)
     import_id = new_id()
-    new_keys = _insert_records(ctx, rows, import_id)
-    new_rows = [r for r in rows if (r.msisdn, r.record_id) in new_keys]
-    charges, amount = _charge_per_use(ctx, [r for r in new_rows if r.kind == "vas"], subs_for, import_id)
-    alerts = _traffic_alerts(ctx, [r for r in new_rows if r.kind == "data"], import_id)
     ctx.session.execute(
         insert(UsageImport),
         {
@@ -103,13 +170,15 @@ def import_usage(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> UsageIm
             "imported_at": ctx.now(),
             "actor": actor,
             "records": len(rows),
-            "new_records": len(new_rows),
-            "charges": charges,
-            "amount_fen": amount,
-            "alerts": alerts,
+            "new_records": 0,
+            "charges": 0,
+            "amount_fen": 0,
+            "alerts": 0,
+            "status": "running",
+            "last_line": 0,
         },
     )
-    return UsageImportReport(import_id, filename, len(rows), len(new_rows), charges, amount, alerts)
+    return _Prepared(import_id, filename[-200:], rows, subs_for, 0)
 
 
 @dataclass(frozen=True)
@@ -121,6 +190,34 @@ class _Sub:
     unsubscribed_at: datetime | None
     #: the gifter who pays for a gift (None: the user pays)
     payer_msisdn: str | None = None
+
+
+def _apply_chunk(ctx: Ctx, prepared: _Prepared, rows: list[UsageRow], *, last: bool) -> None:
+    """Records, charges, reminders and alerts of ``rows``, and how far the file got, in ``ctx``."""
+    state = ctx.session.scalars(select(UsageImport).where(UsageImport.id == prepared.import_id).with_for_update()).one()
+    rows = [r for r in rows if r.line > state.last_line]  # another run got here first
+    new_keys = _insert_records(ctx, rows, prepared.import_id)
+    new_rows = [r for r in rows if (r.msisdn, r.record_id) in new_keys]
+    charges, amount = _charge_per_use(
+        ctx, [r for r in new_rows if r.kind == "vas"], prepared.subs_for, prepared.import_id
+    )
+    alerts = _traffic_alerts(ctx, [r for r in new_rows if r.kind == "data"])
+    state.new_records += len(new_rows)
+    state.charges += charges
+    state.amount_fen += amount
+    state.alerts += alerts
+    if rows:
+        state.last_line = rows[-1].line
+    if last:
+        state.status = "done"
+    ctx.session.flush()
+
+
+def _report(ctx: Ctx, prepared: _Prepared) -> UsageImportReport:
+    state = ctx.session.get_one(UsageImport, prepared.import_id)
+    return UsageImportReport(
+        state.id, prepared.filename, state.records, state.new_records, state.charges, state.amount_fen, state.alerts
+    )
 
 
 def _check_against_database(ctx: Ctx, rows: list[UsageRow]) -> dict[int, _Sub]:
@@ -179,6 +276,33 @@ def _check_against_database(ctx: Ctx, rows: list[UsageRow]) -> dict[int, _Sub]:
     if problems:
         raise UsageFileError(problems)
     return chosen
+
+
+def _check_seen_before(ctx: Ctx, rows: list[UsageRow]) -> None:
+    """A record stored before must say the same as before, else the file is refused before
+    anything of it is written (two different uses under one id would make one unprovable)."""
+    problems = []
+    for part in _slices(rows):
+        existing = {
+            (u.msisdn, u.record_id): u
+            for u in ctx.session.scalars(
+                select(UsageRecord).where(
+                    tuple_(UsageRecord.msisdn, UsageRecord.record_id).in_([(r.msisdn, r.record_id) for r in part])
+                )
+            )
+        }
+        for r in part:
+            u = existing.get((r.msisdn, r.record_id))
+            if u is not None and (u.used_at, u.kind, u.service_code, u.quantity, u.roaming) != (
+                r.used_at,
+                r.kind,
+                r.service_code,
+                r.quantity,
+                r.roaming,
+            ):
+                problems.append((r.line, f"record {r.record_id} was imported before with different content"))
+    if problems:
+        raise UsageFileError(problems[:20], max(0, len(problems) - 20))
 
 
 def _insert_records(ctx: Ctx, rows: list[UsageRow], import_id: int) -> set[tuple[str, str]]:
@@ -311,15 +435,17 @@ def _charge_per_use(ctx: Ctx, rows: list[UsageRow], subs_for: dict[int, _Sub], i
     return len(inserted), amount
 
 
-def _traffic_alerts(ctx: Ctx, rows: list[UsageRow], import_id: int) -> int:
-    """R7 over the data records this import added: first use, package thresholds, roaming."""
+def _traffic_alerts(ctx: Ctx, rows: list[UsageRow]) -> int:
+    """R7 over the data records just added: first use, package thresholds, roaming."""
     if not rows:
         return 0
     added: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (msisdn, period) → [home, abroad]
+    added_count: dict[str, int] = defaultdict(int)
     # the same per Shanghai day: a file holding several days crosses thresholds day by day, and
     # each crossing is its own alert (only what one day crosses at once is said once, for the highest)
     by_day: dict[tuple[str, str], dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for r in rows:
+        added_count[r.msisdn] += 1
         key = (r.msisdn, period_at(r.used_at).label)
         side = 1 if r.roaming == "abroad" else 0
         added[key][side] += r.quantity
@@ -337,13 +463,14 @@ def _traffic_alerts(ctx: Ctx, rows: list[UsageRow], import_id: int) -> int:
             .group_by(UsageRecord.msisdn, UsageRecord.period, abroad)
         ):
             totals[(m, p)][int(is_abroad)] = int(kb)
-        used_before.update(
-            ctx.session.scalars(
-                select(UsageRecord.msisdn)
-                .where(UsageRecord.msisdn.in_(part), UsageRecord.kind == "data", UsageRecord.import_id != import_id)
-                .distinct()
-            )
-        )
+        # used before: more data records stored than the ones just added (of this or any file)
+        for m, n in ctx.session.execute(
+            select(UsageRecord.msisdn, func.count())
+            .where(UsageRecord.msisdn.in_(part), UsageRecord.kind == "data")
+            .group_by(UsageRecord.msisdn)
+        ):
+            if int(n) > added_count[m]:
+                used_before.add(m)
         for m, package_code in ctx.session.execute(
             select(Subscriber.msisdn, Subscriber.package).where(Subscriber.msisdn.in_(part))
         ):

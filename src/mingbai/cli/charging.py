@@ -202,9 +202,17 @@ def billing_objections(
 
 
 @usage_app.command("import")
-def usage_import(ctx: typer.Context, file: Path, json_out: JsonOpt = False) -> None:
-    """Import a usage CSV (docs/usage-csv.md): per-use charges and traffic alerts, whole or not at all."""
-    from mingbai.charging.usage import import_usage
+def usage_import(
+    ctx: typer.Context,
+    file: Path,
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", min=1, help="Records per transaction; other writers get in between.")
+    ] = 5_000,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import a usage CSV (docs/usage-csv.md): per-use charges and traffic alerts. The whole file is
+    checked first; then it is applied in chunks, and a rerun after a stop resumes where it got to."""
+    from mingbai.charging.usage import import_usage_in_chunks
 
     platform = opts(ctx).platform()
     with friendly_errors():
@@ -212,8 +220,26 @@ def usage_import(ctx: typer.Context, file: Path, json_out: JsonOpt = False) -> N
             data = file.read_bytes()
         except OSError as exc:
             raise ValueError(f"cannot read {file}: {exc.strerror}") from None
-        with platform.uow() as uow:
-            report = import_usage(uow, data, filename=file.name, actor=_actor())
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=json_out,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task(f"importing {file.name}", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = import_usage_in_chunks(
+                platform.uow, data, filename=file.name, actor=_actor(), chunk_rows=chunk_rows, progress=advance
+            )
     if json_out:
         print_json(report)
     elif report.already_imported:

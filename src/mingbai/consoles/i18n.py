@@ -60,6 +60,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "auth.password": ("密码", "Password"),
     "auth.bad_credentials": ("用户名或密码不正确。", "Wrong username or password."),
     "auth.locked": ("尝试次数过多,请 15 分钟后再试。", "Too many attempts; try again in 15 minutes."),
+    "auth.too_many_codes": (
+        "验证码请求过于频繁,请稍后再试。",
+        "Too many code requests; please try again later.",
+    ),
     "auth.no_code": ("验证码无效或已过期,请重新获取。", "That code is no longer valid; ask for a new one."),
     "auth.bad_msisdn": ("请输入11位手机号码。", "Enter an 11-digit mobile number."),
     "auth.code_sent": (

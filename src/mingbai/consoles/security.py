@@ -42,13 +42,46 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+def secure_cookies(request: Request) -> bool:
+    """Whether this answer's cookies are ``Secure`` and ``__Host-`` named: MINGBAI_SECURE_COOKIES
+    is ``auto`` (by the request's scheme, X-Forwarded-Proto from a trusted proxy included),
+    ``always`` or ``never``."""
+    platform = getattr(request.app.state, "platform", None)
+    mode = platform.settings.secure_cookies if platform is not None else "auto"
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    return is_https(request)
+
+
+def cookie_name(request: Request, name: str) -> str:
+    """The name a cookie carries on this request: ``__Host-`` prefixed when secure, so the browser
+    keeps it only if it is Secure, has Path=/ and no Domain (no sibling host can plant or shadow it)."""
+    return f"__Host-{name}" if secure_cookies(request) else name
+
+
+def read_cookie(request: Request, name: str, default: str | None = None) -> str | None:
+    """A cookie we set, under the name this request uses: over https only the prefixed one counts."""
+    return request.cookies.get(cookie_name(request, name), default)
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
-    """Every cookie we set: HttpOnly, SameSite=Lax, Secure whenever the page came over https."""
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=is_https(request))
+    """Every cookie we set: HttpOnly, SameSite=Lax, Path=/, no Domain; Secure and ``__Host-``
+    prefixed whenever the page came over https (or MINGBAI_SECURE_COOKIES=always)."""
+    secure = secure_cookies(request)
+    response.set_cookie(
+        cookie_name(request, name), value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=secure
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str) -> None:
+    secure = secure_cookies(request)
+    response.delete_cookie(cookie_name(request, name), path="/", httponly=True, samesite="lax", secure=secure)
 
 
 def _binding(request: Request) -> str:
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = read_cookie(request, SESSION_COOKIE, "")
     return hashlib.sha256(token.encode()).hexdigest() if token else "anonymous"
 
 
@@ -59,7 +92,7 @@ def _mac(secret: bytes, nonce: str, binding: str) -> str:
 def csrf_nonce(request: Request) -> str:
     nonce = getattr(request.state, "csrf_nonce", None)
     if not nonce:
-        nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        nonce = read_cookie(request, CSRF_COOKIE) or secrets.token_urlsafe(24)
         request.state.csrf_nonce = nonce
     return str(nonce)
 
@@ -95,7 +128,7 @@ def check_csrf(request: Request, form: FormData | None) -> None:
     if not sent and form is not None:
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    cookie = request.cookies.get(CSRF_COOKIE)
+    cookie = read_cookie(request, CSRF_COOKIE)
     if not sent or not cookie or "." not in sent:
         raise Forbidden("the form has expired; reload the page and try again", code="csrf")
     nonce, mac = sent.rsplit(".", 1)
@@ -119,7 +152,7 @@ def install_headers(app: FastAPI) -> None:
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        had_nonce = bool(request.cookies.get(CSRF_COOKIE))
+        had_nonce = bool(read_cookie(request, CSRF_COOKIE))
         response = await call_next(request)
         path = request.url.path
         h = response.headers

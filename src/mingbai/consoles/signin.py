@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import Response
 
 from mingbai.accounts.service import end_session, request_login_code, sign_in_code, sign_in_password
 from mingbai.consoles import i18n
-from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_protect, set_cookie
+from mingbai.consoles.security import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    csrf_protect,
+    delete_cookie,
+    read_cookie,
+    set_cookie,
+)
 from mingbai.consoles.web import (
     CONSOLE_ROLES,
     HOME,
@@ -23,7 +30,9 @@ from mingbai.consoles.web import (
     see_other,
     signed_in,
 )
-from mingbai.msisdn import normalize_msisdn
+from mingbai.msisdn import is_msisdn, normalize_msisdn
+from mingbai.platform import Platform
+from mingbai.ratelimit import RateLimiter
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -79,20 +88,42 @@ def login_staff(
     return response
 
 
+def _code_request_wait(request: Request, platform: Platform, msisdn: str) -> int | None:
+    """Seconds to wait when this address, or anyone for this number, asked for codes too often
+    (every request counts, subscriber or not, so the limit tells nothing about the number)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    settings = platform.settings
+    waits = []
+    for key, limit in (
+        (f"login-code:address:{_address(request)}", settings.login_codes_per_address_per_hour),
+        (f"login-code:number:{normalize_msisdn(msisdn)}", settings.login_codes_per_number_per_hour),
+    ):
+        if limit > 0 and (wait := limiter.hit(key, limit=limit, window=3600)) is not None:
+            waits.append(wait)
+    return max(waits) if waits else None
+
+
 @router.post("/login/sms/request", dependencies=[Public])
 def login_sms_request(
     request: Request,
     platform: PlatformDep,
+    background: BackgroundTasks,
     msisdn: Annotated[str, Form(max_length=20)],
     next: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
-    with platform.uow() as ctx:
-        outcome = request_login_code(ctx, msisdn=msisdn, address=_address(request))
     t = i18n.translator(lang_of(request))
-    if outcome == "bad_msisdn":
+    if not is_msisdn(msisdn):
         return _login_page(request, platform, status_code=422, error=t("auth.bad_msisdn"), msisdn=msisdn, next=next)
-    if outcome == "sent":
-        platform.deliver(msisdn=normalize_msisdn(msisdn))
+    wait = _code_request_wait(request, platform, msisdn)
+    if wait is not None:
+        page = _login_page(request, platform, status_code=429, error=t("auth.too_many_codes"), msisdn=msisdn, next=next)
+        page.headers["Retry-After"] = str(wait)
+        return page
+    with platform.uow() as ctx:
+        request_login_code(ctx, msisdn=msisdn, address=_address(request))
+    # handed to the gateway after the answer, for every number alike: the answer's timing must
+    # not tell whether an SMS went out (for a non-subscriber there is nothing to hand over)
+    background.add_task(platform.deliver, msisdn=normalize_msisdn(msisdn))
     # the same answer whether or not the number is a subscriber: the page must not tell
     return _login_page(request, platform, notice=t("auth.code_sent"), code_sent=True, msisdn=msisdn, next=next)
 
@@ -126,11 +157,11 @@ def login_sms_verify(
 
 @router.post("/logout")
 def logout(request: Request, platform: PlatformDep, user: AnySignedIn) -> Response:
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = read_cookie(request, SESSION_COOKIE, "") or ""
     with platform.uow() as ctx:
         end_session(ctx, token)
     response = see_other("/login?done=signed_out")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(request, response, SESSION_COOKIE)
     return response
 
 

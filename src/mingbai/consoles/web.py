@@ -22,7 +22,7 @@ from mingbai.auth.service import Principal, Role
 from mingbai.catalog.rules import yuan
 from mingbai.clock import SHANGHAI
 from mingbai.consoles import i18n
-from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_token, mask_numbers
+from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_token, mask_numbers, read_cookie
 from mingbai.errors import Forbidden, MingbaiError
 from mingbai.msisdn import mask_msisdn
 from mingbai.platform import Platform
@@ -95,7 +95,7 @@ def current_user(request: Request, platform: Platform) -> WebUser | None:
     if cached is not None:
         assert isinstance(cached, WebUser)
         return cached
-    token = request.cookies.get(SESSION_COOKIE)
+    token = read_cookie(request, SESSION_COOKIE)
     if not token:
         return None
     with platform.uow() as ctx:
@@ -139,7 +139,7 @@ def public() -> Callable[..., None]:
 
 
 def lang_of(request: Request) -> str:
-    lang = request.cookies.get(LANG_COOKIE, i18n.DEFAULT)
+    lang = read_cookie(request, LANG_COOKIE) or i18n.DEFAULT
     return lang if lang in i18n.LANGS else i18n.DEFAULT
 
 
