@@ -204,7 +204,8 @@ def _count_wrong(
                     ctx, r, order, EventKind.CODE_LOCKED if failed else EventKind.CODE_REJECTED, {"attempts": attempts}
                 )
             )
-        named = [entries[o.service_code].facts for o in live]
+        # in the order they were placed: the database returns waiting orders in no set order
+        named = [entries[o.service_code].facts for o in sorted(live, key=lambda o: o.id)]
         text = texts.code_locked(named) if counted.locked else texts.code_wrong(counted.left, named)
         mts.append(Mt(r.msisdn, text, MessageKind.REPLY, mo_id=r.mo_id))
         results[i] = CodeOutcome("locked" if counted.locked else "wrong")
