@@ -1,6 +1,7 @@
 """Imports every capability's tables so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from mingbai.accounts import models as _accounts  # noqa: F401
+from mingbai.audit import models as _audit  # noqa: F401
 from mingbai.auth import models as _auth  # noqa: F401
 from mingbai.campaigns import models as _campaigns  # noqa: F401
 from mingbai.catalog import models as _catalog  # noqa: F401

@@ -1,0 +1,286 @@
+"""Appending to the audit log, verifying it, searching it, and signing checkpoints.
+
+Appends happen in the caller's unit of work: the entry commits with the action it records, and
+when the entry cannot be written the action fails with it (fail closed). One append is three
+statements: the head row is moved on by ``n`` (which also takes its lock on PostgreSQL and the
+write lock on SQLite), the entries go in as one multi-row INSERT, and the head gets the new hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from mingbai.audit import rules
+from mingbai.audit.models import AuditCheckpoint, AuditEntry, AuditHead
+from mingbai.db import Ctx, insert_ignore, insert_rows, table_of
+from mingbai.errors import InvalidInput
+from mingbai.logmask import mask
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
+
+_ENTRY = table_of(AuditEntry)
+_HEAD = table_of(AuditHead)
+_CHECKPOINT = table_of(AuditCheckpoint)
+
+
+@dataclass(frozen=True)
+class Action:
+    """What one entry records. ``subject_msisdn`` is stored only as a keyed MAC and a masked
+    number; ``subject`` names anything else the action is about (``sp:SP001``, an export)."""
+
+    actor: str
+    role: str
+    action: str
+    subject_msisdn: str | None = None
+    subject: str | None = None
+    outcome: str = "ok"
+    address: str | None = None
+    detail: Mapping[str, Any] | None = field(default=None)
+
+
+def subject_key(ctx: Ctx) -> bytes:
+    """The MAC key for subject numbers: derived from the platform's secret keys, not stored."""
+    return ctx.settings.sealer.mac_key("audit subject")
+
+
+def record(
+    ctx: Ctx,
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    subject_msisdn: str | None = None,
+    subject: str | None = None,
+    outcome: str = "ok",
+    address: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one entry in the caller's transaction; returns its ``seq``."""
+    return record_many(ctx, [Action(actor, role, action, subject_msisdn, subject, outcome, address, detail)])[0]
+
+
+def record_many(ctx: Ctx, actions: Sequence[Action]) -> list[int]:
+    """Append entries in order in the caller's transaction (group commit: one head update for
+    them all); returns their ``seq``s."""
+    if not actions:
+        return []
+    now = ctx.now()
+    at_us = rules.epoch_us(now)
+    key = subject_key(ctx)
+    conn = ctx.conn
+    move = (
+        update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + len(actions)).returning(_HEAD.c.seq, _HEAD.c.hash)
+    )
+    row = conn.execute(move).first()
+    if row is None:
+        # no head (a fresh or emptied database): start the chain. Were entries left without their
+        # head, the new chain's seq 1 would collide with the old one and the append would fail.
+        insert_ignore(conn, _HEAD, [{"id": 1, "seq": 0, "hash": rules.GENESIS}])
+        row = conn.execute(move).one()
+    first = int(row[0]) - len(actions) + 1
+    prev = str(row[1])
+    out: list[dict[str, Any]] = []
+    for i, act in enumerate(actions):
+        entry = _entry(first + i, at_us, act, key)
+        prev = rules.chain_hash(prev, entry)
+        out.append(
+            {
+                "seq": entry.seq,
+                "at": now,
+                "actor": entry.actor,
+                "role": entry.role,
+                "action": entry.action,
+                "subject_mac": entry.subject_mac,
+                "subject": entry.subject,
+                "address": entry.address,
+                "outcome": entry.outcome,
+                "detail": entry.detail,
+                "hash": prev,
+            }
+        )
+    insert_rows(conn, _ENTRY, out)
+    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(hash=prev))
+    return [r["seq"] for r in out]
+
+
+def _entry(seq: int, at_us: int, act: Action, key: bytes) -> rules.Entry:
+    if act.outcome not in rules.OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {', '.join(rules.OUTCOMES)}")
+    mac = ""
+    subject = rules.clean(mask(act.subject) if act.subject else None, "subject", 80)
+    if act.subject_msisdn:
+        number = normalize_msisdn(act.subject_msisdn)
+        mac = rules.subject_mac(key, number)
+        subject = subject or mask_msisdn(number)
+    detail = rules.detail_json(act.detail)
+    return rules.Entry(
+        seq=seq,
+        at_us=at_us,
+        actor=rules.clean(act.actor, "actor", 80),
+        role=rules.clean(act.role, "role", 24),
+        action=rules.clean(act.action, "action", 48),
+        subject_mac=mac,
+        subject=subject,
+        address=rules.clean(act.address, "address", 64),
+        outcome=act.outcome,
+        detail=mask(detail) if detail else "",
+    )
+
+
+# -- verify ----------------------------------------------------------------------------------------
+
+
+_COLUMNS = (
+    _ENTRY.c.seq,
+    _ENTRY.c.at,
+    _ENTRY.c.actor,
+    _ENTRY.c.role,
+    _ENTRY.c.action,
+    _ENTRY.c.subject_mac,
+    _ENTRY.c.subject,
+    _ENTRY.c.address,
+    _ENTRY.c.outcome,
+    _ENTRY.c.detail,
+    _ENTRY.c.hash,
+)
+
+
+def _rows(ctx: Ctx, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    conn = ctx.conn.execution_options(stream_results=True, yield_per=batch)
+    epoch_us = rules.epoch_us
+    for part in conn.execute(select(*_COLUMNS).order_by(_ENTRY.c.seq)).partitions():
+        for r in part:
+            yield (r[0], epoch_us(r[1]), *r[2:])
+
+
+@dataclass(frozen=True)
+class Report:
+    ok: bool
+    entries: int
+    first_bad: int | None
+    reason: str
+    head: str
+    checkpoints: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "first_bad": self.first_bad,
+            "reason": self.reason,
+            "head": self.head,
+            "checkpoints": self.checkpoints,
+        }
+
+
+def verify(ctx: Ctx, *, external: Sequence[rules.Checkpoint] = ()) -> Report:
+    """Walk the whole chain; then check the head row and every checkpoint — the database's own
+    and any an auditor kept (``external``) — against it."""
+    verdict = rules.verify_rows(_rows(ctx))
+    if not verdict.ok:
+        return Report(False, verdict.entries, verdict.first_bad, verdict.reason, verdict.head, 0)
+    count = verdict.entries
+    row = ctx.conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).first()
+    head_seq, head_hash = (int(row[0]), str(row[1])) if row is not None else (0, rules.GENESIS)  # None: never written
+    if head_seq != count or head_hash != verdict.head:
+        return Report(False, count, count + 1, "the chain's head row does not match its last entry", verdict.head, 0)
+    stored = [
+        rules.Checkpoint(int(r.seq), r.hash, r.at, r.public_key, r.signature)
+        for r in ctx.conn.execute(select(_CHECKPOINT).order_by(_CHECKPOINT.c.seq))
+    ]
+    trusted = checkpoint_public_key(ctx)
+    for cp in [*stored, *external]:
+        if not cp.signature_ok(trusted):
+            return Report(
+                False, count, cp.seq, f"checkpoint at {cp.seq} is not signed by this platform's key", verdict.head, 0
+            )
+        if cp.seq > count:
+            return Report(
+                False, count, count + 1, f"a checkpoint names {cp.seq} entries; {count} are left", verdict.head, 0
+            )
+        if cp.seq > 0 and _hash_at(ctx, cp.seq) != cp.hash:
+            return Report(False, count, cp.seq, f"entry {cp.seq} is not the one the checkpoint signed", verdict.head, 0)
+    return Report(True, count, None, "", verdict.head, len(stored) + len(external))
+
+
+def _hash_at(ctx: Ctx, seq: int) -> str | None:
+    return ctx.conn.execute(select(_ENTRY.c.hash).where(_ENTRY.c.seq == seq)).scalar()
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+
+
+def _signing_key(ctx: Ctx) -> Any:
+    return rules.signing_key(ctx.settings.sealer.mac_key("audit checkpoint"))
+
+
+def checkpoint_public_key(ctx: Ctx) -> str:
+    return rules.public_key_text(_signing_key(ctx))
+
+
+def checkpoint(ctx: Ctx) -> rules.Checkpoint:
+    """Sign the chain's head as it is now and keep the checkpoint (once per head)."""
+    row = ctx.conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).first() or (0, rules.GENESIS)
+    cp = rules.sign_checkpoint(_signing_key(ctx), int(row[0]), str(row[1]), ctx.now())
+    exists = ctx.conn.execute(select(_CHECKPOINT.c.seq).where(_CHECKPOINT.c.seq == cp.seq)).first()
+    if exists is None:
+        ctx.conn.execute(
+            _CHECKPOINT.insert(),
+            {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key, "signature": cp.signature},
+        )
+    return cp
+
+
+# -- search ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    subject: str
+    address: str
+    outcome: str
+    detail: str
+
+
+def search(
+    ctx: Ctx,
+    *,
+    msisdn: str | None = None,
+    staff: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+) -> list[Found]:
+    """Entries about a number (found by its MAC), by a staff member (``alice`` or ``agent:alice``),
+    of an action (a prefix: ``vault.``), in a time window; newest first."""
+    stmt = select(*_COLUMNS[:-1]).order_by(_ENTRY.c.seq.desc()).limit(max(1, min(limit, 10_000)))
+    if msisdn:
+        stmt = stmt.where(_ENTRY.c.subject_mac == rules.subject_mac(subject_key(ctx), normalize_msisdn(msisdn)))
+    if staff:
+        stmt = stmt.where(
+            _ENTRY.c.actor == staff if ":" in staff else _ENTRY.c.actor.like(f"%:{_like(staff)}", escape="\\")
+        )
+    if action:
+        stmt = stmt.where(_ENTRY.c.action.like(_like(action) + "%", escape="\\"))
+    if since:
+        stmt = stmt.where(_ENTRY.c.at >= since)
+    if until:
+        stmt = stmt.where(_ENTRY.c.at < until)
+    return [
+        Found(r.seq, r.at, r.actor, r.role, r.action, r.subject, r.address, r.outcome, r.detail)
+        for r in ctx.conn.execute(stmt)
+    ]
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
