@@ -134,7 +134,9 @@ def test_search_by_number_and_staff(platform: Platform, db_url: str) -> None:
     assert len(rows) == 4 and {r["subject"] for r in rows} == {"138****8000"}
     assert ALICE not in out.stdout
     staff = json.loads(
-        runner.invoke(app, ["--db", db_url, "audit", "search", "--staff", "bob", "--action", "catalog.", "--json"]).stdout
+        runner.invoke(
+            app, ["--db", db_url, "audit", "search", "--staff", "bob", "--action", "catalog.", "--json"]
+        ).stdout
     )
     assert len(staff) == 6 and {r["action"] for r in staff} == {"catalog.price"}
     window = runner.invoke(

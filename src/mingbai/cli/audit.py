@@ -67,10 +67,10 @@ def verify_cmd(
 @audit_app.command("search")
 def search_cmd(
     ctx: typer.Context,
-    msisdn: Annotated[str | None, typer.Option("--msisdn", help="The subject's number (found by its keyed MAC).")] = None,
+    msisdn: Annotated[str | None, typer.Option("--msisdn", help="The subject number (found by MAC).")] = None,
     staff: Annotated[str | None, typer.Option("--staff", help="A staff member: alice, or agent:alice.")] = None,
     action: Annotated[str | None, typer.Option("--action", help="An operation or its prefix: catalog., vault.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="From this instant, ISO-8601 (Shanghai if no offset).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From, ISO-8601 (Shanghai if no offset).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Before this instant, ISO-8601.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 200,
     json_out: JsonOpt = False,
