@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -233,6 +233,26 @@ def checkpoint(ctx: Ctx) -> rules.Checkpoint:
             {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key, "signature": cp.signature},
         )
     return cp
+
+
+def checkpoint_due(ctx: Ctx, *, every_minutes: int, every_entries: int) -> rules.Checkpoint | None:
+    """The scheduler's pass: sign the head when it moved on since the last checkpoint and either
+    ``every_entries`` entries were appended or ``every_minutes`` went by since then (0 turns that
+    trigger off). Nothing when the chain did not move: a checkpoint names each head once."""
+    head = ctx.conn.execute(select(_HEAD.c.seq).where(_HEAD.c.id == 1)).scalar()
+    if not head:
+        return None
+    last = ctx.conn.execute(
+        select(_CHECKPOINT.c.seq, _CHECKPOINT.c.at).order_by(_CHECKPOINT.c.seq.desc()).limit(1)
+    ).first()
+    if last is not None and int(last.seq) >= int(head):
+        return None
+    since_seq = 0 if last is None else int(last.seq)
+    first = select(_ENTRY.c.at).where(_ENTRY.c.seq == 1)
+    started = ctx.conn.execute(first).scalar() if last is None else last.at
+    by_count = every_entries > 0 and int(head) - since_seq >= every_entries
+    by_time = every_minutes > 0 and (started is None or ctx.now() - started >= timedelta(minutes=every_minutes))
+    return checkpoint(ctx) if by_count or by_time else None
 
 
 # -- search ------------------------------------------------------------------------------------------
