@@ -9,6 +9,8 @@ write lock on SQLite), the entries go in as one multi-row INSERT, and the head g
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +42,68 @@ class Action:
     outcome: str = "ok"
     address: str | None = None
     detail: Mapping[str, Any] | None = field(default=None)
+
+
+#: the actors whose actions are staff actions: Principal.actor's role part (``agent:alice``,
+#: ``sp:SP001``) and the terminal's operator (``cli:root``). Subscribers acting for themselves,
+#: the scheduler and ``system`` (seeding, tests' fixtures) are not staff.
+STAFF_ROLES = frozenset({"agent", "hall", "operator", "supervisor", "security", "auditor", "reviewer", "sp"})
+
+#: where the current request came from, set by the adapter (the web middleware, the CLI), so a
+#: use case deep below records it without every signature carrying it
+_ADDRESS: ContextVar[str] = ContextVar("mingbai_audit_address", default="")
+
+
+@contextmanager
+def from_address(address: str) -> Iterator[None]:
+    """Entries recorded inside carry ``address`` unless they name one."""
+    token = _ADDRESS.set(address)
+    try:
+        yield
+    finally:
+        _ADDRESS.reset(token)
+
+
+def use_address(address: str) -> None:
+    """Set the address for the rest of this context (a CLI process: ``cli``)."""
+    _ADDRESS.set(address)
+
+
+def staff_role(actor: str | None) -> str | None:
+    """The role an actor string acts in, when it is staff; None for subscribers and machines."""
+    if not actor:
+        return None
+    head, sep, _ = actor.partition(":")
+    if head == "cli":
+        return "operator"
+    return head if sep and head in STAFF_ROLES else None
+
+
+def record_staff(
+    ctx: Ctx,
+    *,
+    actor: str,
+    action: str,
+    subject_msisdn: str | None = None,
+    subject: str | None = None,
+    outcome: str = "ok",
+    detail: Mapping[str, Any] | None = None,
+) -> int | None:
+    """Append an entry when ``actor`` is staff (see :func:`staff_role`); its role is read from the
+    actor string. None (and nothing written) for a subscriber's or the scheduler's own action."""
+    role = staff_role(actor)
+    if role is None:
+        return None
+    return record(
+        ctx,
+        actor=actor,
+        role=role,
+        action=action,
+        subject_msisdn=subject_msisdn,
+        subject=subject,
+        outcome=outcome,
+        detail=detail,
+    )
 
 
 def subject_key(ctx: Ctx) -> bytes:
@@ -125,7 +189,7 @@ def _entry(seq: int, at_us: int, act: Action, key: bytes) -> rules.Entry:
         action=rules.clean(act.action, "action", 48),
         subject_mac=mac,
         subject=subject,
-        address=rules.clean(act.address, "address", 64),
+        address=rules.clean(act.address or _ADDRESS.get(), "address", 64),
         outcome=act.outcome,
         detail=mask(detail) if detail else "",
     )
