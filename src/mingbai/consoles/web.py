@@ -59,6 +59,7 @@ NAV: list[tuple[str, str, frozenset[Role]]] = [
     ("/ops", "nav.dashboard", frozenset(OVERSIGHT)),
     ("/ops/catalog", "nav.catalog", frozenset(OVERSIGHT)),
     ("/security/sign-ins", "nav.sign_ins", frozenset({Role.SECURITY, Role.AUDITOR})),
+    ("/security/audit", "nav.audit", frozenset({Role.SECURITY, Role.AUDITOR})),
     ("/sp", "nav.sp", frozenset({Role.SP})),
     ("/sp/keys", "nav.sp_keys", frozenset({Role.SP})),
     ("/sp/refunds", "nav.refunds", frozenset({Role.SP})),
