@@ -135,6 +135,10 @@ def record_many(ctx: Ctx, actions: Sequence[Action]) -> list[int]:
     now = ctx.now()
     at_us = rules.epoch_us(now)
     key = subject_key(ctx)
+    # everything but the place in the chain is prepared before the head's lock is taken, so
+    # concurrent appenders hold it only for the hashing and the writes
+    prepared = [_entry(0, at_us, act, key) for act in actions]
+    tails = [e.tail() for e in prepared]
     conn = ctx.conn
     move = (
         update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + len(actions)).returning(_HEAD.c.seq, _HEAD.c.hash)
@@ -148,12 +152,13 @@ def record_many(ctx: Ctx, actions: Sequence[Action]) -> list[int]:
     first = int(row[0]) - len(actions) + 1
     prev = str(row[1])
     out: list[dict[str, Any]] = []
-    for i, act in enumerate(actions):
-        entry = _entry(first + i, at_us, act, key)
-        prev = rules.chain_hash(prev, entry)
+    chain_hash = rules.chain_hash_tail
+    for i, entry in enumerate(prepared):
+        seq = first + i
+        prev = chain_hash(prev, seq, tails[i])
         out.append(
             {
-                "seq": entry.seq,
+                "seq": seq,
                 "at": now,
                 "actor": entry.actor,
                 "role": entry.role,
