@@ -101,6 +101,11 @@ class Settings:
     def sealer(self) -> Sealer:
         return sealer(self.secret_keys, self.secret_key_file)
 
+    #: the scheduler signs the audit chain's head every this many minutes, or sooner once this
+    #: many entries were appended since the last checkpoint (issue 16); 0 turns a trigger off
+    audit_checkpoint_minutes: int = 15
+    audit_checkpoint_entries: int = 10_000
+
     #: the most one agent may refund at discretion in a Shanghai month, in fen (R8: 酌情退还)
     discretionary_ceiling_fen: int = 20_000
 
@@ -132,11 +137,15 @@ class Settings:
             secret_key_file=os.environ.get("MINGBAI_SECRET_KEY_FILE") or str(Path("var") / "secret.key"),
             demo=os.environ.get("MINGBAI_DEMO", "") == "1",
             discretionary_ceiling_fen=_int_env("MINGBAI_DISCRETIONARY_CEILING_FEN", 20_000),
+            audit_checkpoint_minutes=_int_env("MINGBAI_AUDIT_CHECKPOINT_MINUTES", 15),
+            audit_checkpoint_entries=_int_env("MINGBAI_AUDIT_CHECKPOINT_ENTRIES", 10_000),
         )
 
     def __post_init__(self) -> None:
         if self.secure_cookies not in ("auto", "always", "never"):
             raise ValueError(f"MINGBAI_SECURE_COOKIES must be auto, always or never, got {self.secure_cookies!r}")
+        if self.audit_checkpoint_minutes < 0 or self.audit_checkpoint_entries < 0:
+            raise ValueError("MINGBAI_AUDIT_CHECKPOINT_MINUTES and _ENTRIES must not be negative")
         if not 1 <= self.billing_workers <= 64:
             raise ValueError(f"MINGBAI_BILLING_WORKERS must be from 1 to 64, got {self.billing_workers}")
         if not 1 <= self.max_use_quantity <= 1_000_000:

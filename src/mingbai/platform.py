@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mingbai.accounts import service as accounts
+from mingbai.audit import service as audit
 from mingbai.auth.service import KeyCache
 from mingbai.campaigns import service as campaigns
 from mingbai.charging import schedule as charging_schedule
@@ -137,6 +138,13 @@ class Platform:
         with self.uow() as ctx:
             # seed 004: a dispute not verified within 3 days is refunded, without the return
             unverified = disputes.expire_overdue(ctx)
+        with self.uow() as ctx:
+            # the audit chain's head signed every N minutes or M entries (issue 16)
+            signed = audit.checkpoint_due(
+                ctx,
+                every_minutes=self.settings.audit_checkpoint_minutes,
+                every_entries=self.settings.audit_checkpoint_entries,
+            )
         extra = charging_schedule.scheduled(self)
         sent = self.deliver()
         return TickReport(
@@ -148,6 +156,7 @@ class Platform:
                 "campaign_released": released,
                 "codes_redacted": redacted,
                 "disputes_unverified": unverified,
+                "audit_checkpoint": 0 if signed is None else signed.seq,
                 **extra,
             },
         )

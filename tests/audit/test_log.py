@@ -82,3 +82,30 @@ def test_checkpoint_catches_a_cut_tail(platform: Platform) -> None:
         kept_outside = audit.verify(ctx, external=[kept])  # and the auditor's copy
     assert not own.ok and own.first_bad == 4
     assert not kept_outside.ok and kept_outside.first_bad == 4
+
+
+def test_the_tick_signs_the_head_every_n_entries_or_minutes(platform: Platform) -> None:
+    import dataclasses
+    from datetime import timedelta
+
+    from mingbai.clock import FixedClock
+
+    platform.settings = dataclasses.replace(platform.settings, audit_checkpoint_minutes=10, audit_checkpoint_entries=50)
+    clock = platform.clock
+    assert isinstance(clock, FixedClock)
+    assert platform.tick().extra["audit_checkpoint"] == 0  # an empty chain: nothing to sign
+    _fill(platform, 10)
+    assert platform.tick().extra["audit_checkpoint"] == 0  # neither 50 entries nor 10 minutes yet
+    clock.advance(timedelta(minutes=10))
+    assert platform.tick().extra["audit_checkpoint"] == 10  # 10 minutes since the first entry
+    assert platform.tick().extra["audit_checkpoint"] == 0  # the head did not move
+    _fill(platform, 50)
+    assert platform.tick().extra["audit_checkpoint"] == 60  # 50 entries since the last one
+    _fill(platform, 1)
+    clock.advance(timedelta(minutes=9))
+    assert platform.tick().extra["audit_checkpoint"] == 0
+    clock.advance(timedelta(minutes=1))
+    assert platform.tick().extra["audit_checkpoint"] == 61
+    with platform.uow() as ctx:
+        report = audit.verify(ctx)
+    assert report.ok and report.checkpoints == 3

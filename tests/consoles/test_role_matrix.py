@@ -61,6 +61,10 @@ CONSOLE_ROUTES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/ops/catalog/sps/{code}/status"): frozenset({R.OPERATOR}),
     ("POST", "/ops/catalog/services/{code}/status"): frozenset({R.OPERATOR}),
     ("GET", "/security/sign-ins"): frozenset({R.SECURITY, R.AUDITOR}),
+    # the auditor console (issue 16)
+    ("GET", "/security/audit"): frozenset({R.SECURITY, R.AUDITOR}),
+    ("GET", "/security/audit/export.csv"): frozenset({R.SECURITY, R.AUDITOR}),
+    ("POST", "/security/audit/verify"): frozenset({R.SECURITY, R.AUDITOR}),
     # disputes (issue 15)
     ("GET", "/agent/disputes"): FRONT,
     ("GET", "/agent/subscribers/{msisdn}/disputes"): FRONT,

@@ -21,6 +21,7 @@ from sqlalchemy import case, delete, insert, literal, or_, select, update
 
 from mingbai.accounts import rules
 from mingbai.accounts.models import LoginCode, SignInAttempt, SignInGuard, StaffUser, SubscriberProfile, WebSession
+from mingbai.audit import service as audit
 from mingbai.auth.service import Principal, Role
 from mingbai.catalog.models import Subscriber
 from mingbai.catalog.service import get_sp
@@ -61,7 +62,14 @@ def _dummy_verify(password: str) -> None:
 
 
 def create_user(
-    ctx: Ctx, *, username: str, role: str, display_name: str, password: str, sp_code: str | None = None
+    ctx: Ctx,
+    *,
+    username: str,
+    role: str,
+    display_name: str,
+    password: str,
+    sp_code: str | None = None,
+    actor: str = "system",
 ) -> StaffUser:
     username = username.strip().lower()
     if reason := rules.check_username(username):
@@ -100,6 +108,13 @@ def create_user(
     )
     ctx.session.add(user)
     ctx.session.flush()
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="user.create",
+        subject=f"user:{username}",
+        detail={"role": role_.value, "sp": sp_code or ""},
+    )
     return user
 
 
@@ -114,16 +129,17 @@ def list_users(ctx: Ctx) -> list[StaffUser]:
     return list(ctx.session.scalars(select(StaffUser).order_by(StaffUser.username)))
 
 
-def set_password(ctx: Ctx, *, username: str, password: str) -> None:
+def set_password(ctx: Ctx, *, username: str, password: str, actor: str = "system") -> None:
     user = get_user(ctx, username)
     if reason := rules.check_password(password, user.username):
         raise InvalidInput(reason, code="weak_password")
     user.password_hash = hash_password(password)
     user.updated_at = ctx.now()
     _end_user_sessions(ctx, user.id)
+    audit.record_staff(ctx, actor=actor, action="user.password", subject=f"user:{user.username}")
 
 
-def set_user_status(ctx: Ctx, *, username: str, status: str) -> None:
+def set_user_status(ctx: Ctx, *, username: str, status: str, actor: str = "system") -> None:
     if status not in ("active", "disabled"):
         raise InvalidInput("status must be active or disabled")
     user = get_user(ctx, username)
@@ -131,6 +147,12 @@ def set_user_status(ctx: Ctx, *, username: str, status: str) -> None:
     user.updated_at = ctx.now()
     if status == "disabled":
         _end_user_sessions(ctx, user.id)
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="user.disable" if status == "disabled" else "user.enable",
+        subject=f"user:{user.username}",
+    )
 
 
 def _end_user_sessions(ctx: Ctx, user_id: int) -> None:
@@ -227,7 +249,22 @@ def _refused(ctx: Ctx, *, method: str, subject: str, address: str, reason: str, 
     return SignInResult(False, reason)
 
 
-def _record(ctx: Ctx, *, method: str, subject: str, address: str, success: bool, reason: str) -> None:
+def _record(
+    ctx: Ctx, *, method: str, subject: str, address: str, success: bool, reason: str, role: str | None = None
+) -> None:
+    if method == "password":
+        # a staff sign-in, right or refused, is a staff action (issue 16); a refused one names the
+        # username tried, never the password
+        audit.record(
+            ctx,
+            actor=f"{role or 'unknown'}:{subject}",
+            role=role or "unknown",
+            action="staff.sign_in",
+            subject=f"user:{subject}",
+            outcome="ok" if success else "denied",
+            address=address,
+            detail=None if success else {"reason": reason},
+        )
     ctx.session.execute(
         insert(SignInAttempt),
         {
@@ -355,7 +392,7 @@ def sign_in_password(ctx: Ctx, *, username: str, password: str, address: str) ->
         user.password_hash = hash_password(password)
     user.last_sign_in_at = ctx.now()
     _succeeded(ctx, subject, address)
-    _record(ctx, method="password", subject=subject, address=address, success=True, reason="ok")
+    _record(ctx, method="password", subject=subject, address=address, success=True, reason="ok", role=user.role)
     token = start_staff_session(ctx, user)
     return SignInResult(True, "ok", token, Principal(user.id, Role(user.role), user.username, user.sp_code))
 

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 #: characters no hashed field may carry (they would make the canonical form ambiguous)
 _CONTROL = {chr(c) for c in range(32)} | {"\x7f"}
+
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f]")
 
 #: outcomes an entry records
 OUTCOMES = ("ok", "denied", "failed")
@@ -50,8 +53,8 @@ def clean(value: str | None, name: str, limit: int) -> str:
     (they do not encode), at most ``limit`` characters (longer text is cut, marked with …)."""
     if value is None:
         return ""
-    if any(ch in _CONTROL for ch in value):
-        value = "".join("?" if ch in _CONTROL else ch for ch in value)
+    if _CONTROL_RE.search(value):
+        value = _CONTROL_RE.sub("?", value)
     try:
         value.encode()
     except UnicodeEncodeError:
@@ -84,24 +87,36 @@ class Entry:
     detail: str
 
     def canonical(self) -> bytes:
-        return SEP.join(
-            (
-                str(self.seq),
-                str(self.at_us),
-                self.actor,
-                self.role,
-                self.action,
-                self.subject_mac,
-                self.subject,
-                self.address,
-                self.outcome,
-                self.detail,
+        return str(self.seq).encode() + self.tail()
+
+    def tail(self) -> bytes:
+        """The canonical form after ``seq`` (separator included): what can be prepared before
+        the entry's place in the chain is known."""
+        return (
+            SEP
+            + SEP.join(
+                (
+                    str(self.at_us),
+                    self.actor,
+                    self.role,
+                    self.action,
+                    self.subject_mac,
+                    self.subject,
+                    self.address,
+                    self.outcome,
+                    self.detail,
+                )
             )
         ).encode()
 
 
 def chain_hash(prev: str, entry: Entry) -> str:
     return hashlib.sha256(prev.encode() + entry.canonical()).hexdigest()
+
+
+def chain_hash_tail(prev: str, seq: int, tail: bytes) -> str:
+    """:func:`chain_hash` of an entry given its ``seq`` and :meth:`Entry.tail`."""
+    return hashlib.sha256(prev.encode() + str(seq).encode() + tail).hexdigest()
 
 
 def subject_mac(key: bytes, msisdn: str) -> str:

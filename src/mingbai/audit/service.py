@@ -9,8 +9,10 @@ write lock on SQLite), the entries go in as one multi-row INSERT, and the head g
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -42,6 +44,68 @@ class Action:
     detail: Mapping[str, Any] | None = field(default=None)
 
 
+#: the actors whose actions are staff actions: Principal.actor's role part (``agent:alice``,
+#: ``sp:SP001``) and the terminal's operator (``cli:root``). Subscribers acting for themselves,
+#: the scheduler and ``system`` (seeding, tests' fixtures) are not staff.
+STAFF_ROLES = frozenset({"agent", "hall", "operator", "supervisor", "security", "auditor", "reviewer", "sp"})
+
+#: where the current request came from, set by the adapter (the web middleware, the CLI), so a
+#: use case deep below records it without every signature carrying it
+_ADDRESS: ContextVar[str] = ContextVar("mingbai_audit_address", default="")
+
+
+@contextmanager
+def from_address(address: str) -> Iterator[None]:
+    """Entries recorded inside carry ``address`` unless they name one."""
+    token = _ADDRESS.set(address)
+    try:
+        yield
+    finally:
+        _ADDRESS.reset(token)
+
+
+def use_address(address: str) -> None:
+    """Set the address for the rest of this context (a CLI process: ``cli``)."""
+    _ADDRESS.set(address)
+
+
+def staff_role(actor: str | None) -> str | None:
+    """The role an actor string acts in, when it is staff; None for subscribers and machines."""
+    if not actor:
+        return None
+    head, sep, _ = actor.partition(":")
+    if head == "cli":
+        return "operator"
+    return head if sep and head in STAFF_ROLES else None
+
+
+def record_staff(
+    ctx: Ctx,
+    *,
+    actor: str,
+    action: str,
+    subject_msisdn: str | None = None,
+    subject: str | None = None,
+    outcome: str = "ok",
+    detail: Mapping[str, Any] | None = None,
+) -> int | None:
+    """Append an entry when ``actor`` is staff (see :func:`staff_role`); its role is read from the
+    actor string. None (and nothing written) for a subscriber's or the scheduler's own action."""
+    role = staff_role(actor)
+    if role is None:
+        return None
+    return record(
+        ctx,
+        actor=actor,
+        role=role,
+        action=action,
+        subject_msisdn=subject_msisdn,
+        subject=subject,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
 def subject_key(ctx: Ctx) -> bytes:
     """The MAC key for subject numbers: derived from the platform's secret keys, not stored."""
     return ctx.settings.sealer.mac_key("audit subject")
@@ -71,6 +135,10 @@ def record_many(ctx: Ctx, actions: Sequence[Action]) -> list[int]:
     now = ctx.now()
     at_us = rules.epoch_us(now)
     key = subject_key(ctx)
+    # everything but the place in the chain is prepared before the head's lock is taken, so
+    # concurrent appenders hold it only for the hashing and the writes
+    prepared = [_entry(0, at_us, act, key) for act in actions]
+    tails = [e.tail() for e in prepared]
     conn = ctx.conn
     move = (
         update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + len(actions)).returning(_HEAD.c.seq, _HEAD.c.hash)
@@ -84,12 +152,13 @@ def record_many(ctx: Ctx, actions: Sequence[Action]) -> list[int]:
     first = int(row[0]) - len(actions) + 1
     prev = str(row[1])
     out: list[dict[str, Any]] = []
-    for i, act in enumerate(actions):
-        entry = _entry(first + i, at_us, act, key)
-        prev = rules.chain_hash(prev, entry)
+    chain_hash = rules.chain_hash_tail
+    for i, entry in enumerate(prepared):
+        seq = first + i
+        prev = chain_hash(prev, seq, tails[i])
         out.append(
             {
-                "seq": entry.seq,
+                "seq": seq,
                 "at": now,
                 "actor": entry.actor,
                 "role": entry.role,
@@ -125,7 +194,7 @@ def _entry(seq: int, at_us: int, act: Action, key: bytes) -> rules.Entry:
         action=rules.clean(act.action, "action", 48),
         subject_mac=mac,
         subject=subject,
-        address=rules.clean(act.address, "address", 64),
+        address=rules.clean(act.address or _ADDRESS.get(), "address", 64),
         outcome=act.outcome,
         detail=mask(detail) if detail else "",
     )
@@ -233,6 +302,26 @@ def checkpoint(ctx: Ctx) -> rules.Checkpoint:
             {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key, "signature": cp.signature},
         )
     return cp
+
+
+def checkpoint_due(ctx: Ctx, *, every_minutes: int, every_entries: int) -> rules.Checkpoint | None:
+    """The scheduler's pass: sign the head when it moved on since the last checkpoint and either
+    ``every_entries`` entries were appended or ``every_minutes`` went by since then (0 turns that
+    trigger off). Nothing when the chain did not move: a checkpoint names each head once."""
+    head = ctx.conn.execute(select(_HEAD.c.seq).where(_HEAD.c.id == 1)).scalar()
+    if not head:
+        return None
+    last = ctx.conn.execute(
+        select(_CHECKPOINT.c.seq, _CHECKPOINT.c.at).order_by(_CHECKPOINT.c.seq.desc()).limit(1)
+    ).first()
+    if last is not None and int(last.seq) >= int(head):
+        return None
+    since_seq = 0 if last is None else int(last.seq)
+    first = select(_ENTRY.c.at).where(_ENTRY.c.seq == 1)
+    started = ctx.conn.execute(first).scalar() if last is None else last.at
+    by_count = every_entries > 0 and int(head) - since_seq >= every_entries
+    by_time = every_minutes > 0 and (started is None or ctx.now() - started >= timedelta(minutes=every_minutes))
+    return checkpoint(ctx) if by_count or by_time else None
 
 
 # -- search ------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from sqlalchemy import insert, select, update
 
+from mingbai.audit import service as audit
 from mingbai.auth.models import ApiKey
 from mingbai.catalog.service import get_sp
 from mingbai.db import Ctx, table_of
@@ -60,8 +61,10 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, key: str | None = None) -> str:
-    """Create a key and return it; only its hash is kept."""
+def create_key(
+    ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, key: str | None = None, actor: str = "system"
+) -> str:
+    """Create a key and return it; only its hash is kept. Staff creating one is audited."""
     try:
         role_ = Role(role)
     except ValueError:
@@ -77,10 +80,18 @@ def create_key(ctx: Ctx, *, role: str, label: str, sp_code: str | None = None, k
     if not 1 <= len(label) <= 64:
         raise InvalidInput("label must be 1–64 characters")
     key = key or "mb_" + secrets.token_urlsafe(32)
+    key_id = new_id()
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="apikey.create",
+        subject=f"apikey:{key_id}",
+        detail={"role": role_.value, "label": label, "sp": sp_code or ""},
+    )
     ctx.session.execute(
         insert(table_of(ApiKey)),
         {
-            "id": new_id(),
+            "id": key_id,
             "key_hash": _hash(key),
             "prefix": key[:10],
             "role": role_.value,
@@ -133,7 +144,7 @@ def authenticate(ctx: Ctx, key: str) -> Principal | None:
     return Principal(row.id, Role(row.role), row.label, row.sp_code)
 
 
-def revoke_key(ctx: Ctx, key_id: int, *, sp_code: str | None = None) -> None:
+def revoke_key(ctx: Ctx, key_id: int, *, sp_code: str | None = None, actor: str = "system") -> None:
     """Revoke a key; with ``sp_code`` only that SP's keys (another SP's key is "not found")."""
     conds = [ApiKey.id == key_id, ApiKey.revoked_at.is_(None)]
     if sp_code is not None:
@@ -141,6 +152,7 @@ def revoke_key(ctx: Ctx, key_id: int, *, sp_code: str | None = None) -> None:
     result = ctx.session.execute(update(ApiKey).where(*conds).values(revoked_at=ctx.now()))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"no active key {key_id}")
+    audit.record_staff(ctx, actor=actor, action="apikey.revoke", subject=f"apikey:{key_id}")
 
 
 def list_keys(ctx: Ctx, *, sp_code: str | None = None) -> list[ApiKey]:

@@ -79,7 +79,7 @@ def plan(body: PlanIn, who: Operator, ctx: CtxDep) -> PlanOut:
         ends_at=body.ends_at,
         rate_per_s=body.rate_per_s,
         quiet_hours=body.quiet_hours,
-        actor=f"api:{who.label}",
+        actor=who.actor,
     )
     return PlanOut(
         id=p.id,
@@ -104,11 +104,11 @@ def progress(campaign_id: RowId, who: Operator, ctx: CtxDep) -> ProgressOut:
 
 @router.post("/{campaign_id}/start", response_model=ProgressOut, summary="Start or resume sending")
 def start(campaign_id: RowId, who: Operator, ctx: CtxDep) -> ProgressOut:
-    service.start_campaign(ctx, campaign_id)
+    service.start_campaign(ctx, campaign_id, actor=who.actor)
     return _progress(service.campaign_progress(ctx, campaign_id))
 
 
 @router.post("/{campaign_id}/pause", response_model=ProgressOut, summary="Pause: no new slots are handed out")
 def pause(campaign_id: RowId, who: Operator, ctx: CtxDep) -> ProgressOut:
-    service.pause_campaign(ctx, campaign_id)
+    service.pause_campaign(ctx, campaign_id, actor=who.actor)
     return _progress(service.campaign_progress(ctx, campaign_id))

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 
+from mingbai.audit import service as audit
 from mingbai.campaigns import rules
 from mingbai.campaigns.models import Campaign, CampaignTarget
 from mingbai.db import Ctx, UtcDateTime
@@ -191,6 +192,9 @@ def plan_campaign(
             f"{int(rate_per_s * seconds)} of {planned} SMS"
         )
     ctx.session.execute(update(Campaign).where(Campaign.id == cid).values(planned=planned, rate_per_s=rate_per_s))
+    audit.record_staff(
+        ctx, actor=actor, action="campaign.plan", subject=f"campaign:{cid}", detail={"name": name, "planned": planned}
+    )
     return PlannedCampaign(cid, name, planned, rate_per_s, starts_at, ends_at, batches, seconds, warning)
 
 
@@ -201,15 +205,16 @@ def _get(ctx: Ctx, campaign_id: int) -> Campaign:
     return c
 
 
-def start_campaign(ctx: Ctx, campaign_id: int) -> None:
+def start_campaign(ctx: Ctx, campaign_id: int, *, actor: str = "system") -> None:
     c = _get(ctx, campaign_id)
     if c.status not in ("planned", "paused", "running"):
         raise Conflict(f"campaign {campaign_id} is {c.status}", code="campaign_closed")
     c.status = "running"
     c.updated_at = ctx.now()
+    audit.record_staff(ctx, actor=actor, action="campaign.start", subject=f"campaign:{campaign_id}")
 
 
-def pause_campaign(ctx: Ctx, campaign_id: int) -> None:
+def pause_campaign(ctx: Ctx, campaign_id: int, *, actor: str = "system") -> None:
     """Stop handing out slots; SMS already in the outbox still go (they were due)."""
     c = _get(ctx, campaign_id)
     if c.status != "running":
@@ -217,6 +222,7 @@ def pause_campaign(ctx: Ctx, campaign_id: int) -> None:
     c.status = "paused"
     c.cursor_at = None
     c.updated_at = ctx.now()
+    audit.record_staff(ctx, actor=actor, action="campaign.pause", subject=f"campaign:{campaign_id}")
 
 
 def release_due(ctx: Ctx, *, horizon: timedelta = timedelta(seconds=2)) -> int:

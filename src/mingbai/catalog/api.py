@@ -73,7 +73,7 @@ def list_sps(who: Operator, ctx: CtxDep) -> list[SpOut]:
 def put_sp(code: str, body: SpIn, who: Operator, ctx: CtxDep) -> SpOut:
     if body.code != code:
         raise InvalidInput("code in the path and the body differ")
-    return _sp(service.save_sp(ctx, body))
+    return _sp(service.save_sp(ctx, body, actor=who.actor))
 
 
 @router.post("/catalog/sps/{code}/status", response_model=SpOut, summary="Suspend or resume an SP")
@@ -90,7 +90,7 @@ def list_services(who: Operator, ctx: CtxDep, sp: str | None = None) -> list[Ser
 def put_service(code: str, body: ServiceIn, who: Operator, ctx: CtxDep) -> ServiceOut:
     if body.code != code:
         raise InvalidInput("code in the path and the body differ")
-    return _svc(service.save_service(ctx, body))
+    return _svc(service.save_service(ctx, body, actor=who.actor))
 
 
 @router.post("/catalog/services/{code}/status", response_model=ServiceOut, summary="Suspend or resume a service")
@@ -102,7 +102,7 @@ def service_status(code: str, body: StatusIn, who: Operator, ctx: CtxDep) -> Ser
 def put_subscriber(msisdn: str, body: SubscriberIn, who: Operator, ctx: CtxDep) -> SubscriberIn:
     if body.msisdn != msisdn:
         raise InvalidInput("MSISDN in the path and the body differ")
-    s = service.save_subscriber(ctx, body)
+    s = service.save_subscriber(ctx, body, actor=who.actor)
     return SubscriberIn(
         msisdn=s.msisdn,
         brand=s.brand,
@@ -115,7 +115,7 @@ def put_subscriber(msisdn: str, body: SubscriberIn, who: Operator, ctx: CtxDep) 
 
 @router.post("/catalog/import", response_model=ImportOut, summary="Import SPs, services, subscribers (all or nothing)")
 def import_catalog(who: Operator, ctx: CtxDep, doc: Annotated[dict[str, Any], Body()]) -> ImportOut:
-    report = service.import_catalog(ctx, doc)
+    report = service.import_catalog(ctx, doc, actor=who.actor)
     return recast(ImportOut, report)
 
 

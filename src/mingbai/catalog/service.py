@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from mingbai.audit import service as audit
 from mingbai.catalog.models import CatalogStatusChange, Service, Sp, Subscriber
 from mingbai.catalog.rules import (
     CatalogDocument,
@@ -29,11 +30,39 @@ class ImportReport:
     subscribers: int
 
 
-def import_catalog(ctx: Ctx, raw: object) -> ImportReport:
-    """Import SPs, services and subscribers from one document, all or nothing."""
+def import_catalog(ctx: Ctx, raw: object, *, actor: str = "system") -> ImportReport:
+    """Import SPs, services and subscribers from one document, all or nothing. Staff imports are
+    audited with every price they change (a price moved from 200 to 2000 fen is on record)."""
     doc = parse_catalog_document(raw)
     _check_references(ctx, doc)
     now = ctx.now()
+    if audit.staff_role(actor) is not None:
+        codes = [s.code for s in doc.services]
+        before = (
+            dict(ctx.session.execute(select(Service.code, Service.price_fen).where(Service.code.in_(codes))))
+            if codes
+            else {}
+        )
+        prices = {
+            s.code: [before[s.code], s.price_fen]
+            for s in doc.services
+            if s.code in before and before[s.code] != s.price_fen
+        }
+        audit.record_staff(
+            ctx,
+            actor=actor,
+            action="catalog.import",
+            subject="catalog",
+            detail={"sps": len(doc.sps), "services": len(doc.services), "subscribers": len(doc.subscribers)},
+        )
+        for code, (old, new) in sorted(prices.items()):
+            audit.record_staff(
+                ctx,
+                actor=actor,
+                action="catalog.price",
+                subject=f"service:{code}",
+                detail={"from_fen": old, "to_fen": new},
+            )
     upsert(ctx.session, Sp.__table__, [_sp_row(s, now) for s in doc.sps], ["code"])
     sp_names = _sp_names(ctx, {s.sp for s in doc.services})
     upsert(ctx.session, Service.__table__, [_service_row(s, sp_names[s.sp], now) for s in doc.services], ["code"])
@@ -98,15 +127,27 @@ def _refresh_labels(ctx: Ctx, sp_codes: list[str]) -> None:
         )
 
 
-def save_sp(ctx: Ctx, data: SpIn) -> Sp:
+def save_sp(ctx: Ctx, data: SpIn, *, actor: str = "system") -> Sp:
     now = ctx.now()
+    audit.record_staff(
+        ctx, actor=actor, action="catalog.sp.save", subject=f"sp:{data.code}", detail={"name": data.name}
+    )
     upsert(ctx.session, Sp.__table__, [_sp_row(data, now)], ["code"])
     _refresh_labels(ctx, [data.code])
     return get_sp(ctx, data.code)
 
 
-def save_service(ctx: Ctx, data: ServiceIn) -> Service:
+def save_service(ctx: Ctx, data: ServiceIn, *, actor: str = "system") -> Service:
     sp = get_sp(ctx, data.sp)
+    if audit.staff_role(actor) is not None:
+        old = ctx.session.scalar(select(Service.price_fen).where(Service.code == data.code))
+        audit.record_staff(
+            ctx,
+            actor=actor,
+            action="catalog.price" if old is not None and old != data.price_fen else "catalog.service.save",
+            subject=f"service:{data.code}",
+            detail={"from_fen": old, "to_fen": data.price_fen},
+        )
     if data.mo_keyword:
         clash = ctx.session.scalar(
             select(Service.code).where(
@@ -119,7 +160,10 @@ def save_service(ctx: Ctx, data: ServiceIn) -> Service:
     return get_service(ctx, data.code)
 
 
-def save_subscriber(ctx: Ctx, data: SubscriberIn) -> Subscriber:
+def save_subscriber(ctx: Ctx, data: SubscriberIn, *, actor: str = "system") -> Subscriber:
+    audit.record_staff(
+        ctx, actor=actor, action="catalog.subscriber.save", subject_msisdn=data.msisdn, detail={"status": data.status}
+    )
     upsert(ctx.session, Subscriber.__table__, [_subscriber_row(data, ctx.now())], ["msisdn"])
     return get_subscriber(ctx, data.msisdn)
 
@@ -195,12 +239,24 @@ def _record_status(ctx: Ctx, target: str, code: str, old: str, new: str, *, acto
     )
 
 
+def _audit_status(ctx: Ctx, target: str, code: str, old: str, new: str, actor: str, reason: str | None) -> None:
+    verb = "suspend" if new == "suspended" else "resume"
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action=f"catalog.{target}.{verb}",
+        subject=f"{target}:{code}",
+        detail={"from": old, "to": new, "reason": reason or ""},
+    )
+
+
 def set_sp_status(ctx: Ctx, code: str, status: str, *, actor: str = "system", reason: str | None = None) -> Sp:
     """Suspend or resume an SP; who did it and why is recorded (a suspension must say why)."""
     if status not in ("active", "suspended"):
         raise InvalidInput("status must be active or suspended")
     sp = get_sp(ctx, code)
     _record_status(ctx, "sp", sp.code, sp.status, status, actor=actor, reason=reason)
+    _audit_status(ctx, "sp", sp.code, sp.status, status, actor, reason)
     ctx.session.execute(update(Sp).where(Sp.code == code).values(status=status, updated_at=ctx.now()))
     ctx.session.refresh(sp)
     return sp
@@ -214,6 +270,7 @@ def set_service_status(
         raise InvalidInput("status must be active or suspended")
     service = get_service(ctx, code)
     _record_status(ctx, "service", service.code, service.status, status, actor=actor, reason=reason)
+    _audit_status(ctx, "service", service.code, service.status, status, actor, reason)
     ctx.session.execute(update(Service).where(Service.code == code).values(status=status, updated_at=ctx.now()))
     ctx.session.refresh(service)
     return service

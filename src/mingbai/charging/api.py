@@ -46,7 +46,7 @@ from mingbai.clock import SHANGHAI
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable, recast
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
-from mingbai.web.deps import CtxDep, PlatformDep, require
+from mingbai.web.deps import CtxDep, PlatformDep, require, viewed
 
 router = APIRouter(prefix="/api/v1")
 
@@ -121,6 +121,7 @@ def usage_import(
 )
 def subscriber_charges(msisdn: str, who: Staff, ctx: CtxDep, period: PeriodQ = None) -> list[ChargeOut]:
     get_subscriber(ctx, msisdn)
+    viewed(ctx, who, msisdn, "charges")
     return [recast(ChargeOut, c) for c in service.list_charges(ctx, msisdn=msisdn, period=period)]
 
 
@@ -128,6 +129,7 @@ def subscriber_charges(msisdn: str, who: Staff, ctx: CtxDep, period: PeriodQ = N
 def sp_charges(
     who: SpOnly, ctx: CtxDep, msisdn: Annotated[str, Query(min_length=1, max_length=20)], period: PeriodQ = None
 ) -> list[ChargeOut]:
+    viewed(ctx, who, msisdn, "charges")
     charges = service.list_charges(ctx, msisdn=msisdn, period=period, sp_code=who.sp_code)
     return [recast(ChargeOut, c) for c in charges]
 
@@ -164,6 +166,7 @@ def _balance_out(b: ledger.Balance) -> BalanceOut:
 
 @router.get("/subscribers/{msisdn}/balance", response_model=BalanceOut, tags=["Charging"], summary="Balance and debt")
 def get_balance(msisdn: str, who: Staff, ctx: CtxDep) -> BalanceOut:
+    viewed(ctx, who, msisdn, "balance")
     return _balance_out(ledger.balance(ctx, msisdn=msisdn))
 
 
@@ -241,6 +244,7 @@ def cards(body: CardsIn, who: Operator, ctx: CtxDep) -> list[CardOut]:
     "/subscribers/{msisdn}/bill", response_model=Bill, tags=["Charging"], summary="The month's bill (seed 002's items)"
 )
 def get_bill(msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[BillingPeriod, Query()]) -> Bill:
+    viewed(ctx, who, msisdn, "bill")
     return bill(ctx, msisdn=msisdn, period=period)
 
 
@@ -253,6 +257,7 @@ def get_bill(msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[BillingPeri
 def bill_page(
     request: Request, msisdn: str, who: Staff, ctx: CtxDep, period: Annotated[BillingPeriod, Query()]
 ) -> Response:
+    viewed(ctx, who, msisdn, "bill")
     b = bill(ctx, msisdn=normalize_msisdn(msisdn), period=period)
     return templates.TemplateResponse(request, "bill.html", {"bill": b})
 
@@ -264,6 +269,7 @@ def bill_page(
     summary="Tariff advice: the package that would have cost least over the last three months",
 )
 def advice(msisdn: str, who: Staff, ctx: CtxDep) -> SubscriberAdvice:
+    viewed(ctx, who, msisdn, "advice")
     return advise_subscriber(ctx, msisdn=msisdn)
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import Date
 
+from mingbai.audit import service as audit
 from mingbai.catalog.rules import yuan_sql
 from mingbai.charging import texts
 from mingbai.charging.models import BillingRun, BillingWatermark
@@ -349,6 +350,13 @@ def _start_run(platform: PlatformLike, period: Period, mode: str, actor: str, no
                 "last_msisdn": None,
                 "confirmed_before": upper,
             },
+        )
+        audit.record_staff(
+            ctx,
+            actor=actor,
+            action="charging.billing_run",
+            subject=f"period:{period.label}",
+            detail={"run": run_id, "mode": mode},
         )
     return run_id
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
 
+from mingbai.audit import service as audit
 from mingbai.catalog.service import get_subscriber
 from mingbai.charging.models import BalanceEntry, Charge, CreditReference, PointsEntry, RechargeCard
 from mingbai.charging.rules import CREDIT_KINDS, LedgerItem, card_expires_on, points_for_payment, settle
@@ -90,6 +91,14 @@ def credit(
     if points:
         add_points(ctx, msisdn=msisdn, delta=points, reason=f"{'充值' if kind == 'recharge' else '交费'}积分")
     ctx.session.flush()
+    # money put into an account by staff (a refund, a return, a payment taken at the counter)
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action=f"charging.credit.{kind}",
+        subject_msisdn=msisdn,
+        detail={"amount_fen": amount_fen, "channel": channel, "ref": ref or ""},
+    )
     return _credit_view(entry)
 
 

@@ -10,6 +10,7 @@ from typing import Literal, cast
 
 from sqlalchemy import select, update
 
+from mingbai.audit import service as audit
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.catalog.rules import SubscriberIn, reminder_label
 from mingbai.catalog.service import save_subscriber
@@ -262,6 +263,13 @@ def object_to_charge(
         update(ChargeObjection)
         .where(ChargeObjection.msisdn == msisdn, ChargeObjection.id == objection_id)
         .values(status="disputed")
+    )
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="charging.objection",
+        subject_msisdn=msisdn,
+        detail={"charge": charge.id, "objection": objection_id, "dispute": dispute.id},
     )
     return ObjectionOutcome("accepted", objection_id, charge.id, [e.service_code for e in ended], dispute.id)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import case, func, insert, select, tuple_
 
+from mingbai.audit import service as audit
 from mingbai.catalog.models import Service, Sp, Subscriber
 from mingbai.charging import texts
 from mingbai.charging.models import Charge, UsageImport, UsageRecord
@@ -177,6 +178,13 @@ def _prepare(ctx: Ctx, data: bytes, *, filename: str, actor: str) -> _Prepared |
             "status": "running",
             "last_line": 0,
         },
+    )
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="charging.usage_import",
+        subject=f"usage:{import_id}",
+        detail={"file": filename[-60:], "sha256": sha[:16], "records": len(rows)},
     )
     return _Prepared(import_id, filename[-200:], rows, subs_for, 0)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mingbai.cli.audit import cli_actor
 from mingbai.cli.common import console, emit, friendly_errors, opts
 
 app = typer.Typer(help="Console users: staff and SP accounts.", no_args_is_help=True)
@@ -33,7 +34,15 @@ def create(
 
     password = _password(password_stdin)
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        user = create_user(uow, username=username, role=role, display_name=name, password=password, sp_code=sp)
+        user = create_user(
+            uow,
+            username=username,
+            role=role,
+            display_name=name,
+            password=password,
+            sp_code=sp,
+            actor=cli_actor(),
+        )
         made = (user.username, user.role, user.sp_code)
     console.print(f"user {made[0]} ({made[1]}{', ' + made[2] if made[2] else ''}) created")
 
@@ -75,7 +84,7 @@ def password(
 
     value = _password(password_stdin)
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        set_password(uow, username=username, password=value)
+        set_password(uow, username=username, password=value, actor=cli_actor())
     console.print(f"password of {username} changed; sessions ended")
 
 
@@ -90,5 +99,5 @@ def disable(
 
     status = "active" if enable else "disabled"
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        set_user_status(uow, username=username, status=status)
+        set_user_status(uow, username=username, status=status, actor=cli_actor())
     console.print(f"user {username}: {status}")

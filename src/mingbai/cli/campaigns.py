@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mingbai.cli.audit import cli_actor
 from mingbai.cli.common import IdArg, console, friendly_errors, opts, print_json, print_table
 from mingbai.clock import local_text, parse_instant
 
@@ -64,7 +65,7 @@ def start(ctx: typer.Context, campaign_id: IdArg) -> None:
     from mingbai.campaigns.service import start_campaign
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        start_campaign(uow, campaign_id)
+        start_campaign(uow, campaign_id, actor=cli_actor())
     console.print(f"campaign {campaign_id}: running")
 
 
@@ -73,7 +74,7 @@ def pause(ctx: typer.Context, campaign_id: IdArg) -> None:
     from mingbai.campaigns.service import pause_campaign
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        pause_campaign(uow, campaign_id)
+        pause_campaign(uow, campaign_id, actor=cli_actor())
     console.print(f"campaign {campaign_id}: paused")
 
 
@@ -112,7 +113,7 @@ def run(
     platform = opts(ctx).platform()
     with friendly_errors():
         with platform.uow() as uow:
-            start_campaign(uow, campaign_id)
+            start_campaign(uow, campaign_id, actor=cli_actor())
             p = campaign_progress(uow, campaign_id)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as bar:

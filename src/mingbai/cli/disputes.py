@@ -12,13 +12,13 @@ from typing import Annotated, Any
 import typer
 
 from mingbai.catalog.rules import yuan
+from mingbai.cli.audit import audit_app
 from mingbai.cli.common import IdArg, console, err_console, friendly_errors, opts, print_json, print_table
 from mingbai.clock import SHANGHAI
 from mingbai.jsonable import jsonable
 
 dispute_app = typer.Typer(help="Disputes about charges, decided by rule (R8: 双倍返还).", no_args_is_help=True)
 policy_app = typer.Typer(help="先确认后退费 or 先退费后查证, per service category.", no_args_is_help=True)
-audit_app = typer.Typer(help="Auditors' questions, answered from the records.", no_args_is_help=True)
 evidence_app = typer.Typer(
     help="The consent evidence behind a charge, and verification of its hash chain.", invoke_without_command=True
 )

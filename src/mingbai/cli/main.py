@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from mingbai.audit import service as audit
 from mingbai.cli import accounts as accounts_cli
+from mingbai.cli.audit import cli_actor
 from mingbai.cli.campaigns import campaign_app
 from mingbai.cli.charging import register as register_charging
 from mingbai.cli.common import (
@@ -84,6 +86,7 @@ def _root(
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint=name) from None
     ctx.obj = Options(db=db, at=at, demo=demo)
+    audit.use_address("cli")  # what the commands record in the audit log comes from the terminal
 
 
 # -- db / seed -----------------------------------------------------------------------------
@@ -127,7 +130,7 @@ def catalog_import(ctx: typer.Context, file: Path, json_out: JsonOpt = False) ->
     with friendly_errors():
         raw = read_json_file(file)
         with opts(ctx).platform().uow() as uow:
-            report = import_catalog(uow, raw)
+            report = import_catalog(uow, raw, actor=cli_actor())
     if json_out:
         print_json(report)
     else:
@@ -181,7 +184,7 @@ def catalog_suspend(
 
     status = "active" if resume else "suspended"
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        actor = f"cli:{os.environ.get('USER', 'operator')}"
+        actor = cli_actor()
         (set_service_status if service else set_sp_status)(uow, code, status, actor=actor, reason=reason)
     console.print(f"{'service' if service else 'SP'} {code}: {status}")
 
@@ -208,7 +211,7 @@ def order(
             msisdn=msisdn,
             service_code=service,
             channel=channel,
-            actor=f"cli:{os.environ.get('USER', 'operator')}",
+            actor=cli_actor(),
             gifter=gifter,
         )
     # the phone's screen, codes included, only in the demo; elsewhere a code is never printed
@@ -340,7 +343,7 @@ def unsubscribe(
             msisdn=msisdn,
             channel=channel,
             service_code=service,
-            actor=f"cli:{os.environ.get('USER', 'operator')}",
+            actor=cli_actor(),
         )
     if json_out:
         print_json(ended)
@@ -362,7 +365,7 @@ def key_create(
     from mingbai.auth.service import create_key
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        key = create_key(uow, role=role, label=label, sp_code=sp)
+        key = create_key(uow, role=role, label=label, sp_code=sp, actor=cli_actor())
     console.print(key)
 
 
@@ -396,7 +399,7 @@ def key_revoke(ctx: typer.Context, key_id: IdArg) -> None:
     from mingbai.auth.service import revoke_key
 
     with friendly_errors(), opts(ctx).platform().uow() as uow:
-        revoke_key(uow, key_id)
+        revoke_key(uow, key_id, actor=cli_actor())
     console.print(f"revoked {key_id}")
 
 

@@ -415,7 +415,7 @@ def report_export(
         if fmt not in ("csv", "json"):
             raise InvalidInput("format must be csv or json")
         with opts(ctx).platform().uow() as uow:
-            rows = export_referrals(uow, province=province, include_exported=include_exported)
+            rows = export_referrals(uow, province=province, include_exported=include_exported, actor=_actor())
     if fmt == "json":
         print_json(rows)
         return

@@ -29,11 +29,11 @@ def _is_page(path: str) -> bool:
 
 
 def install(app: FastAPI, *, charges: ChargeSource | None = None) -> None:
-    from mingbai.consoles import agent, disputes, ops, portal, signin, sp
+    from mingbai.consoles import agent, auditlog, disputes, ops, portal, signin, sp
     from mingbai.consoles.security import install_headers, install_log_masking
     from mingbai.consoles.web import SignInRequired, current_user, lang_of, render, sign_in_url
 
-    for module in (signin, agent, portal, sp, ops, disputes):
+    for module in (signin, agent, portal, sp, ops, disputes, auditlog):
         app.include_router(module.router)
     app.state.charge_source = charges
     install_headers(app)

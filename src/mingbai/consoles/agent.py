@@ -18,7 +18,7 @@ from mingbai.consoles import i18n
 from mingbai.consoles.charges import charge_source
 from mingbai.consoles.security import csrf_protect
 from mingbai.consoles.views import subscription_cards
-from mingbai.consoles.web import FRONT_LINE, PlatformDep, WebUser, lang_of, render, see_other, signed_in
+from mingbai.consoles.web import FRONT_LINE, PlatformDep, WebUser, lang_of, render, see_other, signed_in, viewed
 from mingbai.errors import MingbaiError
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions import service as subs
@@ -64,6 +64,7 @@ def _subscriber_page(
         profile = masked_profile(ctx, number)
         today = local_date(ctx.now())  # the business day, in Shanghai
         charges = source.charges(ctx, msisdn=number, since=today - timedelta(days=180)) if source else None
+        viewed(ctx, user, number, "subscriber")
     context = {
         "subscriber": subscriber,
         "profile": profile,

@@ -20,7 +20,7 @@ from mingbai.catalog.service import get_subscriber
 from mingbai.charging.service import list_charges
 from mingbai.consoles import i18n
 from mingbai.consoles.security import csrf_protect
-from mingbai.consoles.web import FRONT_LINE, OVERSIGHT, PlatformDep, WebUser, render, see_other, signed_in
+from mingbai.consoles.web import FRONT_LINE, OVERSIGHT, PlatformDep, WebUser, render, see_other, signed_in, viewed
 from mingbai.disputes import service
 from mingbai.disputes.evidence import chain
 from mingbai.disputes.texts import RULE_ZH
@@ -123,6 +123,7 @@ def subscriber_disputes(request: Request, platform: PlatformDep, user: FrontLine
         subscriber = get_subscriber(ctx, number)
         charges = list_charges(ctx, msisdn=number)
         disputes = service.list_disputes(ctx, msisdn=number)
+        viewed(ctx, user, number, "disputes")
     disputed = {i.charge_id: d.id for d in disputes for i in d.items}
     return render(
         request,
@@ -168,6 +169,7 @@ def evidence_panel(
     number = normalize_msisdn(msisdn)
     with platform.uow() as ctx:
         found = chain(ctx, msisdn=number, charge_id=charge)
+        viewed(ctx, user, number, "evidence")
     name = "disputes/_evidence.html" if request.headers.get("HX-Request") else "disputes/evidence.html"
     return render(request, name, user, {"c": found, "msisdn": number})
 

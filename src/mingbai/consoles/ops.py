@@ -188,7 +188,7 @@ def save_sp(
                     **kept,
                 }
             )
-            catalog.save_sp(ctx, data)
+            catalog.save_sp(ctx, data, actor=user.principal.actor)
     except (ValidationError, MingbaiError) as exc:
         typed = {"code": code, "name": name, "hotline": hotline, "contact": contact, "access_number": access_number}
         return _invalid(request, platform, user, exc, sp_form=typed)
@@ -230,7 +230,7 @@ def save_service(
                     **kept,
                 }
             )
-            catalog.save_service(ctx, data)
+            catalog.save_service(ctx, data, actor=user.principal.actor)
     except (ValidationError, MingbaiError) as exc:
         typed = {
             "code": code,

@@ -71,7 +71,9 @@ def create(
 ) -> Response:
     try:
         with platform.uow() as ctx:
-            key = create_key(ctx, role=Role.SP.value, label=label.strip(), sp_code=user.sp_code)
+            key = create_key(
+                ctx, role=Role.SP.value, label=label.strip(), sp_code=user.sp_code, actor=user.principal.actor
+            )
     except MingbaiError:
         t = i18n.translator(lang_of(request))
         return _keys_page(request, platform, user, error=t("sp.bad_label"))
@@ -82,6 +84,6 @@ def create(
 @router.post("/keys/{key_id}/revoke")
 def revoke(platform: PlatformDep, user: SpUser, key_id: RowId) -> Response:
     with platform.uow() as ctx:
-        revoke_key(ctx, key_id, sp_code=user.sp_code)  # another SP's key: 404
+        revoke_key(ctx, key_id, sp_code=user.sp_code, actor=user.principal.actor)  # another SP's key: 404
     platform.key_cache.clear()  # refused from this request on, here; within seconds elsewhere
     return see_other("/sp/keys?done=key_revoked")

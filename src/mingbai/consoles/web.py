@@ -18,11 +18,13 @@ from jinja2 import pass_context
 from markupsafe import Markup
 
 from mingbai.accounts.service import load_session
+from mingbai.audit import service as audit
 from mingbai.auth.service import Principal, Role
 from mingbai.catalog.rules import yuan
 from mingbai.clock import SHANGHAI
 from mingbai.consoles import i18n
 from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_token, mask_numbers, read_cookie
+from mingbai.db import Ctx
 from mingbai.errors import Forbidden, MingbaiError
 from mingbai.msisdn import mask_msisdn
 from mingbai.platform import Platform
@@ -57,6 +59,7 @@ NAV: list[tuple[str, str, frozenset[Role]]] = [
     ("/ops", "nav.dashboard", frozenset(OVERSIGHT)),
     ("/ops/catalog", "nav.catalog", frozenset(OVERSIGHT)),
     ("/security/sign-ins", "nav.sign_ins", frozenset({Role.SECURITY, Role.AUDITOR})),
+    ("/security/audit", "nav.audit", frozenset({Role.SECURITY, Role.AUDITOR})),
     ("/sp", "nav.sp", frozenset({Role.SP})),
     ("/sp/keys", "nav.sp_keys", frozenset({Role.SP})),
     ("/sp/refunds", "nav.refunds", frozenset({Role.SP})),
@@ -83,6 +86,14 @@ class WebUser:
     def msisdn(self) -> str:
         assert self.principal.msisdn, "a subscriber session is always bound to a number"
         return self.principal.msisdn
+
+
+def viewed(ctx: Ctx, user: WebUser, msisdn: str, what: str) -> None:
+    """A staff member saw a subscriber's data on a console page: an audit entry in the page's
+    own unit of work, so the page is not shown when the entry cannot be written (fail closed)."""
+    audit.record_staff(
+        ctx, actor=user.principal.actor, action="subscriber.view", subject_msisdn=msisdn, detail={"what": what}
+    )
 
 
 class SignInRequired(MingbaiError):

@@ -27,7 +27,7 @@ from mingbai.disputes.schemas import (
 )
 from mingbai.ids import MAX_ID
 from mingbai.jsonable import jsonable
-from mingbai.web.deps import CtxDep, require
+from mingbai.web.deps import CtxDep, require, viewed
 
 router = APIRouter(prefix="/api/v1")
 
@@ -72,6 +72,7 @@ def open_dispute(msisdn: str, body: DisputeIn, who: FrontLine, ctx: CtxDep) -> D
 )
 def subscriber_disputes(msisdn: str, who: Staff, ctx: CtxDep) -> list[DisputeOut]:
     get_subscriber(ctx, msisdn)
+    viewed(ctx, who, msisdn, "disputes")
     return [_out(v) for v in service.list_disputes(ctx, msisdn=msisdn)]
 
 
@@ -121,6 +122,7 @@ def _id(value: int) -> int:
     summary="The consent evidence behind a charge (or a subscription): order, confirmation, the confirming SMS",
 )
 def evidence(msisdn: str, who: Staff, ctx: CtxDep, charge: IdQ = None, subscription: IdQ = None) -> Any:
+    viewed(ctx, who, msisdn, "evidence")
     return jsonable(chain(ctx, msisdn=msisdn, charge_id=charge, subscription_id=subscription))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from mingbai.audit import service as audit
 from mingbai.catalog.models import Service, Sp
 from mingbai.charging.ledger import credit
 from mingbai.charging.models import Charge
@@ -164,6 +165,13 @@ def set_policy(ctx: Ctx, *, category: str, policy: str, actor: str, reason: str 
     )
     ctx.session.add(row)
     ctx.session.flush()
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="config.dispute_policy",
+        subject=f"category:{category}",
+        detail={"policy": chosen.value, "reason": reason or ""},
+    )
     return PolicyView(row.category, row.policy, row.set_at, row.actor, row.reason)
 
 
@@ -361,6 +369,19 @@ def open_dispute(
     enqueue(
         ctx, msisdn=msisdn, kind=MessageKind.DISPUTE, text=text, dedupe_key=f"dispute:{dispute_id}:open", mo_id=mo_id
     )
+    # a dispute opened (and refunds paid) by staff for a caller, on the staff member's record
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="dispute.open",
+        subject_msisdn=msisdn,
+        detail={
+            "dispute": dispute_id,
+            "rule": dispute.rule or "",
+            "refund_fen": dispute.refund_fen,
+            "return_fen": dispute.return_fen,
+        },
+    )
     return _view(dispute, [DisputeItem(**row) for row in items])
 
 
@@ -462,11 +483,27 @@ def decide_dispute(
     if d.status == Status.decided:
         wants_more = discretionary_refund and d.rule == Rule.legitimate and not d.discretionary
         if wants_more:
-            return _grant_discretionary(ctx, d, items, actor, reason or "")
+            granted = _grant_discretionary(ctx, d, items, actor, reason or "")
+            audit.record_staff(
+                ctx,
+                actor=actor,
+                action="dispute.discretionary_refund",
+                subject_msisdn=d.msisdn,
+                detail={"dispute": d.id, "reason": reason or ""},
+            )
+            return granted
         if d.outcome == found.value and (d.discretionary or not discretionary_refund):
             return _view(d, items, replayed=True)
         raise Conflict(f"dispute {d.id} was already decided ({d.rule})", code="already_decided")
-    return _verify(ctx, d, items, found, actor, discretionary_refund, reason)
+    view = _verify(ctx, d, items, found, actor, discretionary_refund, reason)
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="dispute.decide",
+        subject_msisdn=d.msisdn,
+        detail={"dispute": d.id, "outcome": found.value, "discretionary": discretionary_refund, "reason": reason or ""},
+    )
+    return view
 
 
 def _verify(

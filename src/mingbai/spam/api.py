@@ -103,7 +103,9 @@ def report_stats(who: ReviewerOrOperator, ctx: CtxDep, days: Annotated[int, Quer
 
 @router.post("/referrals/export", summary="Referred reports for other provinces (marks them exported)")
 def export_referrals(who: Operator, ctx: CtxDep, province: str | None = None, include_exported: bool = False) -> Any:
-    return jsonable(reports.export_referrals(ctx, province=province, include_exported=include_exported))
+    return jsonable(
+        reports.export_referrals(ctx, province=province, include_exported=include_exported, actor=who.actor)
+    )
 
 
 # -- ports ----------------------------------------------------------------------------------------------

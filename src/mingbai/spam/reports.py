@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
 
+from mingbai.audit import service as audit
 from mingbai.catalog.models import Subscriber
 from mingbai.clock import local_date, local_midnight
 from mingbai.db import Ctx
@@ -161,6 +162,14 @@ def decide_report(ctx: Ctx, *, report_id: int, confirm: bool, reviewer: str, not
         sanction = _sanction(ctx, row.reported_sender, row.sender_kind, reviewer)
     text = texts.report_confirmed(row.id) if confirm else texts.report_rejected(row.id)
     enqueue(ctx, msisdn=row.msisdn, kind=MessageKind.NOTICE, text=text, sender=REPORT_NUMBER)
+    # the verification, and the sanction it escalated to, on the staff member's record
+    audit.record_staff(
+        ctx,
+        actor=reviewer,
+        action="spam.report.confirm" if confirm else "spam.report.reject",
+        subject=f"report:{report_id}",
+        detail={"sanction": sanction or ""},
+    )
     return Verification(_view(row), sanction)
 
 
@@ -235,6 +244,7 @@ def clear_sender(ctx: Ctx, *, msisdn: str, actor: str) -> None:
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"sender {mask_msisdn(msisdn)} is not marked")
+    audit.record_staff(ctx, actor=actor, action="spam.sender.clear", subject_msisdn=msisdn)
     service.bump_generation(ctx)
 
 
@@ -248,7 +258,9 @@ class Referral:
     content: str
 
 
-def export_referrals(ctx: Ctx, *, province: str | None = None, include_exported: bool = False) -> list[Referral]:
+def export_referrals(
+    ctx: Ctx, *, province: str | None = None, include_exported: bool = False, actor: str = "system"
+) -> list[Referral]:
     """Referred reports for the other provinces; marks them exported (so the next export
     carries only new ones unless ``include_exported``)."""
     stmt = select(SpamReport).where(SpamReport.status == "referred").order_by(SpamReport.received_at, SpamReport.id)
@@ -262,6 +274,13 @@ def export_referrals(ctx: Ctx, *, province: str | None = None, include_exported:
         if r.exported_at is None:
             r.exported_at = now
     ctx.session.flush()
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="export.referrals",
+        subject=f"referrals:{province or 'all'}",
+        detail={"reports": len(rows), "include_exported": include_exported},
+    )
     return [
         Referral(r.id, r.received_at, r.referred_to or "", r.reported_sender, r.sender_kind, r.content) for r in rows
     ]

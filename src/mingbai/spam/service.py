@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from mingbai.audit import service as audit
 from mingbai.db import Ctx
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
@@ -130,6 +131,9 @@ def create_strategy(
             "created_by": actor[:64],
         },
     )
+    audit.record_staff(
+        ctx, actor=actor, action="config.spam_strategy.create", subject=f"strategy:{strategy.version}", detail=changes
+    )
     return strategy
 
 
@@ -140,6 +144,7 @@ def activate_strategy(ctx: Ctx, version: int, *, actor: str) -> Strategy:
         insert(SpamStrategyActivation),
         {"id": new_id(), "version": version, "activated_at": ctx.now(), "actor": actor[:64]},
     )
+    audit.record_staff(ctx, actor=actor, action="config.spam_strategy.activate", subject=f"strategy:{version}")
     bump_generation(ctx)
     return strategy
 
@@ -220,6 +225,13 @@ def register_port(
         },
     )
     _port_event(ctx, port, None, "active", f"registered for {owner} with signature 【{signature}】", actor)
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="spam.port.register",
+        subject=f"port:{port}",
+        detail={"owner": owner, "signature": signature},
+    )
     bump_generation(ctx)
     return get_port(ctx, port)
 
@@ -248,6 +260,13 @@ def set_port_state(ctx: Ctx, *, port: str, state: str, reason: str, actor: str) 
         raise NotFound(f"no registered port {port}")
     if row.state != state:
         _port_event(ctx, row.port, row.state, state, reason.strip(), actor)
+        audit.record_staff(
+            ctx,
+            actor=actor,
+            action=f"spam.port.{state}",
+            subject=f"port:{row.port}",
+            detail={"from": row.state, "to": state, "reason": reason.strip()},
+        )
         row.state = state
         row.updated_at = ctx.now()
         ctx.session.flush()
@@ -355,6 +374,9 @@ def decide_review(ctx: Ctx, *, review_id: int, label: str, reviewer: str) -> Rev
     row.decided_by = reviewer[:64]
     row.decided_at = ctx.now()
     ctx.session.flush()
+    audit.record_staff(
+        ctx, actor=reviewer, action="spam.review.decide", subject=f"review:{review_id}", detail={"label": label}
+    )
     return _review_item(row)
 
 

@@ -24,7 +24,7 @@ from mingbai.subscriptions.schemas import (
     UnsubscribedOut,
     UnsubscribeIn,
 )
-from mingbai.web.deps import CtxDep, RowId, require
+from mingbai.web.deps import CtxDep, RowId, require, viewed
 
 router = APIRouter(prefix="/api/v1")
 
@@ -90,6 +90,7 @@ def sp_get_order(order_id: RowId, who: SpOnly, ctx: CtxDep) -> OrderOut:
 def sp_subscriptions(
     who: SpOnly, ctx: CtxDep, msisdn: Annotated[str, Query(min_length=1, max_length=20)]
 ) -> list[SubscriptionOut]:
+    viewed(ctx, who, msisdn, "subscriptions")
     subs = service.list_subscriptions(ctx, msisdn=msisdn, sp_code=who.sp_code)
     return [SubscriptionOut.model_validate(jsonable(s)) for s in subs]
 
@@ -122,6 +123,7 @@ def sp_unsubscribe(body: SpUnsubscribeIn, who: SpOnly, ctx: CtxDep) -> list[Unsu
 )
 def agent_subscriptions(msisdn: str, who: Staff, ctx: CtxDep) -> list[SubscriptionDetail]:
     get_subscriber(ctx, msisdn)
+    viewed(ctx, who, msisdn, "subscriptions")
     out = []
     for s, events in service.subscriptions_with_history(ctx, msisdn=msisdn):
         mine = [EventOut.model_validate(jsonable(e)) for e in events]

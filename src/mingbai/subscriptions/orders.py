@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mingbai.audit import service as audit
 from mingbai.db import Ctx, insert_rows, table_of
 from mingbai.errors import Conflict, InvalidInput, MingbaiError, NotFound
 from mingbai.ids import new_id
@@ -273,6 +274,20 @@ def _place(ctx: Ctx, todo: list[tuple[int, OrderRequest]], results: list[PlacedO
         insert_rows(ctx.conn, table_of(Order), orders)
         record_events(ctx, events)
         enqueue_many(ctx, mts)
+        # an order placed for a subscriber by staff or an SP is a staff action (issue 16): one
+        # entry each, appended with the orders (group commit), so no order stands unrecorded
+        staff = [
+            audit.Action(
+                actor=r["actor"],
+                role=role,
+                action="order.place",
+                subject_msisdn=r["msisdn"],
+                detail={"service": r["service_code"], "channel": r["channel"], "order": r["id"]},
+            )
+            for r in orders
+            if r["recipient"] is None and (role := audit.staff_role(r["actor"])) is not None
+        ]
+        audit.record_many(ctx, staff)
 
 
 def _gifter_half(

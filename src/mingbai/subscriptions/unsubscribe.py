@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, bindparam, select, update
 
+from mingbai.audit import service as audit
 from mingbai.catalog.models import Service, Sp
 from mingbai.catalog.rules import reminder_label
 from mingbai.db import Ctx, upsert
@@ -91,6 +92,13 @@ def unsubscribe(
         dedupe_key=f"unsub:{ended[0].id}",
         text=texts.unsubscribed(facts),
         mo_id=mo_id,
+    )
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="subscription.unsubscribe",
+        subject_msisdn=msisdn,
+        detail={"services": [r.service_code for r in ended], "channel": channel},
     )
     return [Unsubscribed(r.id, r.service_code) for r in ended]
 

@@ -14,9 +14,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DataError
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mingbai import __version__, logmask
+from mingbai.audit import service as audit
 from mingbai.campaigns.api import router as campaigns_router
 from mingbai.catalog.api import router as catalog_router
 from mingbai.charging.api import router as charging_router
@@ -138,10 +140,28 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
         limit=platform.settings.max_body_bytes,
         larger={"/api/v1/usage/imports": platform.settings.max_import_bytes},
     )
+    app.add_middleware(AuditAddress)
     hosts = [h.strip() for h in platform.settings.trusted_proxies.split(",") if h.strip()]
     if hosts:  # outermost: the client address every other layer sees is the one a trusted proxy gave
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=hosts)
     return app
+
+
+class AuditAddress:
+    """Every audit entry a request leads to names the client's address (after a trusted proxy's
+    say-so, which the middleware outside this one applied): set for the request's context, which
+    the threads running sync routes inherit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        with audit.from_address(client[0] if client else "unknown"):
+            await self.app(scope, receive, send)
 
 
 def metrics_allowed(request: Request, token: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
+from mingbai.audit import service as audit
 from mingbai.auth.service import Principal, Role, authenticate
 from mingbai.db import Ctx
 from mingbai.errors import Forbidden, MingbaiError
@@ -64,6 +65,12 @@ def require(*roles: Role) -> Callable[..., Principal]:
     dependency.__name__ = "require_" + "_".join(sorted(r.value for r in allowed))
     dependency.allowed_roles = allowed  # type: ignore[attr-defined]
     return dependency
+
+
+def viewed(ctx: Ctx, who: Principal, msisdn: str, what: str) -> None:
+    """A staff (or SP) key read a subscriber's data: an audit entry in the read's own unit of
+    work, so the data is not returned when the entry cannot be written (fail closed)."""
+    audit.record_staff(ctx, actor=who.actor, action="subscriber.view", subject_msisdn=msisdn, detail={"what": what})
 
 
 def _authenticate(platform: Platform, key: str) -> Principal | None:
