@@ -3,6 +3,7 @@ a number is found by its MAC and stored only masked, and a signed checkpoint cat
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from mingbai.audit import service as audit
@@ -109,3 +110,44 @@ def test_the_tick_signs_the_head_every_n_entries_or_minutes(platform: Platform) 
     with platform.uow() as ctx:
         report = audit.verify(ctx)
     assert report.ok and report.checkpoints == 3
+
+
+def _tamper(platform: Platform, sql: str) -> None:
+    with platform.uow() as ctx:
+        if ctx.dialect == "postgresql":
+            ctx.conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
+            ctx.conn.execute(text(sql))
+            ctx.conn.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER USER"))
+        else:
+            ctx.conn.execute(text("DROP TRIGGER audit_entry_no_update"))
+            ctx.conn.execute(text("DROP TRIGGER audit_entry_no_delete"))
+            ctx.conn.execute(text(sql))
+
+
+@pytest.mark.parametrize(
+    ("sql", "first_bad"),
+    [
+        ("SELECT 1", None),
+        ("UPDATE audit_entry SET actor = 'agent:alicf' WHERE seq = 17", 17),
+        ("DELETE FROM audit_entry WHERE seq = 9", 9),
+        ("DELETE FROM audit_entry WHERE seq = 10", 10),  # the first of a range
+        ("DELETE FROM audit_entry WHERE seq IN (18, 19)", 18),  # a range's end
+        ("UPDATE audit_entry SET seq = seq + 1000 WHERE seq = 12", 12),
+        ("UPDATE audit_entry SET at = at + interval '1 microsecond' WHERE seq = 3", 3),
+    ],
+)
+def test_sql_and_python_agree(
+    pg_platform: Platform, monkeypatch: pytest.MonkeyPatch, sql: str, first_bad: int | None
+) -> None:
+    """On PostgreSQL the chain is checked in SQL, in parallel ranges sharing one snapshot; its
+    verdicts are the Python walk's, entry for entry."""
+    _fill(pg_platform, 25)
+    monkeypatch.setattr(audit, "_SQL_RANGE", 9)  # ranges 1-9, 10-18, 19-25 on three connections
+    _tamper(pg_platform, sql)
+    with pg_platform.uow() as ctx:
+        in_sql = audit.verify(ctx, in_sql=True)
+        in_python = audit.verify(ctx, in_sql=False)
+    assert in_sql.first_bad == in_python.first_bad == first_bad, (in_sql, in_python)
+    assert in_sql.ok == in_python.ok == (first_bad is None)
+    if first_bad is None:
+        assert in_sql.entries == in_python.entries == 25 and in_sql.head == in_python.head
