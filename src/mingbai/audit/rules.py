@@ -13,6 +13,7 @@ database's own, or one an auditor kept) that names a later ``seq``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -20,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -48,6 +49,7 @@ def epoch_us(at: datetime) -> int:
     return (at - _EPOCH) // _US
 
 
+@functools.lru_cache(maxsize=4096)
 def clean(value: str | None, name: str, limit: int) -> str:
     """A field fit for the log: no control character (they separate fields), no lone surrogate
     (they do not encode), at most ``limit`` characters (longer text is cut, marked with …)."""
@@ -71,9 +73,9 @@ def detail_json(detail: Mapping[str, Any] | None) -> str:
     return json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One entry's hashed fields, as stored."""
+class Entry(NamedTuple):
+    """One entry's hashed fields, as stored (a named tuple: an append makes one per entry, and a
+    tuple is made several times faster than a frozen dataclass)."""
 
     seq: int
     at_us: int
@@ -122,7 +124,7 @@ def chain_hash_tail(prev: str, seq: int, tail: bytes) -> str:
 def subject_mac(key: bytes, msisdn: str) -> str:
     """The keyed MAC that stands for a subscriber's number in the log: an auditor who enters the
     number finds its entries; someone holding only the database learns no number."""
-    return hmac.new(key, msisdn.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, msisdn.encode(), "sha256").hex()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ write lock on SQLite), the entries go in as one multi-row INSERT, and the head g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -177,13 +178,28 @@ def record_many(ctx: Ctx, actions: Sequence[Action]) -> list[int]:
     return [r["seq"] for r in out]
 
 
+#: only a text with a run of four digits can hold what logmask.mask hides (a number, a code)
+_MAYBE_SECRET = re.compile(r"\d{4}")
+
+
+def _masked(text: str) -> str:
+    return mask(text) if _MAYBE_SECRET.search(text) else text
+
+
+def _number(raw: str) -> str:
+    """The 11-digit number (the common case checked without normalize_msisdn's regexes)."""
+    if len(raw) == 11 and raw.isdigit() and raw[0] == "1" and raw[1] in "3456789":
+        return raw
+    return normalize_msisdn(raw)
+
+
 def _entry(seq: int, at_us: int, act: Action, key: bytes) -> rules.Entry:
     if act.outcome not in rules.OUTCOMES:
         raise InvalidInput(f"outcome must be one of {', '.join(rules.OUTCOMES)}")
     mac = ""
-    subject = rules.clean(mask(act.subject) if act.subject else None, "subject", 80)
+    subject = rules.clean(_masked(act.subject), "subject", 80) if act.subject else ""
     if act.subject_msisdn:
-        number = normalize_msisdn(act.subject_msisdn)
+        number = _number(act.subject_msisdn)
         mac = rules.subject_mac(key, number)
         subject = subject or mask_msisdn(number)
     detail = rules.detail_json(act.detail)
@@ -197,7 +213,7 @@ def _entry(seq: int, at_us: int, act: Action, key: bytes) -> rules.Entry:
         subject=subject,
         address=rules.clean(act.address or _ADDRESS.get(), "address", 64),
         outcome=act.outcome,
-        detail=mask(detail) if detail else "",
+        detail=_masked(detail) if detail else "",
     )
 
 
