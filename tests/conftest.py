@@ -267,7 +267,8 @@ def citus_schema_url(citus_url: str) -> Iterator[str]:
         else:
             os.environ["MINGBAI_CITUS_SHARD_COUNT"] = shards
     assert actions, "the upgrade distributed nothing on a Citus coordinator"
-    yield url
+    # the application role, as on PostgreSQL: Citus propagates the role and its grants to the workers
+    yield as_app_role(url)
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     admin.dispose()

@@ -97,6 +97,10 @@ def grant(conn: Connection, metadata: MetaData, role: str, password: str | None 
     Returns what it did, one line per step."""
     check_role_name(role)
     conn.execute(text(_LOCK))
+    if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).scalar():
+        # Citus propagates each GRANT to the shards; with foreign keys to reference tables it
+        # must do so over one connection per worker, for the whole transaction
+        conn.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
     actions: list[str] = []
     owner = conn.execute(text("SELECT current_user")).scalar_one()
     if role == owner:
