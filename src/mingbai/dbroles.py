@@ -116,8 +116,12 @@ def grant(conn: Connection, metadata: MetaData, role: str, password: str | None 
         )
         actions.append(f"role {role}: created")
     elif password is not None:
-        conn.execute(text(f'ALTER ROLE "{role}"{secret}'))
-        actions.append(f"role {role}: password set")
+        may = conn.execute(text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")).scalar()
+        if may:
+            conn.execute(text(f'ALTER ROLE "{role}"{secret}'))
+            actions.append(f"role {role}: password set")
+        else:  # a role the DBA manages, password included
+            actions.append(f"role {role}: password left as it is ({owner} may not alter roles)")
     schema = conn.execute(text("SELECT current_schema()")).scalar_one()
     if schema is None:
         raise RuntimeError("no current schema: the search_path names no schema that exists")

@@ -161,6 +161,22 @@ def test_db_upgrade_migrates_as_the_owner_and_grants_the_app_role():
         drop_pg_schema(schema)
 
 
+def test_the_password_in_the_app_url_is_set_and_quoted(pg_url):
+    owner = owner_url(pg_url)
+    actions = grant_url(owner, metadata, APP_ROLE, "it's a s3cret")
+    assert f"role {APP_ROLE}: password set" in actions
+    engine = create_engine(owner)
+    try:
+        with engine.begin() as conn:
+            stored = conn.execute(
+                text("SELECT rolpassword FROM pg_authid WHERE rolname = :r"), {"r": APP_ROLE}
+            ).scalar()
+            assert stored and stored.startswith(("SCRAM-SHA-256$", "md5"))
+            conn.execute(text(f'ALTER ROLE "{APP_ROLE}" PASSWORD NULL'))  # local trust: as it was
+    finally:
+        engine.dispose()
+
+
 def test_grant_refuses_a_role_that_could_become_the_owner(pg_url):
     owner = owner_url(pg_url)
     with pytest.raises(ValueError, match="cannot be the owner"):
