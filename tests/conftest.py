@@ -4,6 +4,14 @@ PostgreSQL is found at $MINGBAI_TEST_PG_URL (default: the machine's 127.0.0.1:54
 When it is absent its tests skip, unless MINGBAI_REQUIRE_PG=1 (CI), which makes absence an error.
 Each pytest-xdist worker gets its own schema, migrated once with Alembic and truncated per test.
 
+On PostgreSQL the tests run as the platform does in production (docs/database-roles.md): the
+schema is migrated by the owner role (the user of $MINGBAI_TEST_PG_URL), which then grants the
+application role ($MINGBAI_TEST_APP_ROLE, default ``mingbai_app``) as ``mingbai db upgrade`` does;
+``db_url``, ``pg_url`` and the platforms built on them connect as the application role, so the
+whole suite proves the platform works with INSERT and SELECT only on the append-only tables.
+What a test does to the data that the platform itself may not (emptying tables between tests,
+tampering with history to see it detected) goes through :func:`owner_url` / ``owner_uow``.
+
 The modules in CITUS_MODULES run their ``db_url`` and ``pg_url`` tests on a third backend too: the
 local Citus cluster of ``scripts/citus`` (a coordinator and two workers), found at
 $MINGBAI_TEST_CITUS_URL or started for the session and stopped and removed at its end. Those tests
@@ -25,10 +33,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from mingbai.all_models import metadata
 from mingbai.catalog.service import import_catalog
 from mingbai.clock import SHANGHAI, FixedClock
 from mingbai.config import Settings
 from mingbai.db import Database, make_engine
+from mingbai.dbroles import app_url, grant_url
 from mingbai.demo import DEMO_CATALOG
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.migrate import upgrade
@@ -36,6 +46,8 @@ from mingbai.platform import Platform
 from mingbai.sealing import new_key_line
 
 PG_URL = os.environ.get("MINGBAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: the application role the PostgreSQL tests connect as (created by the first session that needs it)
+APP_ROLE = os.environ.get("MINGBAI_TEST_APP_ROLE", "mingbai_app")
 REQUIRE_PG = os.environ.get("MINGBAI_REQUIRE_PG") == "1"
 REQUIRE_CITUS = os.environ.get("MINGBAI_REQUIRE_CITUS") == "1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,11 +133,30 @@ def drop_pg_schema(schema: str) -> None:
     admin.dispose()
 
 
+#: the owner's URL of each application URL the fixtures hand out (same database and schema)
+_OWNERS: dict[str, str] = {}
+
+
+def owner_url(url: str) -> str:
+    """The URL that connects to ``url``'s database and schema as the owner role: for what a test
+    does that the platform may not (``url`` itself on SQLite, and where one role does both)."""
+    return _OWNERS.get(url, url)
+
+
+def as_app_role(owner: str) -> str:
+    """Grant the application role on ``owner``'s schema (as ``mingbai db upgrade`` does) and
+    return the URL that connects there as it."""
+    grant_url(owner, metadata, APP_ROLE)
+    url = app_url(owner, APP_ROLE)
+    _OWNERS[url] = owner
+    return url
+
+
 @pytest.fixture(scope="session")
 def pg_schema_url() -> str:
     _, url = fresh_pg_schema("t")
     upgrade(url)
-    return url
+    return as_app_role(url)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -237,14 +268,16 @@ def citus_schema_url(citus_url: str) -> Iterator[str]:
         else:
             os.environ["MINGBAI_CITUS_SHARD_COUNT"] = shards
     assert actions, "the upgrade distributed nothing on a Citus coordinator"
-    yield url
+    # the application role, as on PostgreSQL: Citus propagates the role and its grants to the workers
+    yield as_app_role(url)
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     admin.dispose()
 
 
 def _truncate_pg(url: str) -> None:
-    engine = make_engine(url)
+    """Empty the schema's tables, as its owner (the application role may not TRUNCATE)."""
+    engine = make_engine(owner_url(url))
     with engine.begin() as conn:
         tables = [
             r[0]

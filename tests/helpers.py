@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from mingbai.db import Ctx, Database, make_engine
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.messaging.service import SentSms
 from mingbai.platform import Platform
@@ -57,3 +60,23 @@ def subscribe(platform: Platform, msisdn: str = ALICE, service: str = "SINA-NEWS
     result = platform.receive_sms(msisdn, "10086", code)
     assert result.handled_as == "code_confirmed", result
     return result.replies[-1].text
+
+
+@contextmanager
+def owner_uow(platform: Platform) -> Iterator[Ctx]:
+    """One transaction as the database's owner role, for what a test does that the platform's own
+    role may not: empty an append-only table, or tamper with history to see it detected. On SQLite
+    (one role) it is the platform's own unit of work."""
+    from tests.conftest import owner_url
+
+    url = owner_url(platform.settings.database_url)
+    if url == platform.settings.database_url:
+        with platform.uow() as ctx:
+            yield ctx
+        return
+    database = Database(make_engine(url))
+    try:
+        with database.session() as session:
+            yield Ctx(session=session, clock=platform.clock, settings=platform.settings)
+    finally:
+        database.engine.dispose()

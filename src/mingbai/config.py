@@ -41,7 +41,15 @@ def _percents_env(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Settings:
+    #: the database as the application sees it; on PostgreSQL, as the application role
+    #: (docs/database-roles.md), which may only INSERT and SELECT the append-only tables
     database_url: str = field(default_factory=default_database_url)
+    #: the same database as the owner role, for ``mingbai db upgrade`` and ``mingbai db roles``;
+    #: empty: the application's URL migrates too (one role: SQLite, or a single-role setup)
+    migrate_database_url: str = ""
+    #: the application role ``mingbai db upgrade`` grants to; empty: the user of database_url
+    #: when it is not the owner's
+    database_app_role: str = ""
     #: how long a secondary-confirmation code may be answered (R2)
     code_ttl_minutes: int = 30
     #: wrong replies a subscriber may send before pending orders are cancelled (R2)
@@ -113,6 +121,8 @@ class Settings:
     def from_env(cls, database_url: str | None = None) -> Settings:
         return cls(
             database_url=database_url or os.environ.get("MINGBAI_DATABASE_URL") or default_database_url(),
+            migrate_database_url=os.environ.get("MINGBAI_MIGRATE_DATABASE_URL", ""),
+            database_app_role=os.environ.get("MINGBAI_DATABASE_APP_ROLE", "").strip(),
             code_ttl_minutes=_int_env("MINGBAI_CODE_TTL_MINUTES", 30),
             max_code_attempts=_int_env("MINGBAI_MAX_CODE_ATTEMPTS", 5),
             tick_seconds=_int_env("MINGBAI_TICK_SECONDS", 5),

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import BigInteger, Connection, DateTime, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Dialect
@@ -35,6 +35,33 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+_M = TypeVar("_M", bound=type[Base])
+
+#: the ``Table.info`` key that marks an append-only table (see :func:`append_only`)
+APPEND_ONLY = "append_only"
+
+
+def append_only(model: _M) -> _M:
+    """Mark a model's table append-only: history that the application itself may not rewrite.
+
+    On PostgreSQL the application's role (``mingbai.dbroles``) may only INSERT and SELECT such a
+    table: no UPDATE, DELETE or TRUNCATE, and, owning nothing, it cannot disable or drop a
+    trigger either. The capability that owns the table declares it, above the class::
+
+        @append_only
+        class SubscriptionEvent(Base): ...
+
+    and ``mingbai db upgrade`` (or ``mingbai db roles``) grants accordingly. A table the
+    application UPDATEs or DELETEs from, even once, is not append-only."""
+    table_of(model).info[APPEND_ONLY] = True
+    return model
+
+
+def append_only_tables(metadata: MetaData) -> tuple[str, ...]:
+    """The names of the tables marked :func:`append_only`, sorted."""
+    return tuple(sorted(t.name for t in metadata.tables.values() if t.info.get(APPEND_ONLY)))
 
 
 def table_of(model: type[Base]) -> Table:

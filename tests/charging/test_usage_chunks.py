@@ -17,7 +17,7 @@ from mingbai.charging.usage_csv import UsageFileError
 from mingbai.clock import SHANGHAI
 from mingbai.messaging.models import OutboundSms, SmsPart
 from tests.charging.conftest import add_subscription
-from tests.helpers import ALICE, BOB
+from tests.helpers import ALICE, BOB, owner_uow
 
 HEADER = "record_id,msisdn,used_at,kind,service_code,quantity,roaming\n"
 
@@ -73,7 +73,7 @@ def snapshot(platform):  # type: ignore[no-untyped-def]
 
 
 def wipe(platform) -> None:  # type: ignore[no-untyped-def]
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:  # usage_record is append-only for the platform
         for model in (SmsPart, OutboundSms, Charge, UsageRecord, UsageImport):
             ctx.session.execute(delete(model))
 

@@ -20,7 +20,7 @@ from mingbai.ids import new_id
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.migrate import distribute
 from mingbai.platform import Platform
-from tests.conftest import _platform, _truncate_pg
+from tests.conftest import _platform, _truncate_pg, owner_url
 from tests.helpers import ALICE, BOB, code_from, last_delivered, subscribe
 
 pytestmark = pytest.mark.citus
@@ -79,21 +79,25 @@ def test_upgrade_distributes_every_subscriber_table_co_located_with_subscriber(u
 
 
 def test_a_second_upgrade_has_nothing_left_to_distribute(url):
-    assert distribute(url) == []
+    assert distribute(owner_url(url)) == []
 
 
 def test_subscription_events_stay_append_only_on_every_shard(citus_platform):
     subscribe(citus_platform, ALICE)
     subscribe(citus_platform, BOB)
     engine = citus_platform.db.engine
+    owner = make_engine(owner_url(citus_platform.settings.database_url))
     for statement in (
         "UPDATE subscription_event SET kind = 'x' WHERE msisdn = :m",  # a router query
         "DELETE FROM subscription_event WHERE msisdn = :m",
         "UPDATE subscription_event SET kind = 'x'",  # every shard
         "DELETE FROM subscription_event",
     ):
-        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        with pytest.raises(DBAPIError, match="permission denied"), engine.begin() as conn:  # the app role
             conn.execute(text(statement), {"m": ALICE})
+        with pytest.raises(DBAPIError, match="append-only"), owner.begin() as conn:  # the trigger, on every shard
+            conn.execute(text(statement), {"m": ALICE})
+    owner.dispose()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(DISTINCT msisdn) FROM subscription_event")).scalar() == 2
 
@@ -167,3 +171,29 @@ def test_a_batch_of_orders_over_many_shards_locks_its_subscribers_shard_by_shard
         placed = place_orders(ctx, [OrderRequest(m, "SINA-NEWS", "sp", "test") for m in numbers])
     assert len(groups) > 1, "the demo subscribers should span shards"
     assert [p.status for p in placed] == ["pending"] * len(numbers), placed
+
+
+def test_the_app_role_and_its_grants_reach_every_shard(url):
+    """Citus propagates the application role and its grants to the workers: on every shard of an
+    append-only table it may INSERT and SELECT, never UPDATE, DELETE or TRUNCATE."""
+    from tests.conftest import APP_ROLE
+
+    on_workers = f"SELECT count(*) FROM pg_roles WHERE rolname = '{APP_ROLE}'"
+    checks = ", ".join(
+        f"has_table_privilege('{APP_ROLE}', x.t, '{p}')" for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+    )
+    on_shards = f"SELECT concat_ws(',', {checks}) FROM (SELECT CAST('%s' AS regclass) AS t) x"
+    engine = make_engine(owner_url(url))
+    with engine.connect() as conn:
+        roles = conn.execute(text("SELECT result FROM run_command_on_workers(:c)"), {"c": on_workers}).scalars().all()
+        assert len(roles) >= 2 and set(roles) == {"1"}
+        for table, allowed in (("subscription_event", "t,t,f,f,f"), ("subscription", "t,t,t,t,f")):
+            seen = (
+                conn.execute(
+                    text("SELECT DISTINCT result FROM run_command_on_shards(:t, :c)"), {"t": table, "c": on_shards}
+                )
+                .scalars()
+                .all()
+            )
+            assert seen == [allowed], (table, seen)
+    engine.dispose()

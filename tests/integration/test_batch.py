@@ -22,7 +22,7 @@ from mingbai.messaging.router import Mo
 from mingbai.platform import Platform
 from mingbai.subscriptions import service as subs
 from mingbai.subscriptions import texts
-from tests.helpers import ALICE, BOB, code_from, received
+from tests.helpers import ALICE, BOB, code_from, owner_uow, received
 
 CAROL = "13700137000"
 STRANGER = "13600136000"  # a valid number that is no subscriber of ours
@@ -44,7 +44,7 @@ batches = st.lists(st.lists(action, min_size=1, max_size=8), min_size=1, max_siz
 
 def _reset(platform: Platform) -> int:
     """Empty what the run compares; events are append-only, so return where this run's start."""
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:  # mo_message is append-only for the platform
         for table in ("subscription", "sub_order", "sms_outbox", "mo_message", "unsubscribe_menu"):
             ctx.session.execute(text(f"DELETE FROM {table}"))
         return int(ctx.session.execute(text("SELECT coalesce(max(id), 0) FROM subscription_event")).scalar_one())

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from mingbai.errors import MingbaiError
 from mingbai.platform import Platform
 from mingbai.subscriptions.service import place_order
-from tests.helpers import code_from, last_delivered
+from tests.helpers import code_from, last_delivered, owner_uow
 
 SUBSCRIBERS = ["13800138000", "13900139000"]
 SERVICES = ["SINA-NEWS", "QQ-TONES", "QQ-GAME", "SOHU-TRAFFIC"]
@@ -28,7 +28,7 @@ def run_machine(platform: Platform, clock, max_examples: int) -> None:
     class Consent(RuleBasedStateMachine):
         @initialize()
         def reset(self) -> None:
-            with platform.uow() as ctx:
+            with owner_uow(platform) as ctx:  # mo_message is append-only for the platform
                 for table in ("subscription", "sub_order", "sms_outbox", "mo_message", "unsubscribe_menu"):
                     ctx.session.execute(text(f"DELETE FROM {table}"))
             self.codes: dict[str, list[str]] = {m: [] for m in SUBSCRIBERS}

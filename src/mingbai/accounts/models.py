@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 
 
 class StaffUser(Base):
@@ -61,6 +61,7 @@ class LoginCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+@append_only
 class SignInAttempt(Base):
     """Every sign-in try, kept for rate limiting and for the security approver's review."""
 

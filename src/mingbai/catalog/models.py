@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 
 
 class Sp(Base):
@@ -66,6 +66,7 @@ class Subscriber(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+@append_only
 class CatalogStatusChange(Base):
     """Who suspended or resumed which SP or service, when and why (append-only)."""
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 
 
 class Charge(Base):
@@ -137,6 +137,7 @@ class UsageImport(Base):
     last_line: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
+@append_only
 class UsageRecord(Base):
     """A usage record from a collection point: a per-use VAS download, data, a call or an SMS."""
 
@@ -157,6 +158,7 @@ class UsageRecord(Base):
     import_id: Mapped[int] = mapped_column(Id)
 
 
+@append_only
 class BalanceEntry(Base):
     """A credit to the prepaid account: 充值 recharge (card), 交费 payment, 赠送 gift, 返还 return,
     退费 refund. Charges are the debits; the balance is the sum of both (never a stored figure
@@ -178,6 +180,7 @@ class BalanceEntry(Base):
     note: Mapped[str | None] = mapped_column(String(200))
 
 
+@append_only
 class CreditReference(Base):
     """One reference (a bank receipt, a promotion code) per ledger: the subscriber it was
     credited to. ``balance_entry`` is distributed by MSISDN and cannot hold a unique rule across
@@ -206,6 +209,7 @@ class RechargeCard(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+@append_only
 class PointsEntry(Base):
     """积分: points earned (by paying) and spent; the bill shows the balance and every change."""
 

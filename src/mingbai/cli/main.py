@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +31,9 @@ from mingbai.cli.spam import spam_app
 from mingbai.clock import local_text
 from mingbai.jsonable import jsonable
 from mingbai.text import unstorable
+
+if TYPE_CHECKING:
+    from mingbai.dbroles import Roles
 
 app = typer.Typer(
     cls=MingbaiGroup,
@@ -92,15 +95,98 @@ def _root(
 # -- db / seed -----------------------------------------------------------------------------
 
 
+OwnerUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--owner-url",
+        help="The database as its owner role, who migrates (default: $MINGBAI_MIGRATE_DATABASE_URL, "
+        "unless --db is given; else the application's URL: one role does both).",
+    ),
+]
+AppRoleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--app-role",
+        help="The application role to grant (default: $MINGBAI_DATABASE_APP_ROLE, else the user of the "
+        "application's URL when it is not the owner's).",
+    ),
+]
+
+
+def _roles(ctx: typer.Context, owner_url: str | None, app_role: str | None) -> Roles:
+    from mingbai.dbroles import resolve
+
+    o = opts(ctx)
+    settings = o.settings()
+    owner = owner_url or (None if o.db else settings.migrate_database_url or None)
+    return resolve(settings.database_url, owner, app_role or settings.database_app_role or None)
+
+
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Create or migrate the schema to the newest version (every capability's head)."""
+def db_upgrade(ctx: typer.Context, owner_url: OwnerUrlOpt = None, app_role: AppRoleOpt = None) -> None:
+    """Create or migrate the schema to the newest version (every capability's head), as the owner
+    role; then, on PostgreSQL with an application role, grant it (as ``mingbai db roles``)."""
+    from mingbai.all_models import metadata
+    from mingbai.dbroles import grant_url
     from mingbai.migrate import current, upgrade
 
     with friendly_errors():
-        url = opts(ctx).settings().database_url
-        upgrade(url)
-        console.print(f"schema at {', '.join(current(url))}")
+        roles = _roles(ctx, owner_url, app_role)
+        upgrade(roles.owner_url)
+        console.print(f"schema at {', '.join(current(roles.owner_url))}")
+        if roles.app_role:
+            for line in grant_url(roles.owner_url, metadata, roles.app_role, roles.app_password):
+                console.print(line)
+
+
+@db_app.command("roles")
+def db_roles(
+    ctx: typer.Context,
+    owner_url: OwnerUrlOpt = None,
+    app_role: AppRoleOpt = None,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Only report what the application role may do and should not.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """The application role on PostgreSQL (docs/database-roles.md): create it when missing and grant
+    it INSERT and SELECT on the append-only tables, read and write on the rest, and nothing that
+    rewrites history (TRUNCATE, triggers, DDL). ``--check`` changes nothing; exit 1 on a problem."""
+    from mingbai.all_models import metadata
+    from mingbai.db import append_only_tables
+    from mingbai.dbroles import check_url, grant_url
+
+    with friendly_errors():
+        roles = _roles(ctx, owner_url, app_role)
+        if not roles.owner_url.startswith("postgresql"):
+            raise ValueError("database roles are PostgreSQL's; on SQLite the hash chains detect rewrites")
+        if roles.app_role is None:
+            raise ValueError(
+                "no application role: give --app-role (or MINGBAI_DATABASE_APP_ROLE), or an owner URL "
+                "(--owner-url, MINGBAI_MIGRATE_DATABASE_URL) whose user differs from the application's"
+            )
+        actions = [] if check_only else grant_url(roles.owner_url, metadata, roles.app_role, roles.app_password)
+        problems = check_url(roles.owner_url, metadata, roles.app_role)
+    if json_out:
+        print_json(
+            {
+                "role": roles.app_role,
+                "append_only": list(append_only_tables(metadata)),
+                "actions": actions,
+                "problems": problems,
+                "ok": not problems,
+            }
+        )
+    else:
+        for line in actions:
+            console.print(line)
+        for line in problems:
+            console.print(f"[red]problem[/red]: {line}")
+        if not problems:
+            tables = ", ".join(append_only_tables(metadata))
+            console.print(f"{roles.app_role}: may not rewrite history (append-only: {tables})")
+    if problems:
+        raise typer.Exit(1)
 
 
 @seed_app.command("demo")

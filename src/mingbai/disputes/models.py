@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 
 
 class Dispute(Base):
@@ -102,6 +102,7 @@ class DisputeItem(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+@append_only
 class DisputePolicy(Base):
     """先确认后退费 or 先退费后查证 for a service category, with its history: the newest row of a
     category is its policy; rows are never changed."""

@@ -7,10 +7,11 @@ from datetime import datetime
 from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 from mingbai.sealing import SEALED_SQL
 
 
+@append_only
 class MoMessage(Base):
     """A mobile-originated SMS, kept as evidence of what the subscriber actually sent (R8)."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 
 
 class SpamStrategy(Base):
@@ -63,6 +63,7 @@ class SpamPort(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+@append_only
 class SpamPortEvent(Base):
     """Append-only history of a port: registration, every state change and why."""
 
@@ -143,6 +144,7 @@ class SpamReview(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+@append_only
 class SpamDecision(Base):
     """A blocked message: the audit trail of what was not delivered, and why."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 
 
 class Order(Base):
@@ -104,6 +104,7 @@ class Subscription(Base):
     unsubscribe_channel: Mapped[str | None] = mapped_column(String(16))
 
 
+@append_only
 class SubscriptionEvent(Base):
     """Append-only history of every order and subscription change (who, channel, when, what).
 
