@@ -15,7 +15,7 @@ from mingbai.audit import service as audit
 from mingbai.cli.main import app
 from mingbai.platform import Platform
 from tests.conftest import TEST_SEALING_KEY
-from tests.helpers import ALICE, BOB
+from tests.helpers import ALICE, BOB, owner_uow
 
 runner = CliRunner()
 
@@ -68,7 +68,7 @@ def test_verify_ok_then_altered(platform: Platform, db_url: str) -> None:
     assert code == 0 and report["ok"] is True and report["entries"] == 12 and report["first_bad"] is None
     human = runner.invoke(app, ["--db", db_url, "audit", "verify"])
     assert human.exit_code == 0 and "12 entries verified" in human.stdout
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:
         _bypass(ctx.conn, ctx.dialect, "UPDATE audit_entry SET actor = 'agent:mallory' WHERE seq = 7")
     code, report = _verify(db_url)
     assert code == 1 and report["ok"] is False and report["first_bad"] == 7
@@ -95,7 +95,7 @@ def test_verify_ok_then_altered(platform: Platform, db_url: str) -> None:
 )
 def test_removed_reordered_inserted(platform: Platform, db_url: str, sql: str, first_bad: int) -> None:
     _fill(platform)
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:
         _bypass(ctx.conn, ctx.dialect, *sql.split(";"))
     code, report = _verify(db_url)
     assert code == 1 and report["first_bad"] == first_bad, report
@@ -111,7 +111,7 @@ def test_kept_checkpoint_catches_a_cut_tail(platform: Platform, db_url: str, tmp
     key = runner.invoke(app, ["--db", db_url, "audit", "pubkey"])
     assert key.exit_code == 0 and key.stdout.strip() == cp["public_key"]
     # the tail cut, the head row and the database's own checkpoints rewritten to match
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:
         _bypass(ctx.conn, ctx.dialect, "DELETE FROM audit_entry WHERE seq > 9", "DELETE FROM audit_checkpoint")
         ctx.conn.execute(text("UPDATE audit_head SET seq = 9, hash = (SELECT hash FROM audit_entry WHERE seq = 9)"))
     assert _verify(db_url)[0] == 0  # inside the database nothing shows

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from mingbai.audit import service as audit
 from mingbai.platform import Platform
 from tests.consoles.conftest import API_KEYS, sign_in
-from tests.helpers import ALICE, BOB
+from tests.helpers import ALICE, BOB, owner_uow
 
 
 def _activity(client: TestClient) -> None:
@@ -55,7 +55,7 @@ def test_search_export_and_verify(app: Any, client: TestClient, platform: Platfo
     assert verify.status_code == 200 and 'data-ok="true"' in verify.text
     assert 'id="verify-first-bad">—' in verify.text
 
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:
         if ctx.dialect == "postgresql":
             ctx.conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
         else:

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from mingbai.audit import service as audit
 from mingbai.platform import Platform
-from tests.helpers import ALICE
+from tests.helpers import ALICE, owner_uow
 
 
 def _fill(platform: Platform, n: int) -> None:
@@ -52,7 +52,7 @@ def test_number_only_masked_and_searchable(platform: Platform) -> None:
 
 def test_altered_entry_is_named(platform: Platform) -> None:
     _fill(platform, 8)
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:
         # what a superuser or a file editor could still do: go around the trigger
         if ctx.dialect == "postgresql":
             ctx.conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
@@ -71,7 +71,7 @@ def test_checkpoint_catches_a_cut_tail(platform: Platform) -> None:
     with platform.uow() as ctx:
         kept = audit.checkpoint(ctx)
     assert kept.seq == 5 and kept.signature_ok()
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:
         if ctx.dialect == "postgresql":
             ctx.conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
         else:
@@ -113,7 +113,7 @@ def test_the_tick_signs_the_head_every_n_entries_or_minutes(platform: Platform) 
 
 
 def _tamper(platform: Platform, sql: str) -> None:
-    with platform.uow() as ctx:
+    with owner_uow(platform) as ctx:
         if ctx.dialect == "postgresql":
             ctx.conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
             ctx.conn.execute(text(sql))

@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, UtcDateTime
+from mingbai.db import Base, UtcDateTime, append_only
 
 
+@append_only
 class AuditEntry(Base):
     """One staff action: who (actor, role), what (action), on whom (subject), from where, when,
     with what outcome. Never updated or deleted; ``hash`` chains it to the entry before."""
@@ -62,6 +63,7 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+@append_only
 class AuditCheckpoint(Base):
     """A signed (Ed25519) statement of the chain's head at some moment. An auditor may copy it
     out (``mingbai audit checkpoint --out``) and later hand it to ``mingbai audit verify
