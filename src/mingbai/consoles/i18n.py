@@ -378,6 +378,9 @@ MESSAGE_KINDS: dict[MessageKind, tuple[str, str]] = {
     MessageKind.NOTICE: ("举报处理通知", "Report outcome"),
     MessageKind.LOGIN_CODE: ("登录验证码", "Sign-in code"),
     MessageKind.DISPUTE: ("费用争议处理", "Dispute outcome"),
+    MessageKind.VAULT_CODE: ("金库审批验证码", "Vault approval code"),
+    MessageKind.VAULT_NOTICE: ("敏感信息查询提醒", "Sensitive data access notice"),
+    MessageKind.VAULT_ALERT: ("紧急访问告警", "Break-glass alert"),
 }
 #: the label of each subscription event kind (``event.<value>``)
 EVENT_KINDS: dict[EventKind, tuple[str, str]] = {
