@@ -1,13 +1,13 @@
 """The vault's tables (issue 16, R13) and the sensitive stores it guards.
 
-| table | key | kind |
-|---|---|---|
-| ``vault_request`` | ``id`` | one sensitive operation asked for; its status moves (pending → approved → used, or denied / expired); operational, local on Citus |
-| ``vault_decision`` | ``(request_id, approver)`` | append-only: one approval or denial per approver identity |
-| ``vault_code`` | ``(phone, id)`` | the one-time code an approver's phone got (only its MAC); spent once |
-| ``vault_access`` | ``(msisdn, id)`` | append-only: every time staff saw a subscriber's data through the vault (the subscriber's access history) |
-| ``cdr_record`` | ``(msisdn, id)`` | call detail records (详单), append-only |
-| ``location_record`` | ``(msisdn, id)`` | where a subscriber's phone was seen (cell, time), append-only |
+- ``vault_request`` ``(id)``: one sensitive operation asked for; its status moves (pending →
+  approved → used, or denied / expired); operational, a local table on Citus.
+- ``vault_decision`` ``(request_id, approver)``: append-only, one approval or denial per approver.
+- ``vault_code`` ``(phone, id)``: the one-time code an approver's phone got (only its MAC).
+- ``vault_access`` ``(msisdn, id)``: append-only, every time staff saw a subscriber's data through
+  the vault (the subscriber's access history).
+- ``cdr_record`` ``(msisdn, id)``: call detail records (详单), append-only.
+- ``location_record`` ``(msisdn, id)``: where a subscriber's phone was seen (cell, time), append-only.
 """
 
 from __future__ import annotations

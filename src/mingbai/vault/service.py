@@ -833,6 +833,7 @@ def locations(ctx: Ctx, msisdn: str, start: date, end: date) -> list[dict[str, A
 
 def export_rows(ctx: Ctx, definition: Mapping[str, str]) -> list[dict[str, Any]]:
     """The rows of one export definition (rules.export_definition)."""
+    q: Any
     if definition["of"] == "subscribers":
         s = Subscriber
         q = select(s.msisdn, s.brand, s.province, s.city, s.package, s.status).order_by(s.msisdn)

@@ -13,7 +13,6 @@ from alembic import op
 
 import mingbai.db
 
-
 revision = "0901_vault"
 down_revision = "0001_core"
 branch_labels = ("vault",)
