@@ -34,11 +34,17 @@ def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def staffed(platform: Platform) -> Platform:
+    return staff_up(platform)
+
+
+@pytest.fixture
+def pg_staffed(pg_platform: Platform) -> Platform:
+    return staff_up(pg_platform)
+
+
+def staff_up(platform: Platform) -> Platform:
     with platform.uow() as ctx:
         seed_demo_accounts(ctx)
-        accounts.create_user(
-            ctx, username="security2", role="security", display_name="吴安全", password="mingbai-security2"
-        )
         for name, phone in PHONES.items():
             accounts.set_contact(ctx, username=name, phone=phone, unit="长沙分公司" if name == "hall" else None)
         cdr_rows, loc_rows = vault.demo_records([ALICE, BOB], start=TODAY - timedelta(days=6), days=7)

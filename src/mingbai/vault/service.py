@@ -865,18 +865,28 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def load_cdrs(ctx: Ctx, records: Iterable[Mapping[str, Any]]) -> int:
-    """Append CDRs (a mediation feed, ``mingbai vault load``): each record is checked
-    (rules.cdr_record) and written; returns how many."""
-    rows = [{"id": new_id(), **rules.cdr_record(r)} for r in records]
+def _checked(records: Iterable[Mapping[str, Any]], check: Any, first_line: int) -> list[dict[str, Any]]:
+    rows = []
+    for i, raw in enumerate(records):
+        try:
+            rows.append({"id": new_id(), **check(raw)})
+        except InvalidInput as exc:
+            raise InvalidInput(f"record {first_line + i}: {exc.message}", code=exc.code) from None
+    return rows
+
+
+def load_cdrs(ctx: Ctx, records: Iterable[Mapping[str, Any]], *, first_line: int = 1) -> int:
+    """Append CDRs (a mediation feed, ``mingbai vault load``), all or nothing: every record is
+    checked first (rules.cdr_record; an error names the record by ``first_line`` + its index)."""
+    rows = _checked(records, rules.cdr_record, first_line)
     for i in range(0, len(rows), 5_000):
         insert_rows(ctx.conn, table_of(CdrRecord), rows[i : i + 5_000])
     return len(rows)
 
 
-def load_locations(ctx: Ctx, records: Iterable[Mapping[str, Any]]) -> int:
-    """Append location records (cell, time); returns how many."""
-    rows = [{"id": new_id(), **rules.location_record(r)} for r in records]
+def load_locations(ctx: Ctx, records: Iterable[Mapping[str, Any]], *, first_line: int = 1) -> int:
+    """Append location records (cell, time), all or nothing, as :func:`load_cdrs`."""
+    rows = _checked(records, rules.location_record, first_line)
     for i in range(0, len(rows), 5_000):
         insert_rows(ctx.conn, table_of(LocationRecord), rows[i : i + 5_000])
     return len(rows)
