@@ -31,6 +31,7 @@ CONSOLE = ALL - KEY_ONLY
 FRONT = frozenset({R.AGENT, R.HALL, R.SUPERVISOR})
 OVERSIGHT = frozenset({R.OPERATOR, R.SUPERVISOR, R.AUDITOR})
 API_STAFF = frozenset({R.AGENT, R.HALL, R.OPERATOR})
+VAULT_REQUESTERS = frozenset({R.AGENT, R.HALL, R.SUPERVISOR, R.OPERATOR})
 PUBLIC = None
 
 #: (method, path) → roles allowed (None: open to everyone)
@@ -72,6 +73,22 @@ CONSOLE_ROUTES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/me/disputes"): frozenset({R.SUBSCRIBER}),
     ("POST", "/me/disputes"): frozenset({R.SUBSCRIBER}),
     ("GET", "/sp/refunds"): frozenset({R.SP}),
+    # the vault (issue 16): requesters ask and use, security approves, denies and reviews
+    ("POST", "/agent/subscribers/{msisdn}/vault"): FRONT,
+    ("POST", "/agent/subscribers/{msisdn}/break-glass"): FRONT,
+    ("GET", "/vault"): VAULT_REQUESTERS,
+    ("GET", "/vault/rows"): VAULT_REQUESTERS,
+    ("GET", "/vault/count"): VAULT_REQUESTERS,
+    ("POST", "/vault/requests/{request_id}/use"): VAULT_REQUESTERS,
+    ("GET", "/ops/exports"): frozenset({R.OPERATOR}),
+    ("POST", "/ops/exports"): frozenset({R.OPERATOR}),
+    ("GET", "/security/vault"): frozenset({R.SECURITY}),
+    ("GET", "/security/vault/rows"): frozenset({R.SECURITY}),
+    ("GET", "/security/vault/count"): frozenset({R.SECURITY}),
+    ("POST", "/security/vault/{request_id}/approve"): frozenset({R.SECURITY}),
+    ("POST", "/security/vault/{request_id}/deny"): frozenset({R.SECURITY}),
+    ("POST", "/security/vault/{request_id}/review"): frozenset({R.SECURITY}),
+    ("GET", "/me/access"): frozenset({R.SUBSCRIBER}),
     # the demo handset: open, and present only with the in-process gateway
     ("GET", "/"): PUBLIC,
     ("GET", "/handset"): PUBLIC,
@@ -256,6 +273,8 @@ def order_for_tencent(platform) -> int:  # type: ignore[no-untyped-def]
 
 def _url(path: str, world: dict[str, Any]) -> str:
     url = path
+    # a vault request that does not exist: an allowed role gets "not found", never a refusal
+    url = url.replace("{request_id}", "1")
     for name in ("msisdn", "subscription_id", "order_id", "key_id", "code", "dispute_id"):
         url = url.replace("{" + name + "}", str(world[name]))
     if path.startswith("/ops/catalog/services/"):
