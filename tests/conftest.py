@@ -40,11 +40,12 @@ REQUIRE_PG = os.environ.get("MINGBAI_REQUIRE_PG") == "1"
 REQUIRE_CITUS = os.environ.get("MINGBAI_REQUIRE_CITUS") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 
-#: test modules that also run on Citus: the subscription core, billing with its kill safety,
+#: test modules that also run on Citus: the subscription core and gifts (two subscribers, two shards), billing with its kill safety,
 #: objections (the disputes that exist so far) and the outbox
 CITUS_MODULES = frozenset(
     {
         "tests/integration/test_flow.py",
+        "tests/integration/test_gifts.py",
         "tests/integration/test_batch.py",
         "tests/integration/test_reminders.py",
         "tests/integration/test_race.py",

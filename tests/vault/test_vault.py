@@ -223,7 +223,9 @@ def test_a_denial_carries_its_reason_and_ends_the_request(staffed: Platform) -> 
 def test_identity_is_unmasked_only_through_an_approval_and_a_change_is_applied_once(staffed: Platform) -> None:
     p = staffed
     hall, sec = staff(p, "hall"), staff(p, "security")
-    req = ask(p, hall, "identity_change", identity={"name": "张三丰", "id_type": "id_card", "id_number": "43010219900101123x"})
+    req = ask(
+        p, hall, "identity_change", identity={"name": "张三丰", "id_type": "id_card", "id_number": "43010219900101123x"}
+    )
     assert req.params["name"] == "张**" and "1123X" not in req.params["id_number"]
     with p.uow() as ctx:
         service.approve(ctx, sec, req.id)
@@ -303,7 +305,9 @@ def test_the_subscriber_is_told_who_when_why_without_a_name_even_in_quiet_hours(
         service.approve(ctx, sec, req.id)
     with p.uow() as ctx:
         result = service.use(ctx, agent, req.id)
-        row = ctx.session.scalar(select(OutboundSms).where(OutboundSms.msisdn == ALICE, OutboundSms.id == result.notice_id))
+        row = ctx.session.scalar(
+            select(OutboundSms).where(OutboundSms.msisdn == ALICE, OutboundSms.id == result.notice_id)
+        )
     assert row is not None and row.kind == MessageKind.VAULT_NOTICE and not row.bulk
     assert row.status == "delivered" and row.sent_at == clock.now()  # at once, quiet hours or not
     text = delivered(p, ALICE)[-1]

@@ -104,13 +104,18 @@ class SignInGuard(Base):
 
 
 class SubscriberProfile(Base):
-    """实名登记: who holds a number. Screens show it masked (张*, 4301**********1234) (R13)."""
+    """实名登记: who holds a number. Kept sealed at rest; screens show it masked (张*, 4301**********1234) (R13)."""
 
     __tablename__ = "subscriber_profile"
 
     msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64))
+    #: sealed (mingbai.sealing): opened only for a vault-approved use or a change of the data
+    name: Mapped[str] = mapped_column(String(255))
     #: id_card | passport | other
     id_type: Mapped[str] = mapped_column(String(16))
-    id_number: Mapped[str] = mapped_column(String(32))
+    #: sealed, as ``name``
+    id_number: Mapped[str] = mapped_column(String(255))
+    #: what every screen shows: 张*, 4301**********1234
+    name_masked: Mapped[str] = mapped_column(String(64), default="")
+    id_masked: Mapped[str] = mapped_column(String(32), default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -32,6 +32,7 @@ from mingbai.messaging.service import enqueue
 from mingbai.msisdn import is_msisdn, mask_msisdn, normalize_msisdn
 from mingbai.subscriptions.keys import stored_secret
 from mingbai.subscriptions.rules import code_mac, new_code
+from mingbai.text import unstorable
 
 log = logging.getLogger(__name__)
 
@@ -573,6 +574,10 @@ def web_secret(ctx: Ctx) -> bytes:
 # -- real-name profiles ------------------------------------------------------------------------
 
 
+#: the kinds of identity document a profile may name
+ID_TYPES = ("id_card", "passport", "other")
+
+
 @dataclass(frozen=True)
 class MaskedProfile:
     name: str
@@ -581,24 +586,48 @@ class MaskedProfile:
 
 
 def masked_profile(ctx: Ctx, msisdn: str) -> MaskedProfile | None:
-    """The subscriber's registered name and ID, masked. Seeing them unmasked is a vault
-    operation (R13) that needs a second person's approval; no console screen does it."""
+    """The subscriber's registered name and ID, masked (from the masked columns: nothing is
+    opened). Seeing them unmasked is a vault operation (R13) that needs a second person's
+    approval: :func:`open_profile`."""
     row = ctx.session.get(SubscriberProfile, normalize_msisdn(msisdn))
     if row is None:
         return None
-    return MaskedProfile(rules.mask_name(row.name), row.id_type, rules.mask_id_number(row.id_number))
+    return MaskedProfile(row.name_masked, row.id_type, row.id_masked)
+
+
+def open_profile(ctx: Ctx, msisdn: str) -> MaskedProfile | None:
+    """The name and ID number in clear. Only the vault calls this, for an approved use; the
+    shape is the masked one's, the values are not masked."""
+    row = ctx.session.get(SubscriberProfile, normalize_msisdn(msisdn))
+    if row is None:
+        return None
+    sealer = ctx.settings.sealer
+    return MaskedProfile(sealer.open(row.name), row.id_type, sealer.open(row.id_number))
 
 
 def save_profile(ctx: Ctx, *, msisdn: str, name: str, id_type: str, id_number: str) -> None:
+    """Register (or change) who holds a number: sealed at rest, masked forms kept beside."""
+    name, id_number = name.strip(), id_number.strip()
+    for label, value, limit in (("name", name, 64), ("ID number", id_number, 32)):
+        why = unstorable(value)
+        if why:
+            raise InvalidInput(f"{label} {why}")
+        if not 1 <= len(value) <= limit:
+            raise InvalidInput(f"{label} must be 1–{limit} characters")
+    if id_type not in ID_TYPES:
+        raise InvalidInput(f"id_type must be one of {', '.join(ID_TYPES)}")
+    sealer = ctx.settings.sealer
     upsert(
         ctx.session,
         SubscriberProfile.__table__,
         [
             {
                 "msisdn": normalize_msisdn(msisdn),
-                "name": name,
+                "name": sealer.seal(name),
                 "id_type": id_type,
-                "id_number": id_number,
+                "id_number": sealer.seal(id_number),
+                "name_masked": rules.mask_name(name),
+                "id_masked": rules.mask_id_number(id_number),
                 "updated_at": ctx.now(),
             }
         ],

@@ -290,33 +290,9 @@ def _confirm(
             results[i] = CodeOutcome("expired")
             continue
         first_order = (r.msisdn, order.service_code) not in held
-        billing = entry.facts.billing
-        first_charge = first_charge_on(billing, now, first_order=first_order)
-        in_trial = billing == "monthly" and first_order
-        sub_id = new_id()
-        subscriptions.append(
-            {
-                "msisdn": r.msisdn,
-                "id": sub_id,
-                "service_code": order.service_code,
-                "sp_code": order.sp_code,
-                "order_id": order.id,
-                "channel": order.channel,
-                "gifter": order.gifter,
-                "status": "active",
-                "billing": billing,
-                "price_fen": order.price_fen,
-                "trial": in_trial,
-                "first_charge_on": first_charge,
-                "ordered_at": order.created_at,
-                "confirmed_at": now,
-            }
-        )
-        detail = {
-            "trial": in_trial,
-            "first_charge_on": first_charge.isoformat() if first_charge else None,
-            "price_fen": order.price_fen,
-        }
+        opening = _opening(ctx, order, entry, msisdn=r.msisdn, first_order=first_order)
+        sub_id = opening.row["id"]
+        subscriptions.append(opening.row)
         actor = f"subscriber:{r.msisdn}"
         events.append(
             event_row(
@@ -330,26 +306,11 @@ def _confirm(
                 subscription_id=sub_id,
             )
         )
-        events.append(
-            event_row(
-                ctx,
-                msisdn=r.msisdn,
-                kind=EventKind.SUBSCRIBED,
-                service_code=order.service_code,
-                actor=actor,
-                channel=order.channel,
-                order_id=order.id,
-                subscription_id=sub_id,
-                detail=detail,
-            )
-        )
-        facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": order.price_fen})
+        events.append(opening.subscribed_event(ctx, actor))
         mts.append(
             Mt(
                 r.msisdn,
-                texts.order_reminder(
-                    facts, trial_wording(first_charge, now, in_trial=in_trial), reorder=not first_order
-                ),
+                texts.order_reminder(opening.facts, opening.wording, reorder=not first_order),
                 MessageKind.ORDER_REMINDER,
                 dedupe_key=f"ordered:{sub_id}",
                 mo_id=r.mo_id,
@@ -480,47 +441,16 @@ def _open_gift(
             .where(Order.msisdn == m, Order.id == o.id, Order.status == "pending")
             .values(status="confirmed", decided_at=now, consented_at=o.consented_at or now)
         )
-    first_order = not held
-    billing = entry.facts.billing
-    first_charge = first_charge_on(billing, now, first_order=first_order)
-    in_trial = billing == "monthly" and first_order
-    sub_id = new_id()
-    insert_rows(
-        ctx.conn,
-        table_of(Subscription),
-        [
-            {
-                "msisdn": recipient,
-                "id": sub_id,
-                "service_code": rec.service_code,
-                "sp_code": rec.sp_code,
-                "order_id": rec.id,
-                "channel": rec.channel,
-                "gifter": gifter,
-                "payer_msisdn": gifter,
-                "status": "active",
-                "billing": billing,
-                "price_fen": rec.price_fen,
-                "trial": in_trial,
-                "first_charge_on": first_charge,
-                "ordered_at": rec.created_at,
-                "confirmed_at": now,
-            }
-        ],
-    )
-    detail = {
-        "trial": in_trial,
-        "first_charge_on": first_charge.isoformat() if first_charge else None,
-        "price_fen": rec.price_fen,
-        "payer": gifter,
-    }
+    opening = _opening(ctx, rec, entry, msisdn=recipient, first_order=not held, payer=gifter)
+    sub_id = opening.row["id"]
+    insert_rows(ctx.conn, table_of(Subscription), [opening.row])
     actor = f"subscriber:{r.msisdn}"
-    for m, o, kind in ((recipient, rec, EventKind.ORDER_CONFIRMED), (gifter, gif, EventKind.ORDER_CONFIRMED)):
+    for m, o in ((recipient, rec), (gifter, gif)):
         events.append(
             event_row(
                 ctx,
                 msisdn=m,
-                kind=kind,
+                kind=EventKind.ORDER_CONFIRMED,
                 service_code=o.service_code,
                 actor=actor,
                 channel="sms",
@@ -528,21 +458,8 @@ def _open_gift(
                 subscription_id=sub_id,
             )
         )
-    events.append(
-        event_row(
-            ctx,
-            msisdn=recipient,
-            kind=EventKind.SUBSCRIBED,
-            service_code=rec.service_code,
-            actor=actor,
-            channel=rec.channel,
-            order_id=rec.id,
-            subscription_id=sub_id,
-            detail=detail,
-        )
-    )
-    facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": rec.price_fen})
-    wording = trial_wording(first_charge, now, in_trial=in_trial)
+    events.append(opening.subscribed_event(ctx, actor))
+    facts, wording = opening.facts, opening.wording
     for m, gifter_side, other in ((recipient, False, gifter), (gifter, True, recipient)):
         mts.append(
             Mt(
@@ -555,3 +472,66 @@ def _open_gift(
             )
         )
     return CodeOutcome("confirmed", sub_id)
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """A confirmed order's subscription as it opens: its row, the SUBSCRIBED event's detail,
+    the service facts at the ordered price and the trial wording of the reminder."""
+
+    order: Any
+    row: dict[str, Any]
+    detail: dict[str, Any]
+    facts: ServiceFacts
+    wording: str
+
+    def subscribed_event(self, ctx: Ctx, actor: str) -> dict[str, Any]:
+        return event_row(
+            ctx,
+            msisdn=self.row["msisdn"],
+            kind=EventKind.SUBSCRIBED,
+            service_code=self.order.service_code,
+            actor=actor,
+            channel=self.order.channel,
+            order_id=self.order.id,
+            subscription_id=self.row["id"],
+            detail=self.detail,
+        )
+
+
+def _opening(
+    ctx: Ctx, order: Any, entry: CatalogEntry, *, msisdn: str, first_order: bool, payer: str | None = None
+) -> _Opening:
+    """The one way an order becomes a subscription, for a plain order and for a gift (opened on
+    the recipient's side; ``payer`` the gifter): the free trial and first charge day follow
+    from whether the number held the service before (subscriptions.rules)."""
+    now = ctx.now()
+    billing = entry.facts.billing
+    first_charge = first_charge_on(billing, now, first_order=first_order)
+    in_trial = billing == "monthly" and first_order
+    row = {
+        "msisdn": msisdn,
+        "id": new_id(),
+        "service_code": order.service_code,
+        "sp_code": order.sp_code,
+        "order_id": order.id,
+        "channel": order.channel,
+        "gifter": payer or order.gifter,
+        "payer_msisdn": payer,
+        "status": "active",
+        "billing": billing,
+        "price_fen": order.price_fen,
+        "trial": in_trial,
+        "first_charge_on": first_charge,
+        "ordered_at": order.created_at,
+        "confirmed_at": now,
+    }
+    detail: dict[str, Any] = {
+        "trial": in_trial,
+        "first_charge_on": first_charge.isoformat() if first_charge else None,
+        "price_fen": order.price_fen,
+    }
+    if payer:
+        detail["payer"] = payer
+    facts = ServiceFacts(**{**entry.facts.__dict__, "price_fen": order.price_fen})
+    return _Opening(order, row, detail, facts, trial_wording(first_charge, now, in_trial=in_trial))

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from mingbai.auth.service import Role
+from mingbai.db import Ctx
 from mingbai.errors import MingbaiError, NotFound
 from mingbai.jsonable import jsonable
 from mingbai.vault import service
@@ -129,9 +130,21 @@ def _staff(ctx: CtxDep, caller: StaffCaller, request: Request) -> service.Staff:
     return service.staff_from_principal(ctx, principal, via=via, address=address)
 
 
-def _guarded(platform: PlatformDep, who: service.Staff, action: str, request_id: int | None, run: Callable[[], T]) -> T:
+def _act(
+    platform: PlatformDep,
+    caller: StaffCaller,
+    request: Request,
+    action: str,
+    request_id: int | None,
+    run: Callable[[Ctx, service.Staff], T],
+) -> T:
+    """Run a decision or a use in its own unit of work, committed before the answer; when it is
+    refused, write the refusal to the audit log once that unit of work has rolled back."""
+    with platform.uow() as ctx:
+        who = _staff(ctx, caller, request)
     try:
-        return run()
+        with platform.uow() as ctx:
+            return run(ctx, who)
     except MingbaiError as exc:
         with platform.uow() as ctx:
             service.record_refusal(ctx, who, action, request_id, exc)
@@ -192,18 +205,21 @@ def pending(caller: Approver, ctx: CtxDep, request: Request) -> list[RequestOut]
     response_model=RequestOut,
     summary="Approve (security, console session): never one's own, nor as the requester",
 )
-def approve(request_id: RowId, caller: Approver, ctx: CtxDep, platform: PlatformDep, request: Request) -> RequestOut:
-    who = _staff(ctx, caller, request)
-    return _out(_guarded(platform, who, "approve", request_id, lambda: service.approve(ctx, who, request_id)))
+def approve(request_id: RowId, caller: Approver, platform: PlatformDep, request: Request) -> RequestOut:
+    return _out(_act(platform, caller, request, "approve", request_id, lambda c, w: service.approve(c, w, request_id)))
 
 
 @router.post("/requests/{request_id}/deny", response_model=RequestOut, summary="Deny with a reason (security)")
-def deny(
-    request_id: RowId, body: DenyIn, caller: Approver, ctx: CtxDep, platform: PlatformDep, request: Request
-) -> RequestOut:
-    who = _staff(ctx, caller, request)
+def deny(request_id: RowId, body: DenyIn, caller: Approver, platform: PlatformDep, request: Request) -> RequestOut:
     return _out(
-        _guarded(platform, who, "deny", request_id, lambda: service.deny(ctx, who, request_id, reason=body.reason))
+        _act(
+            platform,
+            caller,
+            request,
+            "deny",
+            request_id,
+            lambda c, w: service.deny(c, w, request_id, reason=body.reason),
+        )
     )
 
 
@@ -212,9 +228,8 @@ def deny(
     response_model=AccessOut,
     summary="Use an approval: the requester only, once, in its window; the data unmasked, never cached",
 )
-def use(request_id: RowId, caller: Requester, ctx: CtxDep, platform: PlatformDep, request: Request) -> AccessOut:
-    who = _staff(ctx, caller, request)
-    return _access(_guarded(platform, who, "use", request_id, lambda: service.use(ctx, who, request_id)))
+def use(request_id: RowId, caller: Requester, platform: PlatformDep, request: Request) -> AccessOut:
+    return _access(_act(platform, caller, request, "use", request_id, lambda c, w: service.use(c, w, request_id)))
 
 
 @router.post(
@@ -223,19 +238,17 @@ def use(request_id: RowId, caller: Requester, ctx: CtxDep, platform: PlatformDep
     status_code=status.HTTP_201_CREATED,
     summary="Emergency read without approval (MINGBAI_VAULT_BREAK_GLASS_ROLES): flagged, security alerted, reviewed",
 )
-def break_glass(
-    body: BreakGlassIn, caller: Requester, ctx: CtxDep, platform: PlatformDep, request: Request
-) -> AccessOut:
-    who = _staff(ctx, caller, request)
+def break_glass(body: BreakGlassIn, caller: Requester, platform: PlatformDep, request: Request) -> AccessOut:
     return _access(
-        _guarded(
+        _act(
             platform,
-            who,
+            caller,
+            request,
             "break_glass",
             None,
-            lambda: service.break_glass(
-                ctx,
-                who,
+            lambda c, w: service.break_glass(
+                c,
+                w,
                 operation=body.operation,
                 reason=body.reason,
                 msisdn=body.msisdn,
@@ -256,16 +269,14 @@ def reviews(caller: Approver, ctx: CtxDep) -> list[RequestOut]:
     response_model=RequestOut,
     summary="Review a break-glass access: accepted or escalated, with a note (security)",
 )
-def review(
-    request_id: RowId, body: ReviewIn, caller: Approver, ctx: CtxDep, platform: PlatformDep, request: Request
-) -> RequestOut:
-    who = _staff(ctx, caller, request)
+def review(request_id: RowId, body: ReviewIn, caller: Approver, platform: PlatformDep, request: Request) -> RequestOut:
     return _out(
-        _guarded(
+        _act(
             platform,
-            who,
+            caller,
+            request,
             "review",
             request_id,
-            lambda: service.review(ctx, who, request_id, outcome=body.outcome, note=body.note),
+            lambda c, w: service.review(c, w, request_id, outcome=body.outcome, note=body.note),
         )
     )
