@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
-from mingbai.accounts.models import StaffUser, SubscriberProfile
+from mingbai.accounts.models import StaffUser
 from mingbai.accounts.rules import mask_id_number, mask_name
-from mingbai.accounts.service import save_profile
+from mingbai.accounts.service import open_profile, save_profile
 from mingbai.audit import service as audit
 from mingbai.auth.service import Principal
 from mingbai.catalog.models import Subscriber
@@ -630,7 +630,7 @@ def _perform(ctx: Ctx, req: VaultRequest) -> AccessResult:
     elif op is Operation.LOCATION:
         rows = locations(ctx, req.msisdn, date.fromisoformat(params["from"]), date.fromisoformat(params["to"]))
     elif op is Operation.IDENTITY:
-        profile = ctx.session.get(SubscriberProfile, req.msisdn)
+        profile = open_profile(ctx, req.msisdn)
         if profile is None:
             raise NotFound(f"{mask_msisdn(req.msisdn)} has no real-name registration", code="no_profile")
         rows = [
