@@ -17,7 +17,7 @@ from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import OutboundSms
 from mingbai.platform import Platform
 from mingbai.sealing import REDACTED
-from mingbai.vault import rules, service
+from mingbai.vault import service
 from mingbai.vault.models import VaultAccess
 from tests.helpers import ALICE, BOB
 from tests.vault.conftest import PHONES, TODAY, staff
