@@ -97,7 +97,8 @@ def test_gift_requests_fit_one_sms_where_the_seed_does_and_say_who_pays(s: Servi
     gifter = texts.gift_payment_request(s, "123456", 30, "13800138000")
     recipient = texts.gift_offer(s, "654321", 30, "13900139000")
     opened = [
-        texts.gift_opened(s, gifter_side=side, other="13800138000", trial_wording="当月免信息费") for side in (True, False)
+        texts.gift_opened(s, gifter_side=side, other="13800138000", trial_wording="当月免信息费")
+        for side in (True, False)
     ]
     if ucs2_units(seed) <= SINGLE_UCS2:
         for text in (gifter, recipient, *opened):

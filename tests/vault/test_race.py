@@ -84,7 +84,7 @@ def test_two_approvers_racing_on_an_export_both_count(pg_staffed: Platform) -> N
             req = service.request_access(
                 ctx, op, operation="export", export={"of": "subscribers"}, reason="月度核查导出"
             )
-        got = _race(p, [lambda ctx, who=who: service.approve(ctx, who, req.id) for who in (sec, sec2)])
+        got = _race(p, [lambda ctx, who=who, r=req.id: service.approve(ctx, who, r) for who in (sec, sec2)])
         assert sorted(g.status for g in got) == ["approved", "pending"]
         with p.uow() as ctx:
             view = service.get_request(ctx, req.id)

@@ -17,7 +17,7 @@ from mingbai.messaging.kinds import MessageKind
 from mingbai.messaging.models import OutboundSms
 from mingbai.platform import Platform
 from mingbai.sealing import REDACTED
-from mingbai.vault import rules, service
+from mingbai.vault import service
 from mingbai.vault.models import VaultAccess
 from tests.helpers import ALICE, BOB
 from tests.vault.conftest import PHONES, TODAY, staff
@@ -440,3 +440,34 @@ def test_records_load_all_or_nothing_with_the_line_named(staffed: Platform) -> N
         assert service.load_cdrs(ctx, [good]) == 1
         day = service.cdrs(ctx, BOB, date(2026, 4, 9), date(2026, 4, 9))
     assert [r["duration_s"] for r in day if r["other_party"] == "10086"] == [60]
+
+
+# -- append-only stores, the scheduler ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["vault_decision", "vault_access", "cdr_record", "location_record"])
+def test_the_vaults_records_are_append_only(staffed: Platform, table: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    p = staffed
+    agent = staff(p, "agent")
+    req = ask(p, agent)
+    sec = staff(p, "security")
+    with p.uow() as ctx:
+        service.approve(ctx, sec, req.id)
+    with p.uow() as ctx:
+        service.use(ctx, agent, req.id)
+    for stmt in (f"UPDATE {table} SET msisdn = msisdn", f"DELETE FROM {table}"):
+        if table == "vault_decision":
+            stmt = stmt.replace("SET msisdn = msisdn", "SET reason = reason")
+        with pytest.raises(DBAPIError, match="append-only"), p.uow() as ctx:
+            ctx.session.execute(text(stmt))
+
+
+def test_the_tick_writes_expiries(staffed: Platform, clock: FixedClock) -> None:
+    p = staffed
+    ask(p, staff(p, "agent"))
+    clock.advance(timedelta(minutes=p.settings.vault_pending_minutes))
+    assert p.tick().extra["vault_expired"] == 1
+    assert p.tick().extra["vault_expired"] == 0

@@ -86,7 +86,9 @@ def request_cmd(
     msisdn: Annotated[str | None, typer.Option("--msisdn")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD (cdr, location)")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD (cdr, location)")] = None,
-    export: Annotated[list[str] | None, typer.Option("--export", help="of=subscribers|subscriptions, key=value…")] = None,
+    export: Annotated[
+        list[str] | None, typer.Option("--export", help="of=subscribers|subscriptions, key=value…")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="identity_change: the new name")] = None,
     id_type: Annotated[str | None, typer.Option("--id-type", help="identity_change: id_card|passport|other")] = None,
     id_number: Annotated[str | None, typer.Option("--id-number", help="identity_change: the new ID number")] = None,

@@ -630,7 +630,7 @@ def _perform(ctx: Ctx, req: VaultRequest) -> AccessResult:
     elif op is Operation.LOCATION:
         rows = locations(ctx, req.msisdn, date.fromisoformat(params["from"]), date.fromisoformat(params["to"]))
     elif op is Operation.IDENTITY:
-        profile = open_profile(ctx, req.msisdn)  # sealed at rest: opened for this approved use only
+        profile = open_profile(ctx, req.msisdn)
         if profile is None:
             raise NotFound(f"{mask_msisdn(req.msisdn)} has no real-name registration", code="no_profile")
         rows = [

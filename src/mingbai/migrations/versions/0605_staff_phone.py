@@ -1,7 +1,7 @@
 """accounts: a staff member's phone and unit, for vault approvals by SMS and subscriber notices (issue 16)
 
-Revision ID: 0603_staff_phone
-Revises: 0602_sign_in_guard
+Revision ID: 0605_staff_phone
+Revises: 0604_profile_sealed
 Create Date: 2026-12-05 03:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0603_staff_phone"
-down_revision = "0602_sign_in_guard"
+revision = "0605_staff_phone"
+down_revision = "0604_profile_sealed"
 branch_labels = None
 depends_on = None
 
