@@ -11,5 +11,6 @@ from mingbai.disputes import models as _disputes  # noqa: F401
 from mingbai.messaging import models as _messaging  # noqa: F401
 from mingbai.spam import models as _spam  # noqa: F401
 from mingbai.subscriptions import models as _subscriptions  # noqa: F401
+from mingbai.vault import models as _vault  # noqa: F401
 
 metadata = Base.metadata

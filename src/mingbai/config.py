@@ -116,6 +116,16 @@ class Settings:
 
     #: the most one agent may refund at discretion in a Shanghai month, in fen (R8: 酌情退还)
     discretionary_ceiling_fen: int = 20_000
+    #: vault (R13): how long a request waits for its approvers, in minutes
+    vault_pending_minutes: int = 30
+    #: vault: how long an approval may be used, in minutes (usable while now < approved + this)
+    vault_approval_minutes: int = 15
+    #: vault: how many distinct approvers a bulk export needs (1 or 2; other operations need 1)
+    vault_export_approvers: int = 2
+    #: vault: roles that may break the glass (access without prior approval, reviewed afterwards)
+    vault_break_glass_roles: str = "supervisor"
+    #: vault: the number approvers' code SMS come from and their replies go to
+    vault_number: str = "10086007"
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -149,6 +159,11 @@ class Settings:
             discretionary_ceiling_fen=_int_env("MINGBAI_DISCRETIONARY_CEILING_FEN", 20_000),
             audit_checkpoint_minutes=_int_env("MINGBAI_AUDIT_CHECKPOINT_MINUTES", 15),
             audit_checkpoint_entries=_int_env("MINGBAI_AUDIT_CHECKPOINT_ENTRIES", 10_000),
+            vault_pending_minutes=_int_env("MINGBAI_VAULT_PENDING_MINUTES", 30),
+            vault_approval_minutes=_int_env("MINGBAI_VAULT_APPROVAL_MINUTES", 15),
+            vault_export_approvers=_int_env("MINGBAI_VAULT_EXPORT_APPROVERS", 2),
+            vault_break_glass_roles=os.environ.get("MINGBAI_VAULT_BREAK_GLASS_ROLES", "supervisor"),
+            vault_number=os.environ.get("MINGBAI_VAULT_NUMBER", "10086007"),
         )
 
     def __post_init__(self) -> None:
@@ -156,6 +171,10 @@ class Settings:
             raise ValueError(f"MINGBAI_SECURE_COOKIES must be auto, always or never, got {self.secure_cookies!r}")
         if self.audit_checkpoint_minutes < 0 or self.audit_checkpoint_entries < 0:
             raise ValueError("MINGBAI_AUDIT_CHECKPOINT_MINUTES and _ENTRIES must not be negative")
+        if not 1 <= self.vault_pending_minutes <= 24 * 60 or not 1 <= self.vault_approval_minutes <= 24 * 60:
+            raise ValueError("MINGBAI_VAULT_PENDING_MINUTES and MINGBAI_VAULT_APPROVAL_MINUTES must be from 1 to 1440")
+        if self.vault_export_approvers not in (1, 2):
+            raise ValueError(f"MINGBAI_VAULT_EXPORT_APPROVERS must be 1 or 2, got {self.vault_export_approvers}")
         if not 1 <= self.billing_workers <= 64:
             raise ValueError(f"MINGBAI_BILLING_WORKERS must be from 1 to 64, got {self.billing_workers}")
         if not 1 <= self.max_use_quantity <= 1_000_000:

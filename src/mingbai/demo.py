@@ -10,6 +10,7 @@ from mingbai.auth.models import ApiKey
 from mingbai.auth.service import create_key
 from mingbai.catalog.service import ImportReport, import_catalog
 from mingbai.db import Ctx
+from mingbai.vault.service import seed_demo_records
 
 DEMO_CATALOG: dict[str, Any] = {
     "sps": [
@@ -114,4 +115,6 @@ def seed_demo(ctx: Ctx) -> tuple[ImportReport, list[tuple[str, str]]]:
         if label not in existing:
             create_key(ctx, role=role, label=label, sp_code=sp, key=key)
         made.append((label, key))
+    # the vault's guarded stores: two weeks of CDRs and cell locations per subscriber (once)
+    seed_demo_records(ctx)
     return report, made

@@ -29,6 +29,8 @@ from mingbai.messaging.router import MoRouter
 from mingbai.spam import sms as spam_sms
 from mingbai.subscriptions import reminders
 from mingbai.subscriptions import sms as subscriptions_sms
+from mingbai.vault import service as vault
+from mingbai.vault import sms as vault_sms
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,13 @@ class TickReport:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-def build_router() -> MoRouter:
+def build_router(vault_number: str = vault_sms.VAULT_NUMBER) -> MoRouter:
     """Every capability registers its own numbers; the order matters only where one wraps
     another's (charging's objections see 10086 before the subscriptions do)."""
     router = MoRouter()
     for register in (subscriptions_sms.register, charging_sms.register, spam_sms.register):
         register(router)
+    vault_sms.register(router, vault_number)
     return router
 
 
@@ -61,7 +64,7 @@ class Platform:
         self.clock: Clock = clock or SystemClock()
         self.db = database or Database(make_engine(settings.database_url))
         self.gateway: Gateway | PullingGateway = gateway or LoopbackGateway()
-        self.router = build_router()
+        self.router = build_router(settings.vault_number)
         #: where every MO enters (the SMPP gateway, the HTTP hook, the handset, the CLI)
         self.intake = MoReceiver(self.uow, lambda: self.clock.now(), self.router)
         #: API keys that authenticated in the last seconds (auth.service.KeyCache)
@@ -145,6 +148,7 @@ class Platform:
                 every_minutes=self.settings.audit_checkpoint_minutes,
                 every_entries=self.settings.audit_checkpoint_entries,
             )
+            vault_expired = vault.expire_due(ctx)
         extra = charging_schedule.scheduled(self)
         sent = self.deliver()
         return TickReport(
@@ -157,6 +161,7 @@ class Platform:
                 "codes_redacted": redacted,
                 "disputes_unverified": unverified,
                 "audit_checkpoint": 0 if signed is None else signed.seq,
+                "vault_expired": vault_expired,
                 **extra,
             },
         )

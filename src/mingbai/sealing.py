@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 #: outbox kinds whose text carries a one-time code
-CODE_KINDS = frozenset({"confirmation_request", "login_code"})
+CODE_KINDS = frozenset({"confirmation_request", "login_code", "vault_code"})
 #: what a code-bearing row's text becomes once the code no longer needs to travel
 REDACTED = "[含验证码的短信,内容已清除]"
 #: a sealed text starts so; the rest is ``<key id>:<base64(nonce ‖ ciphertext ‖ tag)>``

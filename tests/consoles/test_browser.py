@@ -328,14 +328,14 @@ def test_api_docs_render_offline(server, browser):
 
 #: every console page, by who reads it; "{alice}" and "{sub}" are filled in from the data
 PAGES_BY_ROLE: dict[str, list[str]] = {
-    "agent": ["/agent", "/agent/subscribers/{alice}"],
+    "agent": ["/agent", "/agent/subscribers/{alice}", "/vault"],
     "hall": ["/agent/subscribers/{alice}"],
     "supervisor": ["/agent", "/ops", "/ops/catalog"],
-    "operator": ["/ops", "/ops/catalog"],
-    "security": ["/security/sign-ins"],
+    "operator": ["/ops", "/ops/catalog", "/ops/exports", "/vault"],
+    "security": ["/security/sign-ins", "/security/vault"],
     "auditor": ["/ops", "/ops/catalog", "/security/sign-ins"],
     "sina": ["/sp", "/sp/keys"],
-    "subscriber": ["/me", "/me/subscriptions/{sub}"],
+    "subscriber": ["/me", "/me/subscriptions/{sub}", "/me/access"],
     "public": ["/login", "/docs"],
 }
 #: roles that must never see a subscriber's number in full (a subscriber sees their own)

@@ -34,6 +34,7 @@ def test_seed_demo_creates_documented_users_once(cli):
         "supervisor": "supervisor",
         "operator": "operator",
         "security": "security",
+        "security2": "security",  # the vault's second approver (two-approver exports)
         "auditor": "auditor",
         "sina": "sp",
         "tencent": "sp",

@@ -31,6 +31,7 @@ CONSOLE = ALL - KEY_ONLY
 FRONT = frozenset({R.AGENT, R.HALL, R.SUPERVISOR})
 OVERSIGHT = frozenset({R.OPERATOR, R.SUPERVISOR, R.AUDITOR})
 API_STAFF = frozenset({R.AGENT, R.HALL, R.OPERATOR})
+VAULT_ASK = frozenset({R.AGENT, R.HALL, R.SUPERVISOR, R.OPERATOR})
 PUBLIC = None
 
 #: (method, path) → roles allowed (None: open to everyone)
@@ -76,6 +77,22 @@ CONSOLE_ROUTES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/me/disputes"): frozenset({R.SUBSCRIBER}),
     ("POST", "/me/disputes"): frozenset({R.SUBSCRIBER}),
     ("GET", "/sp/refunds"): frozenset({R.SP}),
+    # the vault (issue 16): requesters ask and use, security approves, denies and reviews
+    ("POST", "/agent/subscribers/{msisdn}/vault"): FRONT,
+    ("POST", "/agent/subscribers/{msisdn}/break-glass"): FRONT,
+    ("GET", "/vault"): VAULT_ASK,
+    ("GET", "/vault/rows"): VAULT_ASK,
+    ("GET", "/vault/count"): VAULT_ASK,
+    ("POST", "/vault/requests/{request_id}/use"): VAULT_ASK,
+    ("GET", "/ops/exports"): frozenset({R.OPERATOR}),
+    ("POST", "/ops/exports"): frozenset({R.OPERATOR}),
+    ("GET", "/security/vault"): frozenset({R.SECURITY}),
+    ("GET", "/security/vault/rows"): frozenset({R.SECURITY}),
+    ("GET", "/security/vault/count"): frozenset({R.SECURITY}),
+    ("POST", "/security/vault/{request_id}/approve"): frozenset({R.SECURITY}),
+    ("POST", "/security/vault/{request_id}/deny"): frozenset({R.SECURITY}),
+    ("POST", "/security/vault/{request_id}/review"): frozenset({R.SECURITY}),
+    ("GET", "/me/access"): frozenset({R.SUBSCRIBER}),
     # the demo handset: open, and present only with the in-process gateway
     ("GET", "/"): PUBLIC,
     ("GET", "/handset"): PUBLIC,
@@ -153,7 +170,21 @@ API_ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/dispute-policies"): API_STAFF,
     ("POST", "/api/v1/dispute-policies"): frozenset({R.OPERATOR}),
     ("GET", "/api/v1/refunds"): frozenset({R.SP}),
+    # vault (issue 16): requesters by key or console session, security by session only
+    ("POST", "/api/v1/vault/requests"): VAULT_ASK,
+    ("GET", "/api/v1/vault/requests"): VAULT_ASK,
+    ("GET", "/api/v1/vault/requests/{request_id}"): VAULT_ASK | {R.SECURITY},
+    ("GET", "/api/v1/vault/pending"): frozenset({R.SECURITY}),
+    ("POST", "/api/v1/vault/requests/{request_id}/approve"): frozenset({R.SECURITY}),
+    ("POST", "/api/v1/vault/requests/{request_id}/deny"): frozenset({R.SECURITY}),
+    ("POST", "/api/v1/vault/requests/{request_id}/use"): VAULT_ASK,
+    ("POST", "/api/v1/vault/break-glass"): VAULT_ASK,
+    ("GET", "/api/v1/vault/reviews"): frozenset({R.SECURITY}),
+    ("POST", "/api/v1/vault/requests/{request_id}/review"): frozenset({R.SECURITY}),
 }
+#: API routes a console session reaches too (web.deps.require_staff): a session of a role not
+#: allowed is refused with 403, not 401
+SESSION_API = {key for key in API_ROUTES if key[1].startswith("/api/v1/vault/")}
 
 #: infrastructure routes outside the matrix
 UNGUARDED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/static", "/metrics"}
@@ -245,6 +276,7 @@ def world(app, platform):  # type: ignore[no-untyped-def]
         "code": "SOHU",
         "dispute_id": dispute_id,
         "charge_id": fee,
+        "request_id": 1,  # no such vault request: every allowed role gets a 404, none a 401/403
         "sessions": sessions,
         "tencent_session": tencent,
         "bob_session": bob,
@@ -260,7 +292,7 @@ def order_for_tencent(platform) -> int:  # type: ignore[no-untyped-def]
 
 def _url(path: str, world: dict[str, Any]) -> str:
     url = path
-    for name in ("msisdn", "subscription_id", "order_id", "key_id", "code", "dispute_id"):
+    for name in ("msisdn", "subscription_id", "order_id", "key_id", "code", "dispute_id", "request_id"):
         url = url.replace("{" + name + "}", str(world[name]))
     if path.startswith("/ops/catalog/services/"):
         url = url.replace("/SOHU/", "/SOHU-MMS/")
@@ -343,8 +375,10 @@ def test_api_matrix(app, world):
         if role.value in API_KEYS:
             c.headers["X-API-Key"] = API_KEYS[role.value][1]
         else:
-            # console-only roles: their session cookie is no API credential
+            # console-only roles: their session cookie is no API credential, except on the routes
+            # that take one (SESSION_API), where unsafe methods carry the page's CSRF token
             c.cookies.set("mb_session", world["sessions"][role])
+            c.headers["X-CSRF-Token"] = csrf_of(c.get("/login").text)
         for (method, path), allowed in API_ROUTES.items():
             url = _url(path, world)
             r = c.request(method, url, json=None if method == "GET" else _api_body(path))
@@ -352,7 +386,7 @@ def test_api_matrix(app, world):
             if role in allowed:
                 assert r.status_code not in (401, 403), where
                 assert r.status_code < 500, where
-            elif role.value in API_KEYS:
+            elif role.value in API_KEYS or (method, path) in SESSION_API:
                 assert r.status_code == 403, where
                 refusals += 1
             else:

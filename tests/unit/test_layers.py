@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mingbai"
-CAPABILITIES = ("accounts", "auth", "campaigns", "catalog", "charging", "messaging", "spam", "subscriptions")
+CAPABILITIES = ("accounts", "auth", "campaigns", "catalog", "charging", "messaging", "spam", "subscriptions", "vault")
 
 
 def _imports(path: Path) -> set[str]:

@@ -28,6 +28,10 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: the staff member's own phone (vault approvals by SMS, security alerts); NULL when unknown (0605)
+    phone: Mapped[str | None] = mapped_column(String(15), index=True)
+    #: the unit they work in (营业厅, 客服中心…): what a subscriber is told about who saw their data
+    unit: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebSession(Base):

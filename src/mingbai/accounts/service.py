@@ -139,6 +139,31 @@ def set_password(ctx: Ctx, *, username: str, password: str, actor: str = "system
     audit.record_staff(ctx, actor=actor, action="user.password", subject=f"user:{user.username}")
 
 
+def set_contact(
+    ctx: Ctx, *, username: str, phone: str | None = None, unit: str | None = None, actor: str = "system"
+) -> StaffUser:
+    """A staff member's own phone (vault codes and alerts go there; "" clears it) and unit (what a
+    subscriber is told about who saw their data). ``None`` leaves a field as it is. Audited: the
+    phone a vault approval code goes to is a security setting."""
+    user = get_user(ctx, username)
+    if phone is not None:
+        user.phone = normalize_msisdn(phone) if phone.strip() else None
+    if unit is not None:
+        unit = unit.strip()
+        if len(unit) > 64 or any(not ch.isprintable() for ch in unit):
+            raise InvalidInput("the unit must be at most 64 printable characters", code="bad_unit")
+        user.unit = unit or None
+    user.updated_at = ctx.now()
+    audit.record_staff(
+        ctx,
+        actor=actor,
+        action="user.contact",
+        subject=f"user:{user.username}",
+        detail={"phone": "set" if user.phone else "none", "unit": user.unit or ""},
+    )
+    return user
+
+
 def set_user_status(ctx: Ctx, *, username: str, status: str, actor: str = "system") -> None:
     if status not in ("active", "disabled"):
         raise InvalidInput("status must be active or disabled")

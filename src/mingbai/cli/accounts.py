@@ -47,6 +47,23 @@ def create(
     console.print(f"user {made[0]} ({made[1]}{', ' + made[2] if made[2] else ''}) created")
 
 
+@app.command("contact")
+def contact(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Option("--username")],
+    phone: Annotated[str | None, typer.Option("--phone", help="their own mobile ('' clears it): vault codes")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="their unit, told to subscribers (not their name)")] = None,
+) -> None:
+    """Set a staff member's phone (vault approvals by SMS, security alerts) and unit."""
+    from mingbai.accounts.service import set_contact
+    from mingbai.msisdn import mask_msisdn
+
+    with friendly_errors(), opts(ctx).platform().uow() as uow:
+        user = set_contact(uow, username=username, phone=phone, unit=unit, actor=cli_actor())
+        shown = (user.username, mask_msisdn(user.phone) if user.phone else "—", user.unit or "—")
+    console.print(f"user {shown[0]}: phone {shown[1]}, unit {shown[2]}")
+
+
 @app.command("list")
 def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every console user (never a password or hash)."""

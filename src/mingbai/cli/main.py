@@ -28,6 +28,7 @@ from mingbai.cli.common import (
 from mingbai.cli.disputes import register as register_disputes
 from mingbai.cli.messaging import sms_gateway
 from mingbai.cli.spam import spam_app
+from mingbai.cli.vault import app as vault_app
 from mingbai.clock import local_text
 from mingbai.jsonable import jsonable
 from mingbai.text import unstorable
@@ -55,6 +56,7 @@ app.add_typer(campaign_app, name="campaign")
 app.command("sms-gateway")(sms_gateway)
 app.add_typer(accounts_cli.app, name="user")
 app.add_typer(spam_app, name="spam")
+app.add_typer(vault_app, name="vault")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 

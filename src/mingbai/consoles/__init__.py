@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mingbai.consoles.charges import ChargeSource
 
 #: paths whose errors are pages, not JSON
-PAGE_PREFIXES = ("/login", "/logout", "/console", "/lang", "/agent", "/me", "/sp", "/ops", "/security")
+PAGE_PREFIXES = ("/login", "/logout", "/console", "/lang", "/agent", "/me", "/sp", "/ops", "/security", "/vault")
 
 
 def _is_page(path: str) -> bool:
@@ -29,11 +29,11 @@ def _is_page(path: str) -> bool:
 
 
 def install(app: FastAPI, *, charges: ChargeSource | None = None) -> None:
-    from mingbai.consoles import agent, auditlog, disputes, ops, portal, signin, sp
+    from mingbai.consoles import agent, auditlog, disputes, ops, portal, signin, sp, vault
     from mingbai.consoles.security import install_headers, install_log_masking
     from mingbai.consoles.web import SignInRequired, current_user, lang_of, render, sign_in_url
 
-    for module in (signin, agent, portal, sp, ops, disputes, auditlog):
+    for module in (signin, agent, portal, sp, ops, disputes, auditlog, vault):
         app.include_router(module.router)
     app.state.charge_source = charges
     install_headers(app)

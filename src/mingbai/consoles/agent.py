@@ -17,6 +17,7 @@ from mingbai.clock import local_date
 from mingbai.consoles import i18n
 from mingbai.consoles.charges import charge_source
 from mingbai.consoles.security import csrf_protect
+from mingbai.consoles.vault import subscriber_vault_context
 from mingbai.consoles.views import subscription_cards
 from mingbai.consoles.web import FRONT_LINE, PlatformDep, WebUser, lang_of, render, see_other, signed_in, viewed
 from mingbai.errors import MingbaiError
@@ -78,6 +79,10 @@ def _subscriber_page(
         "charges": charges,
         "charging_ready": source is not None,
         "error": error,
+        # the vault's forms (ask for one operation; break the glass): default range, the last week
+        "today": today,
+        "week": timedelta(days=6),
+        **subscriber_vault_context(platform, user),
     }
     if notice:
         context["notice"] = notice

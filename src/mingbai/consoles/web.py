@@ -46,7 +46,7 @@ HOME = {
     Role.SUPERVISOR: "/agent",
     Role.OPERATOR: "/ops",
     Role.AUDITOR: "/ops",
-    Role.SECURITY: "/security/sign-ins",
+    Role.SECURITY: "/security/vault",
     Role.SP: "/sp",
     Role.SUBSCRIBER: "/me",
 }
@@ -58,6 +58,9 @@ NAV: list[tuple[str, str, frozenset[Role]]] = [
     ("/ops/disputes", "nav.disputes", frozenset(OVERSIGHT)),
     ("/ops", "nav.dashboard", frozenset(OVERSIGHT)),
     ("/ops/catalog", "nav.catalog", frozenset(OVERSIGHT)),
+    ("/vault", "nav.vault_mine", frozenset({*FRONT_LINE, Role.OPERATOR})),
+    ("/ops/exports", "nav.vault_exports", frozenset({Role.OPERATOR})),
+    ("/security/vault", "nav.vault_queue", frozenset({Role.SECURITY})),
     ("/security/sign-ins", "nav.sign_ins", frozenset({Role.SECURITY, Role.AUDITOR})),
     ("/security/audit", "nav.audit", frozenset({Role.SECURITY, Role.AUDITOR})),
     ("/sp", "nav.sp", frozenset({Role.SP})),
@@ -65,7 +68,10 @@ NAV: list[tuple[str, str, frozenset[Role]]] = [
     ("/sp/refunds", "nav.refunds", frozenset({Role.SP})),
     ("/me", "nav.me", frozenset({Role.SUBSCRIBER})),
     ("/me/disputes", "nav.my_disputes", frozenset({Role.SUBSCRIBER})),
+    ("/me/access", "nav.my_access", frozenset({Role.SUBSCRIBER})),
 ]
+#: nav links that carry a live count (polled): path → the count's URL
+NAV_BADGES = {"/security/vault": "/security/vault/count", "/vault": "/vault/count"}
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,7 @@ def render(
         "user": user,
         "csrf": csrf_token(request),
         "nav": nav_for(user),
+        "nav_badges": NAV_BADGES,
         "notice": t("done." + done) if done and i18n.has("done." + done) else None,
         "error": None,
     }

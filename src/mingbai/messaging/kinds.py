@@ -39,6 +39,12 @@ class MessageKind(StrEnum):
     LOGIN_CODE = "login_code"
     #: R8: a dispute's result or progress, with the amounts and the rule
     DISPUTE = "dispute"
+    #: R13: a vault request, with the one-time code an approver replies with (sealed)
+    VAULT_CODE = "vault_code"
+    #: R13: the subscriber is told their CDRs or location were queried (who, when, why)
+    VAULT_NOTICE = "vault_notice"
+    #: R13: security is told of a break-glass access at once
+    VAULT_ALERT = "vault_alert"
 
 
 #: kinds the subscriber is owed as reminders (R4, R6), in the order the dashboard stacks them

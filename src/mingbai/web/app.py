@@ -36,6 +36,7 @@ from mingbai.platform import Platform
 from mingbai.ratelimit import make_limiter
 from mingbai.spam.api import router as spam_router
 from mingbai.subscriptions.api import router as subscriptions_router
+from mingbai.vault.api import router as vault_router
 from mingbai.web.apidocs import router as apidocs_router
 from mingbai.web.errors import error_response, install_error_model
 from mingbai.web.handset import router as handset_router
@@ -115,6 +116,7 @@ def create_app(platform: Platform, *, scheduler: bool = False) -> FastAPI:
     app.include_router(handset_router)
     app.include_router(apidocs_router)
     app.include_router(campaigns_router)
+    app.include_router(vault_router)
     install_consoles(app, charges=ChargingSource())
     # the bill page (charging's edge) names channels in the consoles' Chinese words
     bill_templates.env.filters["channel"] = lambda c: enum_translator("zh-CN")("channel", c)

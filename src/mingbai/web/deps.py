@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from mingbai.audit import service as audit
-from mingbai.auth.service import Principal, Role, authenticate
+from mingbai.auth.service import KEY_ROLES, Principal, Role, authenticate
 from mingbai.db import Ctx
 from mingbai.errors import Forbidden, MingbaiError
 from mingbai.ids import MAX_ID
@@ -85,3 +85,47 @@ RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 #: the composition root, for the few routes that start long work (billing runs, the live spam filter)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+#: how a caller authenticated: its principal and ``session`` or ``key``
+StaffCaller = tuple[Principal, str]
+
+
+def require_staff(*roles: Role, key_roles: frozenset[Role] | None = None) -> Callable[..., StaffCaller]:
+    """Like :func:`require`, for routes that staff reach from a console page as well as with an
+    API key: an ``X-API-Key`` of a role in ``key_roles`` (default: every allowed role that may
+    hold a key), or a console session cookie — then an unsafe method must carry the page's CSRF
+    token in ``X-CSRF-Token``. Roles without keys (security) come only with a session."""
+    allowed = frozenset(roles)
+    by_key = allowed & (KEY_ROLES if key_roles is None else key_roles)
+
+    def dependency(
+        request: Request,
+        platform: Annotated[Platform, Depends(get_platform)],
+        key: Annotated[str | None, Security(api_key_header)] = None,
+    ) -> StaffCaller:
+        from mingbai.accounts.service import load_session
+        from mingbai.consoles.security import SESSION_COOKIE, check_csrf, read_cookie
+
+        if key:
+            principal = platform.key_cache.lookup(key, lambda: _authenticate(platform, key))
+            if principal is None:
+                raise Unauthorized("unknown or revoked API key")
+            if principal.role not in by_key:
+                raise Forbidden(f"role {principal.role.value} may not do this with an API key")
+            return principal, "key"
+        token = read_cookie(request, SESSION_COOKIE)
+        if not token:
+            raise Unauthorized("send your API key in the X-API-Key header, or sign in on a console")
+        with platform.uow() as ctx:
+            info = load_session(ctx, token)
+        if info is None:
+            raise Unauthorized("the session has ended; sign in again")
+        if info.principal.role not in allowed:
+            raise Forbidden(f"role {info.principal.role.value} may not do this")
+        check_csrf(request, None)
+        return info.principal, "session"
+
+    dependency.__name__ = "require_staff_" + "_".join(sorted(r.value for r in allowed))
+    dependency.allowed_roles = allowed  # type: ignore[attr-defined]
+    return dependency
