@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mingbai.db import Base, Id, UtcDateTime
+from mingbai.db import Base, Id, UtcDateTime, append_only
 
 
 class VaultRequest(Base):
@@ -67,6 +67,7 @@ class VaultRequest(Base):
     review_note: Mapped[str | None] = mapped_column(String(200))
 
 
+@append_only
 class VaultDecision(Base):
     """An approver's answer to a request. Append-only; one per approver identity and request."""
 
@@ -101,6 +102,7 @@ class VaultCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+@append_only
 class VaultAccess(Base):
     """Staff saw this subscriber's data (append-only): the subscriber's own access history.
     Names no person: the unit and role are what the subscriber is told."""
@@ -119,6 +121,7 @@ class VaultAccess(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+@append_only
 class CdrRecord(Base):
     """One call detail record (详单): a call, an SMS or a data session."""
 
@@ -139,6 +142,7 @@ class CdrRecord(Base):
     cell_id: Mapped[str] = mapped_column(String(32), default="")
 
 
+@append_only
 class LocationRecord(Base):
     """Where the phone was seen: the serving cell at an instant."""
 
