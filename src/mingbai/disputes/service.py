@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy import case, func, select
 
@@ -41,6 +41,9 @@ ANY_CATEGORY = "*"
 SYSTEM_72H = "system:72h"
 
 
+DisputeStatus = Literal["verifying", "decided"]
+
+
 @dataclass(frozen=True)
 class ItemView:
     charge_id: int
@@ -62,7 +65,7 @@ class ItemView:
 class DisputeView:
     id: int
     msisdn: str
-    status: str
+    status: DisputeStatus
     rule: str | None
     refund_fen: int
     return_fen: int
@@ -81,17 +84,32 @@ class DisputeView:
     items: list[ItemView] = field(default_factory=list)
     #: the request had been made before: nothing new was posted
     replayed: bool = False
-
-    @property
-    def evidence(self) -> list[dict[str, Any]]:
-        return [{"charge_id": i.charge_id, **i.evidence} for i in self.items]
+    #: each item's evidence, with its charge id (what the agent is shown beside the decision)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _view(d: Dispute, items: Sequence[DisputeItem], replayed: bool = False) -> DisputeView:
+    shown = [
+        ItemView(
+            i.charge_id,
+            i.subscription_id,
+            i.service_code,
+            i.sp_code,
+            i.category,
+            i.period,
+            i.amount_fen,
+            i.rule,
+            i.refund_fen,
+            i.return_fen,
+            i.sp_owes_fen,
+            i.findings,
+        )
+        for i in sorted(items, key=lambda i: i.charge_id)
+    ]
     return DisputeView(
         d.id,
         d.msisdn,
-        d.status,
+        cast(DisputeStatus, d.status),
         d.rule,
         d.refund_fen,
         d.return_fen,
@@ -107,24 +125,9 @@ def _view(d: Dispute, items: Sequence[DisputeItem], replayed: bool = False) -> D
         d.discretionary,
         d.discretionary_reason,
         d.kept_service,
-        [
-            ItemView(
-                i.charge_id,
-                i.subscription_id,
-                i.service_code,
-                i.sp_code,
-                i.category,
-                i.period,
-                i.amount_fen,
-                i.rule,
-                i.refund_fen,
-                i.return_fen,
-                i.sp_owes_fen,
-                i.findings,
-            )
-            for i in sorted(items, key=lambda i: i.charge_id)
-        ],
+        shown,
         replayed,
+        [{"charge_id": i.charge_id, **i.evidence} for i in shown],
     )
 
 

@@ -78,3 +78,12 @@ RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 #: the composition root, for the few routes that start long work (billing runs, the live spam filter)
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+# the roles' aliases the capabilities' routes share (a capability keeps only its own combinations)
+#: the front line: agents (10086) and business-hall clerks
+FrontLine = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
+#: staff who read a subscriber's affairs: the front line and operators
+Staff = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL, Role.OPERATOR))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+#: a service provider, who sees only its own (``who.sp_code``)
+SpOnly = Annotated[Principal, Depends(require(Role.SP))]
