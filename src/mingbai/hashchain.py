@@ -219,16 +219,16 @@ def verify_rows(table: str, rows: Iterable[dict[str, Any]]) -> Verification:
         seq += 1
         if r["chain_seq"] != seq:
             why = "a row is missing before this one" if r["chain_seq"] > seq else "sequence out of order"
-            return Verification(False, n, chains, _bad(table, r, why))
+            return Verification(False, n, chains, bad_row(table, r, why))
         prev = sha(prev + content(r).encode()).digest()
         if prev != r["chain_hash"]:
-            return Verification(False, n, chains, _bad(table, r, "content or an earlier row was altered"))
+            return Verification(False, n, chains, bad_row(table, r, "content or an earlier row was altered"))
     if current is not None:
         heads[f"{table}:{current}"] = [seq, prev.hex()]
     return Verification(True, n, chains, None, heads)
 
 
-def _bad(table: str, r: dict[str, Any], why: str) -> dict[str, Any]:
+def bad_row(table: str, r: dict[str, Any], why: str) -> dict[str, Any]:
     return {"table": table, "msisdn": r["msisdn"], "id": r["id"], "chain_seq": r["chain_seq"], "why": why}
 
 
