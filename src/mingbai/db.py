@@ -128,9 +128,24 @@ class Ctx:
     enqueued: list[Any] = field(default_factory=list)
     #: an in-process gateway (messaging.gateways.LoopbackGateway) that delivers at enqueue time
     inline_gateway: Any = None
+    #: MSISDNs whose hash chains this transaction holds locked (``mingbai.hashchain``), so a
+    #: later write to their chains needs no lock statement of its own; a savepoint that rolls
+    #: back (and releases the locks taken in it) restores it (``savepoint``)
+    chain_locks: set[str] = field(default_factory=set)
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """``session.begin_nested()``; when it rolls back, so do the locks it took."""
+        held = set(self.chain_locks)
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            self.chain_locks = held
+            raise
 
     @property
     def conn(self) -> Connection:

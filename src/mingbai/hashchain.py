@@ -113,18 +113,24 @@ def row_hash(prev: bytes, table: str, row: dict[str, Any]) -> bytes:
 
 def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int, bytes]]:
     """(seq, hash) of each subscriber's newest chained row, locking the chains on PostgreSQL
-    (a transaction-level advisory lock per subscriber, taken in MSISDN order; SQLite writers
-    hold the database lock already)."""
+    first (SQLite writers hold the database lock already): a transaction-level advisory lock
+    per subscriber, in MSISDN order, taken once per transaction (``ctx.chain_locks``) and shared
+    by both chained tables, so a transaction that writes events and then MOs (a code reply)
+    locks once. It is the last lock a writer takes (after the subscriber, order and subscription
+    rows), so it cannot close a cycle with the other locks."""
     if ctx.dialect == "postgresql":
-        # the lock first, in a statement of its own: under READ COMMITTED the head must be read by
-        # a later statement, whose snapshot sees what the previous holder of the lock committed
-        ctx.conn.execute(
-            text(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended('chain:' || m, 0) AS k "
-                "FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS s"
-            ),
-            {"ms": sorted(msisdns)},
-        )
+        todo = sorted(set(msisdns) - ctx.chain_locks)
+        if todo:
+            # the lock first, in a statement of its own: under READ COMMITTED the head must be
+            # read by a later statement, whose snapshot sees what the lock's last holder committed
+            ctx.conn.execute(
+                text(
+                    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended('chain:' || m, 0) AS k "
+                    "FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS s"
+                ),
+                {"ms": todo},
+            )
+            ctx.chain_locks.update(todo)
         if ctx.citus:
             # Citus cannot push a LATERAL … LIMIT down to the shards; DISTINCT ON the distribution
             # column can, and one statement per shard group is a single-shard router query

@@ -109,7 +109,12 @@ def test_canonical_content_cannot_shift_between_fields():
     assert chain.canonical("mo_message", row) != chain.canonical("mo_message", shifted)
 
 
-def test_two_transactions_never_extend_a_chain_from_the_same_head(pg_platform):
+@pytest.mark.parametrize("locked_first", [False, True])
+def test_two_transactions_never_extend_a_chain_from_the_same_head(pg_platform, locked_first):
+    """The chain's writer locks the chain, once per transaction: a transaction that wrote to
+    the subscriber's events first holds the lock already when it writes an MO."""
+    from mingbai.subscriptions.shared import record_events
+
     platform = pg_platform
     platform.receive_sms(ALICE, "10086", "0000")
     inside = threading.Event()
@@ -119,6 +124,9 @@ def test_two_transactions_never_extend_a_chain_from_the_same_head(pg_platform):
     def slow() -> None:
         try:
             with platform.uow() as ctx:
+                if locked_first:
+                    record_events(ctx, [_event(ctx, None, ctx.now())])
+                    assert ALICE in ctx.chain_locks
                 record_mos(ctx, [InboundRecord(ALICE, "10086", "slow", "help", 1_000_001, ctx.now())])
                 inside.set()
                 release.wait(5)
@@ -262,7 +270,7 @@ def _tamper(platform, sql: str, **params) -> None:
             "UPDATE subscription_event SET chain_seq = chain_seq + 1000 WHERE msisdn = :m AND chain_seq >= 3; "
             "UPDATE subscription_event SET chain_seq = chain_seq - 999 WHERE msisdn = :m AND chain_seq >= 1000; "
             "INSERT INTO subscription_event (msisdn, id, at, kind, service_code, actor, channel, chain_seq, chain_hash) "
-            "SELECT msisdn, id + 1, at, kind, service_code, actor, channel, 3, chain_hash FROM subscription_event "
+            "SELECT msisdn, id + 77777, at, kind, service_code, actor, channel, 3, chain_hash FROM subscription_event "
             "WHERE msisdn = :m AND chain_seq = 4",
             3,
             "altered",
