@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import case, func, select
 
 from mingbai.catalog.models import Service, Sp
-from mingbai.charging.ledger import credit
+from mingbai.charging.ledger import CreditIn, credit_many
 from mingbai.charging.models import Charge
 from mingbai.clock import local_date, local_midnight, month_start
 from mingbai.db import Ctx, insert_rows, table_of
@@ -334,8 +334,7 @@ def open_dispute(
     session.add(dispute)
     session.flush()
     insert_rows(ctx.conn, table_of(DisputeItem), items)
-    for c, pay in payments:
-        _pay(ctx, msisdn, c.id, pay.refund_fen, pay.return_fen, channel, actor, dispute_id)
+    _pay(ctx, msisdn, [(c.id, pay.refund_fen, pay.return_fen) for c, pay in payments], channel, actor, dispute_id)
     subs = sorted({c.subscription_id for c in fresh})
     if not keep_service:
         unsubscribe(ctx, msisdn=msisdn, channel=channel, actor=actor, subscription_ids=subs, mo_id=mo_id)
@@ -383,39 +382,18 @@ def _used(f: rules.ChargeFacts) -> dict[str, Any]:
 
 
 def _pay(
-    ctx: Ctx,
-    msisdn: str,
-    charge_id: int,
-    refund_fen: int,
-    return_fen: int,
-    channel: str,
-    actor: str,
-    dispute_id: int,
+    ctx: Ctx, msisdn: str, pays: Sequence[tuple[int, int, int]], channel: str, actor: str, dispute_id: int
 ) -> None:
-    """Credit the account (首选账户充值的退费方式): one refund and one return per charge, ever."""
+    """Credit the account (首选账户充值的退费方式) with each charge's (id, refund, return): one
+    refund and one return per charge, ever (reference ``charge:<id>``), all in one go."""
     note = f"争议{dispute_id}"
-    if refund_fen > 0:
-        credit(
-            ctx,
-            msisdn=msisdn,
-            kind="refund",
-            amount_fen=refund_fen,
-            channel=channel,
-            actor=actor,
-            ref=f"charge:{charge_id}",
-            note=note,
-        )
-    if return_fen > 0:
-        credit(
-            ctx,
-            msisdn=msisdn,
-            kind="return",
-            amount_fen=return_fen,
-            channel=channel,
-            actor=actor,
-            ref=f"charge:{charge_id}",
-            note=note,
-        )
+    credits = [
+        CreditIn(kind, fen, f"charge:{charge_id}", note)
+        for charge_id, refund_fen, return_fen in pays
+        for kind, fen in (("refund", refund_fen), ("return", return_fen))
+        if fen > 0
+    ]
+    credit_many(ctx, msisdn=msisdn, channel=channel, actor=actor, credits=credits)
 
 
 # -- the verification step -----------------------------------------------------------------------
@@ -482,11 +460,10 @@ def _verify(
     reason: str | None,
 ) -> DisputeView:
     now = ctx.now()
-    for i in items:
-        if i.decided_at is not None:
-            continue  # decided at opening by rule (refund + return): stays as it was
-        pay = rules.on_verification(found, i.amount_fen, i.refund_fen)
-        _pay(ctx, d.msisdn, i.charge_id, pay.refund_fen, 0, d.channel, actor, d.id)
+    # decided at opening by rule (refund + return): stays as it was
+    due = [(i, rules.on_verification(found, i.amount_fen, i.refund_fen)) for i in items if i.decided_at is None]
+    _pay(ctx, d.msisdn, [(i.charge_id, pay.refund_fen, 0) for i, pay in due], d.channel, actor, d.id)
+    for i, pay in due:
         i.rule = None if pay.rule is None else pay.rule.value
         i.refund_fen += pay.refund_fen
         i.sp_owes_fen = pay.sp_owes_fen
@@ -531,8 +508,8 @@ def _grant_discretionary(ctx: Ctx, d: Dispute, items: list[DisputeItem], actor: 
         )
     except rules.CeilingExceeded as exc:
         raise Forbidden(str(exc), code="over_ceiling") from None
+    _pay(ctx, d.msisdn, [(i.charge_id, pay.refund_fen, 0) for i, pay in due], d.channel, actor, d.id)
     for i, pay in due:
-        _pay(ctx, d.msisdn, i.charge_id, pay.refund_fen, 0, d.channel, actor, d.id)
         i.rule = Rule.discretionary.value
         i.refund_fen += pay.refund_fen
         i.decided_at = now
