@@ -283,6 +283,13 @@ def insert_ignore(
     return len(_insert_ignore(session, table, rows, keys, list(table.primary_key.columns)))
 
 
+def insert_ignore_new(session: Session | Connection, table: Any, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT DO NOTHING; returns the primary keys of the rows that were new."""
+    if not rows:
+        return set()
+    return {tuple(r) for r in _insert_ignore(session, table, rows, None, list(table.primary_key.columns))}
+
+
 def insert_new(
     session: Session | Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], returning: str
 ) -> set[Any]:

@@ -15,7 +15,7 @@ from mingbai.catalog.service import get_subscriber
 from mingbai.charging.models import BalanceEntry, Charge, CreditReference, PointsEntry, RechargeCard
 from mingbai.charging.rules import CREDIT_KINDS, LedgerItem, card_expires_on, points_for_payment, settle
 from mingbai.clock import local_date
-from mingbai.db import Ctx, insert_ignore
+from mingbai.db import Ctx, insert_ignore_new
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.msisdn import normalize_msisdn
@@ -86,16 +86,17 @@ def credit_many(ctx: Ctx, *, msisdn: str, channel: str, actor: str, credits: lis
     lock_subscriber(ctx, msisdn)
     keys = sorted({(c.kind, c.ref) for c in credits if c.ref is not None})
     existing: dict[tuple[str, str], BalanceEntry] = {}
-    if keys:
-        _claim_references(ctx, keys=keys, msisdn=msisdn)
+    claimed_before = _claim_references(ctx, keys=keys, msisdn=msisdn)
+    if claimed_before:
+        # only a reference claimed before can have been credited: look those up
         for e in ctx.session.scalars(
             select(BalanceEntry).where(
                 BalanceEntry.msisdn == msisdn,
-                BalanceEntry.kind.in_(sorted({k for k, _ in keys})),
-                BalanceEntry.ref.in_(sorted({r for _, r in keys})),
+                BalanceEntry.kind.in_(sorted({k for k, _ in claimed_before})),
+                BalanceEntry.ref.in_(sorted({r for _, r in claimed_before})),
             )
         ):
-            if e.ref is not None and (e.kind, e.ref) in keys:
+            if e.ref is not None and (e.kind, e.ref) in claimed_before:
                 existing.setdefault((e.kind, e.ref), e)
     out: list[Credit] = []
     for c in credits:
@@ -127,18 +128,27 @@ def credit_many(ctx: Ctx, *, msisdn: str, channel: str, actor: str, credits: lis
     return out
 
 
-def _claim_references(ctx: Ctx, *, keys: list[tuple[str, str]], msisdn: str) -> None:
-    """A reference belongs to the first subscriber credited with it; anyone else is refused."""
-    insert_ignore(ctx.session, CreditReference.__table__, [{"kind": k, "ref": r, "msisdn": msisdn} for k, r in keys])
+def _claim_references(ctx: Ctx, *, keys: list[tuple[str, str]], msisdn: str) -> list[tuple[str, str]]:
+    """A reference belongs to the first subscriber credited with it; anyone else is refused.
+    Returns the references this subscriber had claimed before (the rest are new)."""
+    if not keys:
+        return []
+    new = insert_ignore_new(
+        ctx.session, CreditReference.__table__, [{"kind": k, "ref": r, "msisdn": msisdn} for k, r in keys]
+    )
+    before = [k for k in keys if k not in new]
+    if not before:
+        return []
+    kinds, refs = sorted({k for k, _ in before}), sorted({r for _, r in before})
     owners = ctx.session.execute(
         select(CreditReference.kind, CreditReference.ref, CreditReference.msisdn).where(
-            CreditReference.kind.in_(sorted({k for k, _ in keys})),
-            CreditReference.ref.in_(sorted({r for _, r in keys})),
+            CreditReference.kind.in_(kinds), CreditReference.ref.in_(refs)
         )
     ).all()
     for kind, ref, owner in owners:
-        if (kind, ref) in keys and owner != msisdn:
+        if (kind, ref) in before and owner != msisdn:
             raise Conflict(f"{kind} {ref} was already credited to another subscriber", code="ref_reused")
+    return before
 
 
 def add_points(ctx: Ctx, *, msisdn: str, delta: int, reason: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from mingbai.catalog.models import Service, Sp
 from mingbai.charging.ledger import CreditIn, credit_many
@@ -249,19 +249,19 @@ def open_dispute(
         stmt = stmt.where(Charge.subscription_id == subscription_id)
     else:
         stmt = stmt.where(Charge.id.in_(sorted(set(charge_ids or ()))))
-    charges = list(session.scalars(stmt.order_by(Charge.occurred_at, Charge.id)))
+    # each charge with the dispute it is already in, if any (one statement)
+    found = session.execute(
+        stmt.add_columns(DisputeItem.dispute_id)
+        .outerjoin(DisputeItem, and_(DisputeItem.msisdn == Charge.msisdn, DisputeItem.charge_id == Charge.id))
+        .order_by(Charge.occurred_at, Charge.id)
+    ).all()
+    charges = [c for c, _ in found]
     if subscription_id is None and len(charges) != len(set(charge_ids or ())):
         missing = sorted(set(charge_ids or ()) - {c.id for c in charges})
         raise NotFound(f"no charge {missing[0]} for this subscriber", code="unknown_charge")
     if not charges:
         raise NotFound("this subscription has no charges to dispute", code="no_charges")
-    taken = dict(
-        session.execute(
-            select(DisputeItem.charge_id, DisputeItem.dispute_id).where(
-                DisputeItem.msisdn == msisdn, DisputeItem.charge_id.in_([c.id for c in charges])
-            )
-        ).all()
-    )
+    taken = {c.id: d for c, d in found if d is not None}
     fresh = [c for c in charges if c.id not in taken]
     if not fresh:
         # a double click, or the same charges from another channel: the dispute they are in
