@@ -13,9 +13,11 @@ verifying the database against a bundle exported earlier (``chain heads`` in the
 
 The writers (``subscriptions.service.record_events``, ``messaging.service.record_mos``) call
 :func:`link` on the rows they are about to insert: one statement per table and batch reads the
-chains' heads (under a per-subscriber advisory lock on PostgreSQL, so two transactions never
-extend a chain from the same head), then the hashes are computed in memory. Batch paths stay
-set-based: a wave of many subscribers costs one extra statement, not one per row.
+chains' heads (under a per-subscriber advisory lock on PostgreSQL, taken once per transaction,
+so two transactions never extend a chain from the same head), then the hashes are computed in
+memory. Batch paths stay set-based: a wave of many subscribers costs one or two extra
+statements, not one per row. Verifying the database set-based in SQL is
+``mingbai.disputes.chain.verify_database``.
 """
 
 from __future__ import annotations

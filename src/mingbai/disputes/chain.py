@@ -82,11 +82,12 @@ def verify_database(ctx: Ctx, *, msisdn: str | None = None, parallel: int | None
 
 
 def _iso_sql(col: str) -> str:
-    """``_iso`` of hashchain in SQL: ISO 8601 in UTC, microseconds only when there are some."""
-    u = f"({col} AT TIME ZONE 'UTC')"
+    """``_iso`` of hashchain in SQL: ISO 8601 in UTC, microseconds (six digits) only when there
+    are some. The text of a ``timestamp`` under DateStyle ISO (which psycopg requires) trims
+    the fraction's trailing zeros: padded back here."""
+    t = f"CAST({col} AT TIME ZONE 'UTC' AS text)"
     return (
-        f"to_char({u}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-        f"CASE WHEN date_trunc('second', {col}) = {col} THEN '' ELSE to_char({u}, '.US') END || '+00:00'"
+        f"overlay(rpad({t}, CASE WHEN length({t}) > 19 THEN 26 ELSE 19 END, '0') PLACING 'T' FROM 11 FOR 1) || '+00:00'"
     )
 
 
@@ -95,51 +96,55 @@ def _field_sql(expr: str) -> str:
 
 
 #: an event detail as ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-#: writes a flat object (to_json escapes a string as Python's json does; keys in code-point order)
+#: writes a flat object (to_json escapes a string as Python's json does; keys in code-point
+#: order), or NULL where SQL cannot rebuild it exactly (not an object, nested values, escapes of
+#: \u0000 or surrogates that PostgreSQL's text cannot hold): those rows are checked in Python
 _DETAIL_SQL = (
-    "(SELECT '{' || coalesce(string_agg(to_json(e.key)::text || ':' || CASE json_typeof(e.value) "
+    "CASE WHEN detail IS NULL THEN '' "
+    "WHEN json_typeof(detail) <> 'object' OR CAST(detail AS text) ~* '\\\\u(0000|d[89a-f])' THEN NULL "
+    "ELSE (SELECT CASE WHEN bool_or(json_typeof(e.value) IN ('object', 'array')) THEN NULL ELSE "
+    "'{' || coalesce(string_agg(to_json(e.key)::text || ':' || CASE json_typeof(e.value) "
     "WHEN 'string' THEN to_json(e.value #>> '{}')::text ELSE e.value::text END, ',' "
-    "ORDER BY e.key COLLATE \"C\"), '') || '}' FROM json_each(detail) AS e)"
-)
-#: which details SQL rebuilds exactly: flat objects without \u0000 or surrogate escapes
-_DETAIL_FLAT = (
-    "(detail IS NULL OR (json_typeof(detail) = 'object' AND detail::text !~* '\\\\u(0000|d[89a-f])' "
-    "AND NOT EXISTS (SELECT 1 FROM json_each(detail) AS e WHERE json_typeof(e.value) IN ('object', 'array'))))"
+    "ORDER BY e.key COLLATE \"C\"), '') || '}' END FROM json_each(detail) AS e) END"
 )
 
-
-def _content_sql(table: str) -> tuple[str, str]:
-    """(the canonical content as SQL text, whether SQL rebuilds it exactly)."""
-    if table == "mo_message":
-        parts = ["msisdn", "CAST(id AS text)", "recipient", "text", _iso_sql("received_at"), "coalesce(handled_as, '')"]
-        return " || ".join(_field_sql(f"({x})") for x in parts), "true"
-    parts = [
-        "msisdn",
-        "CAST(id AS text)",
-        _iso_sql("at"),
-        "kind",
-        "service_code",
-        "coalesce(CAST(order_id AS text), '')",
-        "coalesce(CAST(subscription_id AS text), '')",
-        "actor",
-        "channel",
-        f"CASE WHEN detail IS NULL THEN '' ELSE {_DETAIL_SQL} END",
-    ]
-    return " || ".join(_field_sql(f"({x})") for x in parts), _DETAIL_FLAT
+#: per chained table: the columns the inner query computes once per row (``iso``, ``d``) and the
+#: canonical content built from them
+_CONTENT_SQL = {
+    "mo_message": (
+        f"{_iso_sql('received_at')} AS iso, '' AS d",
+        ["msisdn", "CAST(id AS text)", "recipient", "text", "iso", "coalesce(handled_as, '')"],
+    ),
+    "subscription_event": (
+        f"{_iso_sql('at')} AS iso, {_DETAIL_SQL} AS d",
+        [
+            "msisdn",
+            "CAST(id AS text)",
+            "iso",
+            "kind",
+            "service_code",
+            "coalesce(CAST(order_id AS text), '')",
+            "coalesce(CAST(subscription_id AS text), '')",
+            "actor",
+            "channel",
+            "d",
+        ],
+    ),
+}
 
 
 def _verify_sql(table: str, where: str) -> str:
-    content, exact = _content_sql(table)
+    computed, parts = _CONTENT_SQL[table]
+    content = " || ".join(_field_sql(f"({x})") for x in parts)
     cols = ", ".join(CHAINED[table])
     genesis_sql = f"sha256(convert_to('mingbai:{table}:' || msisdn, 'UTF8'))"
     # only the rows worth a look come back: bad ones, the ones SQL cannot rebuild, each chain's head
     return f"""
         SELECT * FROM (
-            SELECT {cols}, chain_seq, chain_hash, pseq, phash, nseq IS NULL AS head, exact,
-                   CASE WHEN exact THEN chain_hash = sha256(coalesce(phash, {genesis_sql})
-                                                            || convert_to({content}, 'UTF8')) END AS good
+            SELECT {cols}, chain_seq, chain_hash, pseq, phash, nseq IS NULL AS head, d IS NOT NULL AS exact,
+                   chain_hash = sha256(coalesce(phash, {genesis_sql}) || convert_to({content}, 'UTF8')) AS good
             FROM (
-                SELECT {cols}, chain_seq, chain_hash, {exact} AS exact,
+                SELECT {cols}, chain_seq, chain_hash, {computed},
                        lag(chain_seq) OVER w AS pseq, lag(chain_hash) OVER w AS phash,
                        lead(chain_seq) OVER w AS nseq
                 FROM {table}
@@ -180,6 +185,9 @@ def _check_range(conn: Any, table: str, lo: str | None, hi: str | None, msisdn: 
             where += " AND msisdn < :hi"
             params["hi"] = hi
     model = {"subscription_event": SubscriptionEvent, "mo_message": MoMessage}[table]
+    # the window's sort in memory; ISO times (what psycopg requires anyway) for _iso_sql
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))
+    conn.execute(text("SET LOCAL datestyle = 'ISO, YMD'"))
     stmt = text(_verify_sql(table, where)).columns(*[model.__table__.c[c] for c in CHAINED[table]])
     return list(conn.execute(stmt, params).mappings())
 
