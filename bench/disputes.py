@@ -403,7 +403,9 @@ def load_chains(url: str, args: argparse.Namespace) -> None:
                         "detail": {"price_fen": 500, "gifter": None, "note": "包月"},
                     }
                     prev = chain.row_hash(prev, "subscription_event", r)
-                    copy.write_row((*list(r.values())[:-1], json_.dumps(r["detail"]), i + 1, prev))
+                    # as the application writes a JSON column (db.canonical_json)
+                    text_ = json_.dumps(r["detail"], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+                    copy.write_row((*list(r.values())[:-1], text_, i + 1, prev))
         raw.commit()
     finally:
         raw.close()

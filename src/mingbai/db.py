@@ -8,6 +8,7 @@ talk to the database. SQLite is the embedded default, PostgreSQL (psycopg 3) pro
 from __future__ import annotations
 
 import functools
+import json
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -77,8 +78,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no spaces and text as it is: how JSON columns are written (so the
+    text PostgreSQL's ``json`` keeps is the hash chain's canonical form of an event detail, and
+    verifying in SQL can hash it as stored)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build an engine from a URL; ``postgresql://`` means psycopg 3."""
+    kwargs.setdefault("json_serializer", canonical_json)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Table, text
 
-from mingbai.db import Ctx, shard_groups
+from mingbai.db import Ctx, canonical_json, shard_groups
 
 #: the chained tables and, in order, the columns their canonical content covers
 CHAINED: dict[str, tuple[str, ...]] = {
@@ -61,7 +61,7 @@ def field_text(value: Any) -> str:
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return canonical_json(value)
     return str(value)
 
 
@@ -83,7 +83,7 @@ def _event_content(r: dict[str, Any]) -> str:
     o = "" if o is None else str(o)
     s = "" if s is None else str(s)
     d = r["detail"]
-    d = "" if d is None else json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    d = "" if d is None else canonical_json(d)
     return (
         f"{len(m)}:{m}{len(i)}:{i}{len(at)}:{at}{len(kind)}:{kind}{len(code)}:{code}{len(o)}:{o}{len(s)}:{s}"
         f"{len(actor)}:{actor}{len(channel)}:{channel}{len(d)}:{d}"

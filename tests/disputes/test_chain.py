@@ -299,3 +299,21 @@ def test_sql_verification_finds_what_the_walk_finds(pg_platform, sql, seq, why):
             assert not report.ok
             assert (report.first_bad["table"], report.first_bad["chain_seq"]) == ("subscription_event", seq)
             assert why in report.first_bad["why"]
+
+
+def test_a_detail_is_stored_in_its_canonical_form(platform):
+    """JSON columns are written as db.canonical_json writes them, so SQL can hash a detail as
+    stored (rows written otherwise are rebuilt from their parsed value, see above)."""
+    from mingbai.db import canonical_json
+    from mingbai.subscriptions.shared import record_events
+
+    detail = {"z": 1, "a": "中文", "m": None}
+    with platform.uow() as ctx:
+        record_events(ctx, [_event(ctx, detail, ctx.now())])
+    with platform.uow() as ctx:
+        stored = ctx.session.execute(
+            text("SELECT CAST(detail AS text) FROM subscription_event WHERE msisdn = :m AND detail IS NOT NULL"),
+            {"m": ALICE},
+        ).scalar()
+        assert stored == canonical_json(detail) == '{"a":"中文","m":null,"z":1}'
+        assert chain.verify_database(ctx).ok

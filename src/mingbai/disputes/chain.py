@@ -108,16 +108,13 @@ _DETAIL_SQL = (
     "ORDER BY e.key COLLATE \"C\"), '') || '}' END FROM json_each(detail) AS e) END"
 )
 
-#: per chained table: the columns the inner query computes once per row (``iso``, ``d``) and the
-#: canonical content built from them
-_CONTENT_SQL = {
-    "mo_message": (
-        f"{_iso_sql('received_at')} AS iso, '' AS d",
-        ["msisdn", "CAST(id AS text)", "recipient", "text", "iso", "coalesce(handled_as, '')"],
-    ),
-    "subscription_event": (
-        f"{_iso_sql('at')} AS iso, {_DETAIL_SQL} AS d",
-        [
+
+def _content(table: str, detail: str) -> str:
+    """The canonical content as SQL text (the event detail's canonical text given)."""
+    if table == "mo_message":
+        parts = ["msisdn", "CAST(id AS text)", "recipient", "text", "iso", "coalesce(handled_as, '')"]
+    else:
+        parts = [
             "msisdn",
             "CAST(id AS text)",
             "iso",
@@ -127,24 +124,34 @@ _CONTENT_SQL = {
             "coalesce(CAST(subscription_id AS text), '')",
             "actor",
             "channel",
-            "d",
-        ],
-    ),
-}
+            detail,
+        ]
+    return " || ".join(_field_sql(f"({x})") for x in parts)
 
 
 def _verify_sql(table: str, where: str) -> str:
-    computed, parts = _CONTENT_SQL[table]
-    content = " || ".join(_field_sql(f"({x})") for x in parts)
     cols = ", ".join(CHAINED[table])
-    genesis_sql = f"sha256(convert_to('mingbai:{table}:' || msisdn, 'UTF8'))"
+    time_col = "received_at" if table == "mo_message" else "at"
+    prev = f"coalesce(phash, sha256(convert_to('mingbai:{table}:' || msisdn, 'UTF8')))"
+    # an event detail is hashed as stored first (JSON columns are written in the canonical form,
+    # db.canonical_json); a detail written otherwise (before that, or by hand) is rebuilt from its
+    # parsed value, and where SQL cannot rebuild it (``good`` NULL) Python checks the row
+    stored = _content(table, "coalesce(CAST(detail AS text), '')")
+    fast = f"chain_hash = sha256({prev} || convert_to({stored}, 'UTF8'))"
+    rebuilt = _content(table, "x.d")
+    good = (
+        fast
+        if table == "mo_message"
+        else f"""CASE WHEN {fast} THEN true ELSE (
+                SELECT chain_hash = sha256({prev} || convert_to({rebuilt}, 'UTF8'))
+                FROM (SELECT {_DETAIL_SQL} AS d) AS x) END"""
+    )
     # only the rows worth a look come back: bad ones, the ones SQL cannot rebuild, each chain's head
     return f"""
         SELECT * FROM (
-            SELECT {cols}, chain_seq, chain_hash, pseq, phash, nseq IS NULL AS head, d IS NOT NULL AS exact,
-                   chain_hash = sha256(coalesce(phash, {genesis_sql}) || convert_to({content}, 'UTF8')) AS good
+            SELECT {cols}, chain_seq, chain_hash, pseq, phash, nseq IS NULL AS head, {good} AS good
             FROM (
-                SELECT {cols}, chain_seq, chain_hash, {computed},
+                SELECT {cols}, chain_seq, chain_hash, {_iso_sql(time_col)} AS iso,
                        lag(chain_seq) OVER w AS pseq, lag(chain_hash) OVER w AS phash,
                        lead(chain_seq) OVER w AS nseq
                 FROM {table}
@@ -152,7 +159,7 @@ def _verify_sql(table: str, where: str) -> str:
                 WINDOW w AS (PARTITION BY msisdn ORDER BY chain_seq)
             ) AS w
         ) AS r
-        WHERE NOT exact OR head OR NOT good OR chain_seq <> coalesce(pseq, 0) + 1
+        WHERE good IS NOT TRUE OR head OR chain_seq <> coalesce(pseq, 0) + 1
         """
 
 
@@ -213,7 +220,7 @@ def _verify_pg(ctx: Ctx, table: str, msisdn: str | None, parallel: int | None) -
         expected = (r["pseq"] or 0) + 1
         if r["chain_seq"] != expected:
             why = "a row is missing before this one" if r["chain_seq"] > expected else "sequence out of order"
-        elif r["exact"]:
+        elif r["good"] is not None:
             why = "" if r["good"] else "content or an earlier row was altered"
         else:
             prev = bytes(r["phash"]) if r["phash"] is not None else genesis(table, r["msisdn"])
