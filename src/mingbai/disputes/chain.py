@@ -164,19 +164,19 @@ def _verify_sql(table: str, where: str) -> str:
 
 
 def _ranges(ctx: Ctx, table: str, parts: int) -> list[tuple[str | None, str | None]]:
-    """MSISDN ranges of about equal rows, from the planner's histogram of ``table.msisdn``."""
-    bounds = ctx.conn.execute(
-        text(
-            "SELECT CAST(histogram_bounds AS text) FROM pg_stats "
-            "WHERE schemaname = current_schema() AND tablename = :t AND attname = 'msisdn'"
-        ),
-        {"t": table},
-    ).scalar()
-    cuts: list[str] = []
-    if bounds and parts > 1:
-        values = [v.strip('"') for v in bounds.strip("{}").split(",")]
-        cuts = sorted({values[len(values) * k // parts] for k in range(1, parts)})
-    edges: list[str | None] = [None, *cuts, None]
+    """MSISDN ranges of about equal numbers of chained rows (one index-only pass over the chain
+    index; the planner's histogram would count the unchained rows too)."""
+    cuts = [
+        m
+        for (m,) in ctx.conn.execute(
+            text(
+                f"SELECT max(msisdn) FROM (SELECT msisdn, ntile(:parts) OVER (ORDER BY msisdn) AS b FROM {table} "
+                "WHERE chain_seq IS NOT NULL) AS s GROUP BY b ORDER BY b"
+            ),
+            {"parts": parts},
+        )
+    ][:-1]
+    edges: list[str | None] = [None, *sorted(set(cuts)), None]
     return list(itertools.pairwise(edges))
 
 
