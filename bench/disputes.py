@@ -14,7 +14,12 @@ charges per subscription, events, fifty MOs). Then it measures:
      (``open_dispute`` in its own unit of work, commit included): p50 / p99;
   2. the same over HTTP (``POST /api/v1/subscribers/{m}/disputes`` against ``mingbai serve``);
   3. ``mingbai audit consent`` (one set-based pass) over every charge;
-  4. hash-chain verification in process (rows/s), one process and one per core.
+  4. hash-chain verification in process (rows/s), one process and one per core;
+  5. ``verify_database`` over ``--chain-rows`` chained MOs and a fifth as many chained events:
+     set-based in SQL (parallel ranges, one connection) and the Python walk (``--verify``).
+
+``--keep`` / ``--reuse`` / ``--only`` / ``--skip`` run parts on a kept database, so two checkouts
+can be measured alternately on the same data (docs/PERFORMANCE.md, the A/B of issue 15).
 """
 
 from __future__ import annotations
