@@ -176,6 +176,11 @@ def bench_query(url: str, args: argparse.Namespace) -> dict[str, float]:
     return {"p50_ms": statistics.median(samples), "p99_ms": pct(samples, 99), "n": len(samples)}
 
 
+#: who places the flows' orders: an SP (``sp:SP0``), whose orders are staff actions and audited
+#: (issue 16), or ``bench``, which is not (the A/B of the audit's cost: ``--actor``)
+ACTOR = "sp:SP0"
+
+
 def _flow_worker(url: str, first: int, count: int, batch: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
     """Orders placed through the service layer, confirmed by code replies through the MO path:
     one at a time (``batch`` 1: ``place_order`` + ``receive_sms``) or in batches, as an SMSC
@@ -187,9 +192,9 @@ def _flow_worker(url: str, first: int, count: int, batch: int, out: mp.Queue) ->
         numbers = [msisdn(i) for i in range(start, min(start + batch, first + count))]
         with platform.uow() as ctx:
             if batch == 1:
-                place_order(ctx, msisdn=numbers[0], service_code="BENCH-FLOW", channel="sp", actor="bench")
+                place_order(ctx, msisdn=numbers[0], service_code="BENCH-FLOW", channel="sp", actor=ACTOR)
             else:
-                placed = place_orders(ctx, [OrderRequest(m, "BENCH-FLOW", "sp", "bench") for m in numbers])
+                placed = place_orders(ctx, [OrderRequest(m, "BENCH-FLOW", "sp", ACTOR) for m in numbers])
                 assert not any(isinstance(p, MingbaiError) for p in placed), placed[:3]
         codes = {o.msisdn: re.search(r"验证码(\d{6})", o.text).group(1) for o in ctx.enqueued}  # type: ignore[union-attr]
         if batch == 1:
@@ -362,9 +367,16 @@ def main() -> None:
         help="flows one at a time (1) and/or MOs in batches of N, as an SMSC under load delivers them",
     )
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument(
+        "--actor",
+        default="sp:SP0",
+        help="who places the flows' orders: sp:SP0 (audited, the default) or bench (not audited), for an A/B",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the bench database (PostgreSQL)")
     ap.add_argument("--reuse", action="store_true", help="reuse a kept database: skip loading (PostgreSQL)")
     args = ap.parse_args()
+    global ACTOR
+    ACTOR = args.actor  # the flow workers are forked: they see it
     print(
         f"bench/core.py {args.backend}: {args.subscriptions:,} subscriptions over {args.subscribers:,} subscribers; "
         f"{args.month_subscribers:,} with orders this month",
@@ -373,8 +385,16 @@ def main() -> None:
     if args.reuse and args.backend == "pg":
         url = PG_ADMIN.rsplit("/", 1)[0] + "/bench_core"
         with create_engine(url).begin() as c:  # a rerun starts from the loaded state
-            for table in ("sub_order", "subscription_event", "sms_outbox", "mo_message", "unsubscribe_menu"):
+            for table in (
+                "sub_order",
+                "subscription_event",
+                "sms_outbox",
+                "mo_message",
+                "unsubscribe_menu",
+                "audit_entry",
+            ):
                 c.execute(text(f"TRUNCATE {table}"))
+            c.execute(text("UPDATE audit_head SET seq = 0, hash = repeat('0', 64)"))
             c.execute(text("DELETE FROM subscription WHERE service_code = 'BENCH-FLOW'"))
             c.execute(text("DELETE FROM api_key"))
             c.execute(text("UPDATE sp SET access_number = NULL"))

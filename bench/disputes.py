@@ -14,7 +14,12 @@ charges per subscription, events, fifty MOs). Then it measures:
      (``open_dispute`` in its own unit of work, commit included): p50 / p99;
   2. the same over HTTP (``POST /api/v1/subscribers/{m}/disputes`` against ``mingbai serve``);
   3. ``mingbai audit consent`` (one set-based pass) over every charge;
-  4. hash-chain verification in process (rows/s), one process and one per core.
+  4. hash-chain verification in process (rows/s), one process and one per core;
+  5. ``verify_database`` over ``--chain-rows`` chained MOs and a fifth as many chained events:
+     set-based in SQL (parallel ranges, one connection) and the Python walk (``--verify``).
+
+``--keep`` / ``--reuse`` / ``--only`` / ``--skip`` run parts on a kept database, so two checkouts
+can be measured alternately on the same data (docs/PERFORMANCE.md, the A/B of issue 15).
 """
 
 from __future__ import annotations
@@ -210,7 +215,7 @@ def bench_service(url: str, args: argparse.Namespace) -> dict[str, float]:
     platform = Platform(settings(url), clock=FixedClock(NOW))
     timings = []
     rules: dict[str, int] = {}
-    for m, cid in targets(url, args, args.disputes, 0):
+    for m, cid in targets(url, args, args.disputes, args.skip):
         t = time.perf_counter()
         with platform.uow() as ctx:
             view = open_dispute(ctx, msisdn=m, channel="hotline", actor="bench", charge_ids=[cid], keep_service=True)
@@ -265,7 +270,7 @@ def bench_http(url: str, args: argparse.Namespace) -> dict[str, float]:
             except httpx.HTTPError:
                 time.sleep(0.2)
         with httpx.Client(base_url=base, headers={"X-API-Key": "bench-agent"}, timeout=60) as client:
-            for m, cid in targets(url, args, args.http_disputes, args.disputes):
+            for m, cid in targets(url, args, args.http_disputes, args.skip + args.disputes):
                 t = time.perf_counter()
                 r = client.post(f"/api/v1/subscribers/{m}/disputes", json={"charge_ids": [cid], "keep_service": True})
                 timings.append((time.perf_counter() - t) * 1000)
@@ -352,6 +357,103 @@ def bench_chain(args: argparse.Namespace) -> dict[str, float]:
     return {"rows": len(rows), "one_process_rows_per_s": one, "per_core_rows_per_s": many, "cores": cores}
 
 
+def load_chains(url: str, args: argparse.Namespace) -> None:
+    """``--chain-rows`` chained MOs (50 per subscriber, numbers 136…) and a fifth as many chained
+    events with a detail, hashed as the writers hash them and copied in."""
+    import json as json_
+
+    from mingbai.disputes import chain
+
+    engine = create_engine(url)
+    t0 = time.perf_counter()
+    at = datetime(2026, 4, 10, 2, tzinfo=UTC)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        with cur.copy(  # type: ignore[attr-defined]
+            "COPY mo_message (msisdn, id, recipient, text, received_at, handled_as, chain_seq, chain_hash) FROM STDIN"
+        ) as copy:
+            for c in range(args.chain_rows // 50):
+                m = f"136{c:08d}"
+                prev = chain.genesis("mo_message", m)
+                for i in range(50):
+                    r = {
+                        "msisdn": m,
+                        "id": QMO * 2 + c * 100 + i,
+                        "recipient": "10086",
+                        "text": "0000",
+                        "received_at": at + i * (NOW - at) / 50,
+                        "handled_as": "query",
+                    }
+                    prev = chain.row_hash(prev, "mo_message", r)
+                    copy.write_row((*r.values(), i + 1, prev))
+        with cur.copy(
+            "COPY subscription_event (msisdn, id, at, kind, service_code, order_id, subscription_id, actor, channel, "
+            "detail, chain_seq, chain_hash) FROM STDIN"
+        ) as copy:
+            for c in range(args.chain_rows // 50):
+                m = f"136{c:08d}"
+                prev = chain.genesis("subscription_event", m)
+                for i in range(10):
+                    r = {
+                        "msisdn": m,
+                        "id": EVENT * 2 + c * 100 + i,
+                        "at": at,
+                        "kind": "order_placed",
+                        "service_code": "S1",
+                        "order_id": ORDER + c,
+                        "subscription_id": None,
+                        "actor": "subscriber",
+                        "channel": "sms",
+                        "detail": {"price_fen": 500, "gifter": None, "note": "包月"},
+                    }
+                    prev = chain.row_hash(prev, "subscription_event", r)
+                    # as the application writes a JSON column (db.canonical_json)
+                    text_ = json_.dumps(r["detail"], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+                    copy.write_row((*list(r.values())[:-1], text_, i + 1, prev))
+        raw.commit()
+    finally:
+        raw.close()
+    with engine.connect() as c:
+        c.execute(text("ANALYZE mo_message"))
+        c.execute(text("ANALYZE subscription_event"))
+        c.commit()
+    engine.dispose()
+    print(f"  chained rows loaded in {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+def bench_chain_db(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``verify_database`` over every chain: set-based in SQL (parallel, then on one connection)
+    and the Python walk of the rows streamed in chain order (what 869d478 did)."""
+    from mingbai.disputes import chain
+
+    platform = Platform(settings(url), clock=FixedClock(NOW))
+    out: dict[str, Any] = {}
+    for label, run in (
+        ("sql_parallel", lambda ctx: chain.verify_database(ctx)),
+        ("sql_one_connection", lambda ctx: chain.verify_database(ctx, parallel=1)),
+        (
+            "python_walk",
+            lambda ctx: chain.combine([chain.verify_rows(t, chain._stream(ctx, t, None)) for t in chain.CHAINED]),
+        ),
+    ):
+        if label not in args.verify:
+            continue
+        with platform.uow() as ctx:
+            t = time.perf_counter()
+            report = run(ctx)
+            seconds = time.perf_counter() - t
+        assert report.ok, report.first_bad
+        out[label] = {
+            "rows": report.rows_checked,
+            "seconds": round(seconds, 2),
+            "rows_per_s": round(report.rows_checked / seconds),
+        }
+        print(f"  {label}: {out[label]}", flush=True)
+    platform.db.engine.dispose()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--subscriptions", type=int, default=10_000_000)
@@ -363,14 +465,30 @@ def main() -> None:
     ap.add_argument("--chain-rows", type=int, default=1_000_000)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse a kept database (skip loading)")
+    ap.add_argument(
+        "--only", default="audit,service,http,chain,chain_db", help="which figures (audit,service,http,chain,chain_db)"
+    )
+    ap.add_argument(
+        "--skip", type=int, default=0, help="start the disputed charges this far on (runs on a kept database)"
+    )
+    ap.add_argument("--verify", default="sql_parallel,sql_one_connection,python_walk", help="chain_db variants")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     url = setup(args)
     if not args.reuse:
         load(url, args)
-    print("audit consent:", bench_audit(url), flush=True)
-    print("open + decide, service layer:", bench_service(url, args), flush=True)
-    print("open + decide, HTTP:", bench_http(url, args), flush=True)
-    print("chain verification:", bench_chain(args), flush=True)
+        if "chain_db" in only:
+            load_chains(url, args)
+    if "audit" in only:
+        print("audit consent:", bench_audit(url), flush=True)
+    if "service" in only:
+        print("open + decide, service layer:", bench_service(url, args), flush=True)
+    if "http" in only:
+        print("open + decide, HTTP:", bench_http(url, args), flush=True)
+    if "chain" in only:
+        print("chain verification in memory:", bench_chain(args), flush=True)
+    if "chain_db" in only:
+        print("chain verification of the database:", bench_chain_db(url, args), flush=True)
     if not args.keep:
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:

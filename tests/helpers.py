@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from fastapi.testclient import TestClient
+
+from mingbai.auth.service import create_key
 from mingbai.db import Ctx, Database, make_engine
 from mingbai.messaging.gateways import LoopbackGateway
 from mingbai.messaging.service import SentSms
 from mingbai.platform import Platform
 from mingbai.subscriptions.service import PlacedOrder, place_order
+from mingbai.web.app import create_app
 
 ALICE = "13800138000"
 BOB = "13900139000"
@@ -80,3 +84,27 @@ def owner_uow(platform: Platform) -> Iterator[Ctx]:
             yield Ctx(session=session, clock=platform.clock, settings=platform.settings)
     finally:
         database.engine.dispose()
+
+
+#: (role, label, SP) of the API keys most API tests sign in with; the key is ``key-<label>``
+STAFF_KEYS: tuple[tuple[str, str, str | None], ...] = (
+    ("sp", "sina", "SINA"),
+    ("sp", "qq", "TENCENT"),
+    ("agent", "a1", None),
+    ("hall", "h1", None),
+    ("operator", "o1", None),
+)
+
+
+@contextmanager
+def api_client(platform: Platform, keys: Sequence[tuple[str, str, str | None]] = STAFF_KEYS) -> Iterator[TestClient]:
+    """A test client of the REST API, with an API key ``key-<label>`` made for each of ``keys``."""
+    with platform.uow() as ctx:
+        for role, label, sp in keys:
+            create_key(ctx, role=role, label=label, sp_code=sp, key=f"key-{label}")
+    with TestClient(create_app(platform)) as c:
+        yield c
+
+
+def key_header(label: str) -> dict[str, str]:
+    return {"X-API-Key": f"key-{label}"}

@@ -8,6 +8,7 @@ talk to the database. SQLite is the embedded default, PostgreSQL (psycopg 3) pro
 from __future__ import annotations
 
 import functools
+import json
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -104,8 +105,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no spaces and text as it is: how JSON columns are written (so the
+    text PostgreSQL's ``json`` keeps is the hash chain's canonical form of an event detail, and
+    verifying in SQL can hash it as stored)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build an engine from a URL; ``postgresql://`` means psycopg 3."""
+    kwargs.setdefault("json_serializer", canonical_json)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
@@ -155,9 +164,24 @@ class Ctx:
     enqueued: list[Any] = field(default_factory=list)
     #: an in-process gateway (messaging.gateways.LoopbackGateway) that delivers at enqueue time
     inline_gateway: Any = None
+    #: MSISDNs whose hash chains this transaction holds locked (``mingbai.hashchain``), so a
+    #: later write to their chains needs no lock statement of its own; a savepoint that rolls
+    #: back (and releases the locks taken in it) restores it (``savepoint``)
+    chain_locks: set[str] = field(default_factory=set)
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """``session.begin_nested()``; when it rolls back, so do the locks it took."""
+        held = set(self.chain_locks)
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            self.chain_locks = held
+            raise
 
     @property
     def conn(self) -> Connection:
@@ -293,6 +317,13 @@ def insert_ignore(
     if not rows:
         return 0
     return len(_insert_ignore(session, table, rows, keys, list(table.primary_key.columns)))
+
+
+def insert_ignore_new(session: Session | Connection, table: Any, rows: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT DO NOTHING; returns the primary keys of the rows that were new."""
+    if not rows:
+        return set()
+    return {tuple(r) for r in _insert_ignore(session, table, rows, None, list(table.primary_key.columns))}
 
 
 def insert_new(

@@ -13,9 +13,11 @@ verifying the database against a bundle exported earlier (``chain heads`` in the
 
 The writers (``subscriptions.service.record_events``, ``messaging.service.record_mos``) call
 :func:`link` on the rows they are about to insert: one statement per table and batch reads the
-chains' heads (under a per-subscriber advisory lock on PostgreSQL, so two transactions never
-extend a chain from the same head), then the hashes are computed in memory. Batch paths stay
-set-based: a wave of many subscribers costs one extra statement, not one per row.
+chains' heads (under a per-subscriber advisory lock on PostgreSQL, taken once per transaction,
+so two transactions never extend a chain from the same head), then the hashes are computed in
+memory. Batch paths stay set-based: a wave of many subscribers costs one or two extra
+statements, not one per row. Verifying the database set-based in SQL is
+``mingbai.disputes.chain.verify_database``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Table, text
 
-from mingbai.db import Ctx, shard_groups
+from mingbai.db import Ctx, canonical_json, shard_groups
 
 #: the chained tables and, in order, the columns their canonical content covers
 CHAINED: dict[str, tuple[str, ...]] = {
@@ -59,7 +61,7 @@ def field_text(value: Any) -> str:
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return canonical_json(value)
     return str(value)
 
 
@@ -81,7 +83,7 @@ def _event_content(r: dict[str, Any]) -> str:
     o = "" if o is None else str(o)
     s = "" if s is None else str(s)
     d = r["detail"]
-    d = "" if d is None else json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    d = "" if d is None else canonical_json(d)
     return (
         f"{len(m)}:{m}{len(i)}:{i}{len(at)}:{at}{len(kind)}:{kind}{len(code)}:{code}{len(o)}:{o}{len(s)}:{s}"
         f"{len(actor)}:{actor}{len(channel)}:{channel}{len(d)}:{d}"
@@ -113,18 +115,24 @@ def row_hash(prev: bytes, table: str, row: dict[str, Any]) -> bytes:
 
 def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int, bytes]]:
     """(seq, hash) of each subscriber's newest chained row, locking the chains on PostgreSQL
-    (a transaction-level advisory lock per subscriber, taken in MSISDN order; SQLite writers
-    hold the database lock already)."""
+    first (SQLite writers hold the database lock already): a transaction-level advisory lock
+    per subscriber, in MSISDN order, taken once per transaction (``ctx.chain_locks``) and shared
+    by both chained tables, so a transaction that writes events and then MOs (a code reply)
+    locks once. It is the last lock a writer takes (after the subscriber, order and subscription
+    rows), so it cannot close a cycle with the other locks."""
     if ctx.dialect == "postgresql":
-        # the lock first, in a statement of its own: under READ COMMITTED the head must be read by
-        # a later statement, whose snapshot sees what the previous holder of the lock committed
-        ctx.conn.execute(
-            text(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended('chain:' || m, 0) AS k "
-                "FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS s"
-            ),
-            {"ms": sorted(msisdns)},
-        )
+        todo = sorted(set(msisdns) - ctx.chain_locks)
+        if todo:
+            # the lock first, in a statement of its own: under READ COMMITTED the head must be
+            # read by a later statement, whose snapshot sees what the lock's last holder committed
+            ctx.conn.execute(
+                text(
+                    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended('chain:' || m, 0) AS k "
+                    "FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS s"
+                ),
+                {"ms": todo},
+            )
+            ctx.chain_locks.update(todo)
         if ctx.citus:
             # Citus cannot push a LATERAL … LIMIT down to the shards; DISTINCT ON the distribution
             # column can, and one statement per shard group is a single-shard router query
@@ -219,16 +227,16 @@ def verify_rows(table: str, rows: Iterable[dict[str, Any]]) -> Verification:
         seq += 1
         if r["chain_seq"] != seq:
             why = "a row is missing before this one" if r["chain_seq"] > seq else "sequence out of order"
-            return Verification(False, n, chains, _bad(table, r, why))
+            return Verification(False, n, chains, bad_row(table, r, why))
         prev = sha(prev + content(r).encode()).digest()
         if prev != r["chain_hash"]:
-            return Verification(False, n, chains, _bad(table, r, "content or an earlier row was altered"))
+            return Verification(False, n, chains, bad_row(table, r, "content or an earlier row was altered"))
     if current is not None:
         heads[f"{table}:{current}"] = [seq, prev.hex()]
     return Verification(True, n, chains, None, heads)
 
 
-def _bad(table: str, r: dict[str, Any], why: str) -> dict[str, Any]:
+def bad_row(table: str, r: dict[str, Any], why: str) -> dict[str, Any]:
     return {"table": table, "msisdn": r["msisdn"], "id": r["id"], "chain_seq": r["chain_seq"], "why": why}
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from mingbai.charging.models import Charge, UsageRecord
 from mingbai.charging.rules import period_at
+from mingbai.cli.main import app
 from mingbai.clock import SHANGHAI
 from mingbai.ids import new_id
 from mingbai.platform import Platform
 from mingbai.subscriptions.models import Subscription
-from tests.helpers import ALICE, order
+from tests.helpers import ALICE, api_client, order
 
 
 def sh(*args: int) -> datetime:
@@ -93,3 +96,23 @@ def usage(
 
 
 HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def cli(platform, db_url):  # type: ignore[no-untyped-def]
+    """``mingbai --db … --at …`` on the test platform's database; asserts the exit code."""
+    runner = CliRunner()
+
+    def run(*args: str, at: str = "2026-04-10T10:05:00+08:00", code: int = 0) -> str:
+        result = runner.invoke(app, ["--db", db_url, "--at", at, *args])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+@pytest.fixture
+def client(platform):  # type: ignore[no-untyped-def]
+    """The REST API with the usual staff and SP keys (``tests.helpers.STAFF_KEYS``)."""
+    with api_client(platform) as c:
+        yield c

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from mingbai.auth.service import create_key
 from mingbai.cli.main import app
-from mingbai.web.app import create_app
 from tests.disputes.conftest import charge, subscribed
-from tests.helpers import ALICE
+from tests.helpers import ALICE, key_header
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli(platform, db_url):
-    def run(*args: str, at: str = "2026-04-10T10:05:00+08:00", code: int = 0) -> str:
-        result = runner.invoke(app, ["--db", db_url, "--at", at, *args])
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
 
 
 def test_cli_open_decide_list_evidence_audit(platform, cli, tmp_path):
@@ -89,23 +75,7 @@ def test_cli_audit_exits_1_on_an_orphan(platform, cli):
     assert report["charges_checked"] == 1 and [o["charge_id"] for o in report["orphans"]] == [cid]
 
 
-@pytest.fixture
-def client(platform):
-    with platform.uow() as ctx:
-        for role, label, sp in [
-            ("sp", "sina", "SINA"),
-            ("sp", "qq", "TENCENT"),
-            ("agent", "a1", None),
-            ("hall", "h1", None),
-            ("operator", "o1", None),
-        ]:
-            create_key(ctx, role=role, label=label, sp_code=sp, key=f"key-{label}")
-    with TestClient(create_app(platform)) as c:
-        yield c
-
-
-def h(label: str) -> dict[str, str]:
-    return {"X-API-Key": f"key-{label}"}
+h = key_header
 
 
 def test_api_open_decide_and_the_sp_sees_its_refunds_masked(platform, client):

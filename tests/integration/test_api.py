@@ -7,31 +7,19 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from mingbai.auth.service import create_key
 from mingbai.messaging.service import conversation
 from mingbai.sealing import REDACTED
 from mingbai.web.app import create_app
-from tests.helpers import ALICE, BOB, code_from, last_delivered
+from tests.helpers import ALICE, BOB, STAFF_KEYS, api_client, code_from, key_header, last_delivered
 
 
 @pytest.fixture
 def client(platform):
-    with platform.uow() as ctx:
-        for role, label, sp in [
-            ("sp", "sina", "SINA"),
-            ("sp", "qq", "TENCENT"),
-            ("agent", "a1", None),
-            ("hall", "h1", None),
-            ("operator", "o1", None),
-            ("smsc", "smsc", None),
-        ]:
-            create_key(ctx, role=role, label=label, sp_code=sp, key=f"key-{label}")
-    with TestClient(create_app(platform)) as c:
+    with api_client(platform, (*STAFF_KEYS, ("smsc", "smsc", None))) as c:
         yield c
 
 
-def h(label: str) -> dict[str, str]:
-    return {"X-API-Key": f"key-{label}"}
+h = key_header
 
 
 def test_sp_order_flow_and_isolation(client, platform):

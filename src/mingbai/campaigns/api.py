@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from mingbai.auth.service import Principal, Role
 from mingbai.campaigns import service
-from mingbai.web.deps import CtxDep, RowId, require
+from mingbai.web.deps import CtxDep, Operator, RowId
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["Campaigns"])
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 
 
 class PlanIn(BaseModel):

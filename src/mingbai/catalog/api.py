@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from mingbai.auth.service import Principal, Role
 from mingbai.catalog import service
 from mingbai.catalog.rules import ServiceIn, SpIn, SubscriberIn
 from mingbai.catalog.service import ImportReport
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import recast
-from mingbai.web.deps import CtxDep, require
+from mingbai.web.deps import CtxDep, Operator, SpOnly
 
 router = APIRouter(prefix="/api/v1", tags=["Catalog"])
-
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-SpOnly = Annotated[Principal, Depends(require(Role.SP))]
 
 
 class SpOut(BaseModel):

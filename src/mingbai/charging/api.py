@@ -46,16 +46,11 @@ from mingbai.clock import SHANGHAI
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable, recast
 from mingbai.msisdn import mask_msisdn, normalize_msisdn
-from mingbai.web.deps import CtxDep, PlatformDep, require, viewed
+from mingbai.web.deps import CtxDep, FrontLine, Operator, PlatformDep, SpOnly, Staff, require, viewed
 
 router = APIRouter(prefix="/api/v1")
 
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-Staff = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL, Role.OPERATOR))]
-FrontLine = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
 Hall = Annotated[Principal, Depends(require(Role.HALL, Role.OPERATOR))]
-CardDesk = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
-SpOnly = Annotated[Principal, Depends(require(Role.SP))]
 PeriodQ = Annotated[BillingPeriod | None, Query()]
 
 #: the bill's style: a static file under the CSP, inlined into the standalone ``mingbai bill --html`` file
@@ -177,7 +172,7 @@ def get_balance(msisdn: str, who: Staff, ctx: CtxDep) -> BalanceOut:
     tags=["Charging"],
     summary="Recharge with a card (valid 5 years from issue)",
 )
-def recharge(msisdn: str, body: CardRechargeIn, who: CardDesk, ctx: CtxDep) -> CreditOut:
+def recharge(msisdn: str, body: CardRechargeIn, who: FrontLine, ctx: CtxDep) -> CreditOut:
     got = ledger.recharge_with_card(
         ctx, msisdn=msisdn, card_no=body.card_no, channel=STAFF_CHANNEL[who.role], actor=who.actor
     )

@@ -16,7 +16,7 @@ from mingbai.catalog.service import get_subscriber
 from mingbai.charging.models import BalanceEntry, Charge, CreditReference, PointsEntry, RechargeCard
 from mingbai.charging.rules import CREDIT_KINDS, LedgerItem, card_expires_on, points_for_payment, settle
 from mingbai.clock import local_date
-from mingbai.db import Ctx, insert_ignore
+from mingbai.db import Ctx, insert_ignore_new
 from mingbai.errors import Conflict, InvalidInput, NotFound
 from mingbai.ids import new_id
 from mingbai.msisdn import normalize_msisdn
@@ -43,6 +43,16 @@ def _credit_view(e: BalanceEntry, created: bool = True) -> Credit:
     return Credit(e.id, e.msisdn, e.kind, e.amount_fen, e.at, e.channel, e.ref, e.note, created)
 
 
+@dataclass(frozen=True)
+class CreditIn:
+    """One credit of :func:`credit_many`."""
+
+    kind: str
+    amount_fen: int
+    ref: str | None = None
+    note: str | None = None
+
+
 def credit(
     ctx: Ctx,
     *,
@@ -56,60 +66,101 @@ def credit(
 ) -> Credit:
     """Add money to the account. A payment, gift, return or refund with a reference already
     credited returns that credit instead of adding another (a retried bank callback)."""
+    return credit_many(
+        ctx, msisdn=msisdn, channel=channel, actor=actor, credits=[CreditIn(kind, amount_fen, ref, note)]
+    )[0]
+
+
+def credit_many(ctx: Ctx, *, msisdn: str, channel: str, actor: str, credits: list[CreditIn]) -> list[Credit]:
+    """Several credits to one account at once (a dispute's refunds and returns), each as
+    :func:`credit` makes it, in a fixed number of statements whatever their number."""
     msisdn = normalize_msisdn(msisdn)
-    if kind not in CREDIT_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(CREDIT_KINDS)}", code="bad_kind")
-    if not 0 < amount_fen <= MAX_CREDIT_FEN:
-        raise InvalidInput(f"amount_fen must be 1–{MAX_CREDIT_FEN}", code="bad_amount")
-    if ref is not None and not 1 <= len(ref) <= 64:
-        raise InvalidInput("ref must be 1–64 characters", code="bad_ref")
+    for c in credits:
+        if c.kind not in CREDIT_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(CREDIT_KINDS)}", code="bad_kind")
+        if not 0 < c.amount_fen <= MAX_CREDIT_FEN:
+            raise InvalidInput(f"amount_fen must be 1–{MAX_CREDIT_FEN}", code="bad_amount")
+        if c.ref is not None and not 1 <= len(c.ref) <= 64:
+            raise InvalidInput("ref must be 1–64 characters", code="bad_ref")
+    if not credits:
+        return []
     lock_subscriber(ctx, msisdn)
-    if ref is not None:
-        _claim_reference(ctx, kind=kind, ref=ref, msisdn=msisdn)
-        existing = ctx.session.scalars(
+    keys = sorted({(c.kind, c.ref) for c in credits if c.ref is not None})
+    existing: dict[tuple[str, str], BalanceEntry] = {}
+    claimed_before = _claim_references(ctx, keys=keys, msisdn=msisdn)
+    if claimed_before:
+        # only a reference claimed before can have been credited: look those up
+        for e in ctx.session.scalars(
             select(BalanceEntry).where(
-                BalanceEntry.msisdn == msisdn, BalanceEntry.kind == kind, BalanceEntry.ref == ref
+                BalanceEntry.msisdn == msisdn,
+                BalanceEntry.kind.in_(sorted({k for k, _ in claimed_before})),
+                BalanceEntry.ref.in_(sorted({r for _, r in claimed_before})),
             )
-        ).first()
-        if existing is not None:
-            if existing.amount_fen != amount_fen:
-                raise Conflict(f"{kind} {ref} was already credited with another amount", code="ref_reused")
-            return _credit_view(existing, created=False)
-    entry = BalanceEntry(
-        msisdn=msisdn,
-        id=new_id(),
-        kind=kind,
-        amount_fen=amount_fen,
-        at=ctx.now(),
-        channel=channel,
-        actor=actor,
-        ref=ref,
-        note=note,
-    )
-    ctx.session.add(entry)
-    points = points_for_payment(amount_fen) if kind in ("recharge", "payment") else 0
-    if points:
-        add_points(ctx, msisdn=msisdn, delta=points, reason=f"{'充值' if kind == 'recharge' else '交费'}积分")
+        ):
+            if e.ref is not None and (e.kind, e.ref) in claimed_before:
+                existing.setdefault((e.kind, e.ref), e)
+    out: list[Credit] = []
+    for c in credits:
+        done = existing.get((c.kind, c.ref)) if c.ref is not None else None
+        if done is not None:
+            if done.amount_fen != c.amount_fen:
+                raise Conflict(f"{c.kind} {c.ref} was already credited with another amount", code="ref_reused")
+            out.append(_credit_view(done, created=False))
+            continue
+        entry = BalanceEntry(
+            msisdn=msisdn,
+            id=new_id(),
+            kind=c.kind,
+            amount_fen=c.amount_fen,
+            at=ctx.now(),
+            channel=channel,
+            actor=actor,
+            ref=c.ref,
+            note=c.note,
+        )
+        ctx.session.add(entry)
+        if c.ref is not None:
+            existing[(c.kind, c.ref)] = entry  # the same reference twice in one call: credited once
+        points = points_for_payment(c.amount_fen) if c.kind in ("recharge", "payment") else 0
+        if points:
+            add_points(ctx, msisdn=msisdn, delta=points, reason=f"{'充值' if c.kind == 'recharge' else '交费'}积分")
+        out.append(_credit_view(entry))
     ctx.session.flush()
-    # money put into an account by staff (a refund, a return, a payment taken at the counter)
-    audit.record_staff(
-        ctx,
-        actor=actor,
-        action=f"charging.credit.{kind}",
-        subject_msisdn=msisdn,
-        detail={"amount_fen": amount_fen, "channel": channel, "ref": ref or ""},
-    )
-    return _credit_view(entry)
+    # money put into an account by staff (a refund, a return, a payment taken at the counter):
+    # one audit entry per credit made, none for a retried reference
+    for c, made in zip(credits, out, strict=True):
+        if made.created:
+            audit.record_staff(
+                ctx,
+                actor=actor,
+                action=f"charging.credit.{c.kind}",
+                subject_msisdn=msisdn,
+                detail={"amount_fen": c.amount_fen, "channel": channel, "ref": c.ref or ""},
+            )
+    return out
 
 
-def _claim_reference(ctx: Ctx, *, kind: str, ref: str, msisdn: str) -> None:
-    """A reference belongs to the first subscriber credited with it; anyone else is refused."""
-    insert_ignore(ctx.session, CreditReference.__table__, [{"kind": kind, "ref": ref, "msisdn": msisdn}])
-    owner = ctx.session.scalar(
-        select(CreditReference.msisdn).where(CreditReference.kind == kind, CreditReference.ref == ref)
+def _claim_references(ctx: Ctx, *, keys: list[tuple[str, str]], msisdn: str) -> list[tuple[str, str]]:
+    """A reference belongs to the first subscriber credited with it; anyone else is refused.
+    Returns the references this subscriber had claimed before (the rest are new)."""
+    if not keys:
+        return []
+    new = insert_ignore_new(
+        ctx.session, CreditReference.__table__, [{"kind": k, "ref": r, "msisdn": msisdn} for k, r in keys]
     )
-    if owner != msisdn:
-        raise Conflict(f"{kind} {ref} was already credited to another subscriber", code="ref_reused")
+    before = [k for k in keys if k not in new]
+    if not before:
+        return []
+    kinds, refs = sorted({k for k, _ in before}), sorted({r for _, r in before})
+    owners = ctx.session.execute(
+        select(CreditReference.kind, CreditReference.ref, CreditReference.msisdn).where(
+            CreditReference.kind.in_(kinds), CreditReference.ref.in_(refs)
+        )
+    ).all()
+    for kind, ref, owner in owners:
+        if (kind, ref) in before and owner != msisdn:
+            raise Conflict(f"{kind} {ref} was already credited to another subscriber", code="ref_reused")
+    return before
 
 
 def add_points(ctx: Ctx, *, msisdn: str, delta: int, reason: str) -> None:

@@ -41,9 +41,7 @@ def _when(dt: object) -> str:
 def decision_json(view: Any) -> dict[str, Any]:
     """A dispute as the acceptance interface names it: id, rule, refund_fen, return_fen, status,
     and the evidence the rule used, with everything else about it."""
-    out = jsonable(view)
-    out["evidence"] = jsonable(view.evidence)
-    return dict(out)
+    return dict(jsonable(view))
 
 
 def _show(view: Any) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 
-from mingbai.auth.service import STAFF_CHANNEL, Principal, Role
+from mingbai.auth.service import STAFF_CHANNEL
 from mingbai.catalog.service import get_subscriber
 from mingbai.disputes import service
 from mingbai.disputes.audit import audit_consent
@@ -26,20 +26,16 @@ from mingbai.disputes.schemas import (
     SpRefundOut,
 )
 from mingbai.ids import MAX_ID
-from mingbai.jsonable import jsonable
-from mingbai.web.deps import CtxDep, require, viewed
+from mingbai.jsonable import jsonable, recast
+from mingbai.web.deps import CtxDep, FrontLine, Operator, SpOnly, Staff, viewed
 
 router = APIRouter(prefix="/api/v1")
 
-FrontLine = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
-Staff = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL, Role.OPERATOR))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-SpOnly = Annotated[Principal, Depends(require(Role.SP))]
 IdQ = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def _out(view: service.DisputeView) -> DisputeOut:
-    return DisputeOut.model_validate({**jsonable(view), "evidence": jsonable(view.evidence)})
+    return recast(DisputeOut, view)
 
 
 @router.post(
@@ -133,12 +129,12 @@ def evidence(msisdn: str, who: Staff, ctx: CtxDep, charge: IdQ = None, subscript
     summary="Charges without a confirming SMS from the charged (or paying) number: must be none",
 )
 def consent_audit(who: Operator, ctx: CtxDep) -> ConsentAuditOut:
-    return ConsentAuditOut.model_validate(jsonable(audit_consent(ctx)))
+    return recast(ConsentAuditOut, audit_consent(ctx))
 
 
 @router.get("/dispute-policies", response_model=list[PolicyOut], tags=["Disputes"], summary="Policy history")
 def policy_history(who: Staff, ctx: CtxDep) -> list[PolicyOut]:
-    return [PolicyOut.model_validate(jsonable(p)) for p in service.policy_history(ctx)]
+    return [recast(PolicyOut, p) for p in service.policy_history(ctx)]
 
 
 @router.post(
@@ -150,10 +146,10 @@ def policy_history(who: Staff, ctx: CtxDep) -> list[PolicyOut]:
 )
 def set_policy(body: PolicyIn, who: Operator, ctx: CtxDep) -> PolicyOut:
     view = service.set_policy(ctx, category=body.category, policy=body.policy, actor=who.actor, reason=body.reason)
-    return PolicyOut.model_validate(jsonable(view))
+    return recast(PolicyOut, view)
 
 
 @router.get("/refunds", response_model=list[SpRefundOut], tags=["SP"], summary="Refunds made on your behalf")
 def sp_refunds(who: SpOnly, ctx: CtxDep) -> list[SpRefundOut]:
     assert who.sp_code is not None
-    return [SpRefundOut.model_validate(jsonable(r)) for r in service.sp_refunds(ctx, sp_code=who.sp_code)]
+    return [recast(SpRefundOut, r) for r in service.sp_refunds(ctx, sp_code=who.sp_code)]

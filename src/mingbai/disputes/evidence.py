@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import and_, or_, select, tuple_
 
 from mingbai.catalog.models import Service, Sp
 from mingbai.charging.models import Charge, UsageRecord
@@ -53,22 +53,36 @@ class Gathered:
 
 
 def gather(ctx: Ctx, msisdn: str, charges: Sequence[Any]) -> Gathered:
-    """The rule's evidence for each charge (a :class:`Charge` row each), in seven statements."""
+    """The rule's evidence for each charge (a :class:`Charge` row each), in a few statements:
+    subscriptions with their orders and confirming MOs (a gift's giver's MOs apart), services,
+    usage records and requests (per-use charges only), the same period's fees (monthly only)."""
     session = ctx.session
     sub_ids = sorted({c.subscription_id for c in charges})
-    subs = {
-        s.id: s
-        for s in session.scalars(
-            select(Subscription).where(Subscription.msisdn == msisdn, Subscription.id.in_(sub_ids))
-        )
-    }
-    orders = {
-        o.id: o
-        for o in session.scalars(
-            select(Order).where(Order.msisdn == msisdn, Order.id.in_(sorted({s.order_id for s in subs.values()})))
-        )
-    }
-    confirming = _confirming_mos(ctx, msisdn, orders, subs)
+    subs: dict[int, Any] = {}
+    orders: dict[int, Any] = {}
+    # order id → the MO that carried its code (``sub_order.confirm_mo_id``; for a gift it may be
+    # the giver's, so the MO is the order's subscriber's or its gifter's)
+    confirming: dict[int, MoFact] = {}
+    for s_row, o_row, mo in session.execute(
+        select(Subscription, Order, MoMessage)
+        .outerjoin(Order, and_(Order.msisdn == Subscription.msisdn, Order.id == Subscription.order_id))
+        .outerjoin(MoMessage, and_(MoMessage.msisdn == Order.msisdn, MoMessage.id == Order.confirm_mo_id))
+        .where(Subscription.msisdn == msisdn, Subscription.id.in_(sub_ids))
+    ):
+        subs[s_row.id] = s_row
+        if o_row is not None:
+            orders[o_row.id] = o_row
+            if mo is not None:
+                confirming[o_row.id] = _mo_fact(mo)
+    # a gift's code may have come from its giver: those MOs in a statement of their own (on Citus
+    # another subscriber's rows cannot be joined in)
+    gifts = {o.confirm_mo_id: o.id for o in orders.values() if o.gifter and o.confirm_mo_id and o.id not in confirming}
+    if gifts:
+        givers = sorted({o.gifter for o in orders.values() if o.gifter})
+        for m in session.scalars(
+            select(MoMessage).where(MoMessage.msisdn.in_(givers), MoMessage.id.in_(sorted(gifts)))
+        ):
+            confirming[gifts[m.id]] = _mo_fact(m)
     codes = sorted({c.service_code for c in charges})
     services: dict[str, tuple[str, str | None]] = {}
     names: dict[str, str] = {}
@@ -144,24 +158,6 @@ def _sub_fact(s: Any) -> SubscriptionFact:
         s.unsubscribed_at,
         s.order_id,
     )
-
-
-def _confirming_mos(ctx: Ctx, msisdn: str, orders: dict[int, Any], subs: dict[int, Any]) -> dict[int, MoFact]:
-    """Order id → the MO that carried its code: ``sub_order.confirm_mo_id`` (for a gift, the MO
-    may be the giver's, so the key is (sender, id))."""
-    wanted = {o.id: o.confirm_mo_id for o in orders.values() if o.confirm_mo_id is not None}
-    if not wanted:
-        return {}
-    senders = {msisdn} | {o.gifter for o in orders.values() if o.gifter}
-    rows = {
-        m.id: m
-        for m in ctx.session.scalars(
-            select(MoMessage).where(
-                MoMessage.msisdn.in_(sorted(senders)), MoMessage.id.in_(sorted(set(wanted.values())))
-            )
-        )
-    }
-    return {oid: _mo_fact(rows[mid]) for oid, mid in wanted.items() if mid in rows}
 
 
 def _use_requests(

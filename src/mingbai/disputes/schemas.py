@@ -1,12 +1,13 @@
-"""API shapes for disputes (kept apart from the tables and the service results)."""
+"""API shapes for disputes: the inputs, and the service results under their API names."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mingbai.disputes.audit import ConsentAudit
+from mingbai.disputes.service import DisputeView, PolicyView, SpRefund
 from mingbai.ids import MAX_ID
 
 IdField = Field(ge=1, le=MAX_ID)
@@ -40,68 +41,18 @@ class PolicyIn(_In):
     reason: str | None = Field(default=None, max_length=200)
 
 
-class ItemOut(BaseModel):
-    charge_id: int
-    subscription_id: int
-    service_code: str
-    sp_code: str
-    category: str
-    period: str
-    amount_fen: int
-    rule: str | None
-    refund_fen: int
-    return_fen: int
-    sp_owes_fen: int
-    evidence: dict[str, Any]
+# the outputs are the service's own results, given their API names (see jsonable.recast)
+class DisputeOut(DisputeView):
+    pass
 
 
-class DisputeOut(BaseModel):
-    id: int
-    msisdn: str
-    status: Literal["verifying", "decided"]
-    rule: str | None
-    refund_fen: int
-    return_fen: int
-    policy: str
-    channel: str
-    actor: str
-    words: str | None
-    opened_at: datetime
-    due_at: datetime
-    decided_at: datetime | None
-    decided_by: str | None
-    outcome: str | None
-    discretionary: bool
-    discretionary_reason: str | None
-    kept_service: bool
-    items: list[ItemOut]
-    replayed: bool
-    evidence: list[dict[str, Any]]
+class PolicyOut(PolicyView):
+    pass
 
 
-class PolicyOut(BaseModel):
-    category: str
-    policy: str
-    set_at: datetime
-    actor: str
-    reason: str | None
+class SpRefundOut(SpRefund):
+    pass
 
 
-class SpRefundOut(BaseModel):
-    dispute_id: int
-    msisdn: str
-    charge_id: int
-    service_code: str
-    period: str
-    amount_fen: int
-    rule: str | None
-    refund_fen: int
-    return_fen: int
-    sp_owes_fen: int
-    decided_at: datetime | None
-
-
-class ConsentAuditOut(BaseModel):
-    charges_checked: int
-    orphan_count: int
-    orphans: list[dict[str, Any]]
+class ConsentAuditOut(ConsentAudit):
+    pass

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from mingbai.audit import service as audit
 from mingbai.catalog.models import Service, Sp
-from mingbai.charging.ledger import credit
+from mingbai.charging.ledger import CreditIn, credit_many
 from mingbai.charging.models import Charge
 from mingbai.clock import local_date, local_midnight, month_start
 from mingbai.db import Ctx, insert_rows, table_of
@@ -42,6 +42,9 @@ ANY_CATEGORY = "*"
 SYSTEM_72H = "system:72h"
 
 
+DisputeStatus = Literal["verifying", "decided"]
+
+
 @dataclass(frozen=True)
 class ItemView:
     charge_id: int
@@ -63,7 +66,7 @@ class ItemView:
 class DisputeView:
     id: int
     msisdn: str
-    status: str
+    status: DisputeStatus
     rule: str | None
     refund_fen: int
     return_fen: int
@@ -82,17 +85,32 @@ class DisputeView:
     items: list[ItemView] = field(default_factory=list)
     #: the request had been made before: nothing new was posted
     replayed: bool = False
-
-    @property
-    def evidence(self) -> list[dict[str, Any]]:
-        return [{"charge_id": i.charge_id, **i.evidence} for i in self.items]
+    #: each item's evidence, with its charge id (what the agent is shown beside the decision)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _view(d: Dispute, items: Sequence[DisputeItem], replayed: bool = False) -> DisputeView:
+    shown = [
+        ItemView(
+            i.charge_id,
+            i.subscription_id,
+            i.service_code,
+            i.sp_code,
+            i.category,
+            i.period,
+            i.amount_fen,
+            i.rule,
+            i.refund_fen,
+            i.return_fen,
+            i.sp_owes_fen,
+            i.findings,
+        )
+        for i in sorted(items, key=lambda i: i.charge_id)
+    ]
     return DisputeView(
         d.id,
         d.msisdn,
-        d.status,
+        cast(DisputeStatus, d.status),
         d.rule,
         d.refund_fen,
         d.return_fen,
@@ -108,24 +126,9 @@ def _view(d: Dispute, items: Sequence[DisputeItem], replayed: bool = False) -> D
         d.discretionary,
         d.discretionary_reason,
         d.kept_service,
-        [
-            ItemView(
-                i.charge_id,
-                i.subscription_id,
-                i.service_code,
-                i.sp_code,
-                i.category,
-                i.period,
-                i.amount_fen,
-                i.rule,
-                i.refund_fen,
-                i.return_fen,
-                i.sp_owes_fen,
-                i.findings,
-            )
-            for i in sorted(items, key=lambda i: i.charge_id)
-        ],
+        shown,
         replayed,
+        [{"charge_id": i.charge_id, **i.evidence} for i in shown],
     )
 
 
@@ -254,19 +257,19 @@ def open_dispute(
         stmt = stmt.where(Charge.subscription_id == subscription_id)
     else:
         stmt = stmt.where(Charge.id.in_(sorted(set(charge_ids or ()))))
-    charges = list(session.scalars(stmt.order_by(Charge.occurred_at, Charge.id)))
+    # each charge with the dispute it is already in, if any (one statement)
+    found = session.execute(
+        stmt.add_columns(DisputeItem.dispute_id)
+        .outerjoin(DisputeItem, and_(DisputeItem.msisdn == Charge.msisdn, DisputeItem.charge_id == Charge.id))
+        .order_by(Charge.occurred_at, Charge.id)
+    ).all()
+    charges = [c for c, _ in found]
     if subscription_id is None and len(charges) != len(set(charge_ids or ())):
         missing = sorted(set(charge_ids or ()) - {c.id for c in charges})
         raise NotFound(f"no charge {missing[0]} for this subscriber", code="unknown_charge")
     if not charges:
         raise NotFound("this subscription has no charges to dispute", code="no_charges")
-    taken = dict(
-        session.execute(
-            select(DisputeItem.charge_id, DisputeItem.dispute_id).where(
-                DisputeItem.msisdn == msisdn, DisputeItem.charge_id.in_([c.id for c in charges])
-            )
-        ).all()
-    )
+    taken = {c.id: d for c, d in found if d is not None}
     fresh = [c for c in charges if c.id not in taken]
     if not fresh:
         # a double click, or the same charges from another channel: the dispute they are in
@@ -339,8 +342,7 @@ def open_dispute(
     session.add(dispute)
     session.flush()
     insert_rows(ctx.conn, table_of(DisputeItem), items)
-    for c, pay in payments:
-        _pay(ctx, msisdn, c.id, pay.refund_fen, pay.return_fen, channel, actor, dispute_id)
+    _pay(ctx, msisdn, [(c.id, pay.refund_fen, pay.return_fen) for c, pay in payments], channel, actor, dispute_id)
     subs = sorted({c.subscription_id for c in fresh})
     if not keep_service:
         unsubscribe(ctx, msisdn=msisdn, channel=channel, actor=actor, subscription_ids=subs, mo_id=mo_id)
@@ -401,39 +403,18 @@ def _used(f: rules.ChargeFacts) -> dict[str, Any]:
 
 
 def _pay(
-    ctx: Ctx,
-    msisdn: str,
-    charge_id: int,
-    refund_fen: int,
-    return_fen: int,
-    channel: str,
-    actor: str,
-    dispute_id: int,
+    ctx: Ctx, msisdn: str, pays: Sequence[tuple[int, int, int]], channel: str, actor: str, dispute_id: int
 ) -> None:
-    """Credit the account (首选账户充值的退费方式): one refund and one return per charge, ever."""
+    """Credit the account (首选账户充值的退费方式) with each charge's (id, refund, return): one
+    refund and one return per charge, ever (reference ``charge:<id>``), all in one go."""
     note = f"争议{dispute_id}"
-    if refund_fen > 0:
-        credit(
-            ctx,
-            msisdn=msisdn,
-            kind="refund",
-            amount_fen=refund_fen,
-            channel=channel,
-            actor=actor,
-            ref=f"charge:{charge_id}",
-            note=note,
-        )
-    if return_fen > 0:
-        credit(
-            ctx,
-            msisdn=msisdn,
-            kind="return",
-            amount_fen=return_fen,
-            channel=channel,
-            actor=actor,
-            ref=f"charge:{charge_id}",
-            note=note,
-        )
+    credits = [
+        CreditIn(kind, fen, f"charge:{charge_id}", note)
+        for charge_id, refund_fen, return_fen in pays
+        for kind, fen in (("refund", refund_fen), ("return", return_fen))
+        if fen > 0
+    ]
+    credit_many(ctx, msisdn=msisdn, channel=channel, actor=actor, credits=credits)
 
 
 # -- the verification step -----------------------------------------------------------------------
@@ -516,11 +497,10 @@ def _verify(
     reason: str | None,
 ) -> DisputeView:
     now = ctx.now()
-    for i in items:
-        if i.decided_at is not None:
-            continue  # decided at opening by rule (refund + return): stays as it was
-        pay = rules.on_verification(found, i.amount_fen, i.refund_fen)
-        _pay(ctx, d.msisdn, i.charge_id, pay.refund_fen, 0, d.channel, actor, d.id)
+    # decided at opening by rule (refund + return): stays as it was
+    due = [(i, rules.on_verification(found, i.amount_fen, i.refund_fen)) for i in items if i.decided_at is None]
+    _pay(ctx, d.msisdn, [(i.charge_id, pay.refund_fen, 0) for i, pay in due], d.channel, actor, d.id)
+    for i, pay in due:
         i.rule = None if pay.rule is None else pay.rule.value
         i.refund_fen += pay.refund_fen
         i.sp_owes_fen = pay.sp_owes_fen
@@ -565,8 +545,8 @@ def _grant_discretionary(ctx: Ctx, d: Dispute, items: list[DisputeItem], actor: 
         )
     except rules.CeilingExceeded as exc:
         raise Forbidden(str(exc), code="over_ceiling") from None
+    _pay(ctx, d.msisdn, [(i.charge_id, pay.refund_fen, 0) for i, pay in due], d.channel, actor, d.id)
     for i, pay in due:
-        _pay(ctx, d.msisdn, i.charge_id, pay.refund_fen, 0, d.channel, actor, d.id)
         i.rule = Rule.discretionary.value
         i.refund_fen += pay.refund_fen
         i.decided_at = now

@@ -168,7 +168,7 @@ class MoReceiver:
         nothing but its apology. An unexpected error fails the whole batch (handled singly)."""
         start = len(ctx.enqueued)
         try:
-            with ctx.session.begin_nested():
+            with ctx.savepoint():
                 return self.router.dispatch(ctx, mo)
         except MingbaiError as exc:
             del ctx.enqueued[start:]

@@ -27,14 +27,13 @@ from mingbai.spam.schemas import (
     StrategyOut,
     VerificationOut,
 )
-from mingbai.web.deps import CtxDep, PlatformDep, require
+from mingbai.web.deps import CtxDep, Operator, PlatformDep, require
 
 router = APIRouter(prefix="/api/v1/spam", tags=["Spam"])
 
 Smsc = Annotated[Principal, Depends(require(Role.SMSC))]
 Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
 ReviewerOrOperator = Annotated[Principal, Depends(require(Role.REVIEWER, Role.OPERATOR))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 #: ids are 53-bit, versions fit a 32-bit column: larger numbers are a 422, not a database error
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]

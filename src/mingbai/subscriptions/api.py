@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from mingbai.auth.service import STAFF_CHANNEL, Principal, Role
+from mingbai.auth.service import STAFF_CHANNEL, Principal
 from mingbai.catalog.service import get_subscriber
 from mingbai.errors import InvalidInput
 from mingbai.jsonable import jsonable
@@ -24,12 +24,9 @@ from mingbai.subscriptions.schemas import (
     UnsubscribedOut,
     UnsubscribeIn,
 )
-from mingbai.web.deps import CtxDep, RowId, require, viewed
+from mingbai.web.deps import CtxDep, RowId, SpOnly, Staff, viewed
 
 router = APIRouter(prefix="/api/v1")
-
-SpOnly = Annotated[Principal, Depends(require(Role.SP))]
-Staff = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL, Role.OPERATOR))]
 
 
 def _order_out(placed: service.PlacedOrder) -> OrderOut:

@@ -129,3 +129,13 @@ def require_staff(*roles: Role, key_roles: frozenset[Role] | None = None) -> Cal
     dependency.__name__ = "require_staff_" + "_".join(sorted(r.value for r in allowed))
     dependency.allowed_roles = allowed  # type: ignore[attr-defined]
     return dependency
+
+
+# the roles' aliases the capabilities' routes share (a capability keeps only its own combinations)
+#: the front line: agents (10086) and business-hall clerks
+FrontLine = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL))]
+#: staff who read a subscriber's affairs: the front line and operators
+Staff = Annotated[Principal, Depends(require(Role.AGENT, Role.HALL, Role.OPERATOR))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+#: a service provider, who sees only its own (``who.sp_code``)
+SpOnly = Annotated[Principal, Depends(require(Role.SP))]
