@@ -19,14 +19,20 @@ from mingbai.consoles.charges import charge_source
 from mingbai.consoles.security import csrf_protect
 from mingbai.consoles.vault import subscriber_vault_context
 from mingbai.consoles.views import subscription_cards
-from mingbai.consoles.web import FRONT_LINE, PlatformDep, WebUser, lang_of, render, see_other, signed_in, viewed
+from mingbai.consoles.web import (
+    FrontLine,
+    PlatformDep,
+    WebUser,
+    lang_of,
+    render,
+    see_other,
+    viewed,
+)
 from mingbai.errors import MingbaiError
 from mingbai.msisdn import normalize_msisdn
 from mingbai.subscriptions import service as subs
 
 router = APIRouter(prefix="/agent", include_in_schema=False, dependencies=[Depends(csrf_protect)])
-
-FrontLine = Annotated[WebUser, Depends(signed_in(*FRONT_LINE))]
 
 
 @router.get("")

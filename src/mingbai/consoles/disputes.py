@@ -15,12 +15,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
-from mingbai.auth.service import STAFF_CHANNEL, Role
+from mingbai.auth.service import STAFF_CHANNEL
 from mingbai.catalog.service import get_subscriber
 from mingbai.charging.service import list_charges
 from mingbai.consoles import i18n
 from mingbai.consoles.security import csrf_protect
-from mingbai.consoles.web import FRONT_LINE, OVERSIGHT, PlatformDep, WebUser, render, see_other, signed_in, viewed
+from mingbai.consoles.web import (
+    FrontLine,
+    Oversight,
+    PlatformDep,
+    SpUser,
+    Subscriber,
+    render,
+    see_other,
+    viewed,
+)
 from mingbai.disputes import service
 from mingbai.disputes.evidence import chain
 from mingbai.disputes.texts import RULE_ZH
@@ -31,10 +40,6 @@ from mingbai.web.deps import RowId
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
-FrontLine = Annotated[WebUser, Depends(signed_in(*FRONT_LINE))]
-Oversight = Annotated[WebUser, Depends(signed_in(*OVERSIGHT))]
-Subscriber = Annotated[WebUser, Depends(signed_in(Role.SUBSCRIBER))]
-SpUser = Annotated[WebUser, Depends(signed_in(Role.SP))]
 
 _EN_RULES = {
     "billing_error": "Billing error",

@@ -19,14 +19,21 @@ from mingbai.catalog.rules import Billing, ServiceIn, ServiceType, SpIn
 from mingbai.clock import local_date
 from mingbai.consoles import dashboard, i18n
 from mingbai.consoles.security import csrf_protect
-from mingbai.consoles.web import OVERSIGHT, PlatformDep, WebUser, lang_of, render, see_other, signed_in
+from mingbai.consoles.web import (
+    Operator,
+    Oversight,
+    PlatformDep,
+    WebUser,
+    lang_of,
+    render,
+    see_other,
+    signed_in,
+)
 from mingbai.errors import InvalidInput, MingbaiError
 from mingbai.messaging.kinds import REMINDER_KINDS
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
-Oversight = Annotated[WebUser, Depends(signed_in(*OVERSIGHT))]
-Operator = Annotated[WebUser, Depends(signed_in(Role.OPERATOR))]
 SignInReaders = Annotated[WebUser, Depends(signed_in(Role.SECURITY, Role.AUDITOR))]
 
 DEFAULT_DAYS = 14

@@ -9,20 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from mingbai.auth.service import Role
 from mingbai.clock import local_date, period_of
 from mingbai.consoles import i18n
 from mingbai.consoles.charges import charge_source
 from mingbai.consoles.security import csrf_protect
 from mingbai.consoles.views import subscription_cards
-from mingbai.consoles.web import PlatformDep, WebUser, lang_of, render, see_other, signed_in
+from mingbai.consoles.web import PlatformDep, Subscriber, WebUser, lang_of, render, see_other
 from mingbai.errors import NotFound
 from mingbai.subscriptions import service as subs
 from mingbai.web.deps import RowId
 
 router = APIRouter(prefix="/me", include_in_schema=False, dependencies=[Depends(csrf_protect)])
-
-Subscriber = Annotated[WebUser, Depends(signed_in(Role.SUBSCRIBER))]
 
 
 def _home(request: Request, platform: PlatformDep, user: WebUser, notice: str | None = None) -> Response:

@@ -13,14 +13,13 @@ from mingbai.auth.service import Role, create_key, list_keys, revoke_key
 from mingbai.clock import local_date
 from mingbai.consoles import dashboard, i18n
 from mingbai.consoles.security import csrf_protect
-from mingbai.consoles.web import PlatformDep, WebUser, lang_of, render, see_other, signed_in
+from mingbai.consoles.web import PlatformDep, SpUser, WebUser, lang_of, render, see_other
 from mingbai.errors import MingbaiError
 from mingbai.subscriptions import service as subs
 from mingbai.web.deps import RowId
 
 router = APIRouter(prefix="/sp", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
-SpUser = Annotated[WebUser, Depends(signed_in(Role.SP))]
 
 #: the SP portal's figures cover this many days
 WINDOW_DAYS = 30

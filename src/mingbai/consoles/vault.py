@@ -30,7 +30,16 @@ from mingbai.accounts.models import StaffUser
 from mingbai.auth.service import Role
 from mingbai.catalog.service import get_subscriber
 from mingbai.consoles.security import csrf_protect
-from mingbai.consoles.web import FRONT_LINE, PlatformDep, WebUser, render, see_other, signed_in
+from mingbai.consoles.web import (
+    FrontLine,
+    Operator,
+    PlatformDep,
+    Subscriber,
+    WebUser,
+    render,
+    see_other,
+    signed_in,
+)
 from mingbai.db import Ctx
 from mingbai.errors import InvalidInput, MingbaiError
 from mingbai.msisdn import normalize_msisdn
@@ -43,10 +52,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 
 REQUESTERS = (Role.AGENT, Role.HALL, Role.SUPERVISOR, Role.OPERATOR)
 Requester = Annotated[WebUser, Depends(signed_in(*REQUESTERS))]
-FrontLine = Annotated[WebUser, Depends(signed_in(*FRONT_LINE))]
-Operator = Annotated[WebUser, Depends(signed_in(Role.OPERATOR))]
 Approver = Annotated[WebUser, Depends(signed_in(Role.SECURITY))]
-Subscriber = Annotated[WebUser, Depends(signed_in(Role.SUBSCRIBER))]
 
 #: what a subscriber's page may ask for (an export is asked for on /ops/exports)
 SUBSCRIBER_OPERATIONS = ("cdr", "location", "identity", "identity_change")

@@ -141,6 +141,19 @@ def signed_in(*roles: Role) -> Callable[..., WebUser]:
     return dependency
 
 
+# -- the role aliases the consoles' pages share --------------------------------------------------
+
+#: agents, hall clerks and their supervisors
+FrontLine = Annotated[WebUser, Depends(signed_in(*FRONT_LINE))]
+#: those who watch over the front line (OVERSIGHT)
+Oversight = Annotated[WebUser, Depends(signed_in(*OVERSIGHT))]
+Operator = Annotated[WebUser, Depends(signed_in(Role.OPERATOR))]
+#: a subscriber on the portal, bound to one number
+Subscriber = Annotated[WebUser, Depends(signed_in(Role.SUBSCRIBER))]
+#: an SP's user, bound to one SP
+SpUser = Annotated[WebUser, Depends(signed_in(Role.SP))]
+
+
 def public() -> Callable[..., None]:
     """Declare a route open to everyone (sign-in pages, language switch)."""
 
