@@ -151,3 +151,23 @@ def test_sql_and_python_agree(
     assert in_sql.ok == in_python.ok == (first_bad is None)
     if first_bad is None:
         assert in_sql.entries == in_python.entries == 25 and in_sql.head == in_python.head
+
+
+def test_a_price_changed_by_a_catalog_import_is_on_record(demo: Platform) -> None:
+    """The brief's example: a price moved from 200 to 2000 fen by a staff import leaves its entry
+    (the import reads the old prices of services that already exist)."""
+    import copy
+
+    from mingbai.catalog.service import import_catalog
+    from mingbai.demo import DEMO_CATALOG
+
+    doc = copy.deepcopy(DEMO_CATALOG)
+    service = doc["services"][0]
+    old = service["price_fen"]
+    service["price_fen"] = old * 10
+    with demo.uow() as ctx:
+        import_catalog(ctx, doc, actor="operator:bob")
+    with demo.uow() as ctx:
+        found = audit.search(ctx, action="catalog.price")
+    assert [(f.actor, f.subject) for f in found] == [("operator:bob", f"service:{service['code']}")]
+    assert f'"from_fen":{old}' in found[0].detail and f'"to_fen":{old * 10}' in found[0].detail

@@ -234,8 +234,8 @@ def test_sql_rebuilds_the_canonical_content_exactly(pg_platform, details, micros
 
 
 def _tamper(platform, sql: str, **params) -> None:
-    with platform.uow() as ctx:
-        ctx.session.execute(text("SET LOCAL session_replication_role = replica"))  # past the append-only trigger
+    with owner_uow(platform) as ctx:  # what the platform's own role may not: the owner, past the trigger
+        ctx.session.execute(text("SET LOCAL session_replication_role = replica"))
         for one in sql.split("; "):
             ctx.session.execute(text(one), params)
 
