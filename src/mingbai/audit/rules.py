@@ -155,7 +155,7 @@ def verify_rows(rows: Iterable[tuple[Any, ...]], *, start_seq: int = 1, start_ha
             return Verdict(
                 False, count, expected if seq > expected else seq, f"seq {seq} where {expected} was due: {what}", prev
             )
-        canonical = SEP.join((str(seq), str(row[1]), *(x or "" for x in row[2:10]))).encode()
+        canonical = SEP.join((str(seq), str(row[1]), *row[2:10])).encode()  # every field is NOT NULL
         digest = sha(prev.encode() + canonical).hexdigest()
         if digest != row[10]:
             return Verdict(False, count, seq, f"entry {seq} does not hash to its stored hash: changed", prev)
