@@ -11,8 +11,8 @@ review is written to the audit log in a transaction of its own (the refused one 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from datetime import date
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from mingbai.auth.service import Role
 from mingbai.db import Ctx
 from mingbai.errors import MingbaiError, NotFound
-from mingbai.jsonable import jsonable
+from mingbai.jsonable import recast
 from mingbai.vault import service
 from mingbai.vault.rules import APPROVER_ROLES
 from mingbai.web.deps import CtxDep, PlatformDep, RowId, StaffCaller, require_staff
@@ -72,56 +72,21 @@ class ReviewIn(BaseModel):
     note: str = Field(max_length=400)
 
 
-class DecisionOut(BaseModel):
-    approver: str
-    role: str
-    decision: str
-    reason: str
-    via: str
-    at: datetime
+# the outputs are the service's own views, given their API names (see jsonable.recast)
+class RequestOut(service.RequestView):
+    pass
 
 
-class RequestOut(BaseModel):
-    id: int
-    operation: str
-    subject: str
-    params: dict[str, str]
-    reason: str
-    requester: str
-    requester_role: str
-    requester_unit: str
-    via: str
-    status: str
-    break_glass: bool
-    approvals_needed: int
-    approvals: int
-    created_at: datetime
-    expires_at: datetime
-    approved_at: datetime | None
-    usable_until: datetime | None
-    used_at: datetime | None
-    denial_reason: str | None
-    review_status: str | None
-    reviewed_by: str | None
-    review_note: str | None
-    decisions: list[DecisionOut]
-
-
-class AccessOut(BaseModel):
-    request_id: int
-    operation: str
-    msisdn: str
-    rows: list[dict[str, Any]]
-    csv: str | None
-    notice_id: int | None
+class AccessOut(service.AccessResult):
+    pass
 
 
 def _out(view: service.RequestView) -> RequestOut:
-    return RequestOut.model_validate(jsonable(view))
+    return recast(RequestOut, view)
 
 
 def _access(result: service.AccessResult) -> AccessOut:
-    return AccessOut.model_validate(jsonable(result))
+    return recast(AccessOut, result)
 
 
 def _staff(ctx: CtxDep, caller: StaffCaller, request: Request) -> service.Staff:
