@@ -342,6 +342,28 @@ def request_access(
         ctx, op, msisdn=msisdn, date_from=date_from, date_to=date_to, export=export, identity=identity
     )
     now = ctx.now()
+    req = _add_request(
+        ctx,
+        who,
+        op,
+        number,
+        params,
+        why,
+        break_glass=False,
+        approvals_needed=rules.approvals_needed(op, ctx.settings.vault_export_approvers),
+        status=Status.PENDING.value,
+        expires_at=now + timedelta(minutes=ctx.settings.vault_pending_minutes),
+    )
+    notified = _send_codes(ctx, req)
+    _audit(ctx, who, "request", req, reason=why, approvers_notified=notified)
+    return _view(ctx, req, [])
+
+
+def _add_request(
+    ctx: Ctx, who: Staff, op: Operation, number: str, params: Mapping[str, Any], why: str, **state: Any
+) -> VaultRequest:
+    """A new request row by ``who`` for ``op`` on ``number``, created now; ``state`` says how it
+    starts (pending and waiting for approvers, or, for break-glass, already used)."""
     req = VaultRequest(
         id=new_id(),
         operation=op.value,
@@ -353,18 +375,13 @@ def request_access(
         requester_unit=who.unit,
         requester_phone=who.phone,
         via=who.via,
-        break_glass=False,
-        approvals_needed=rules.approvals_needed(op, ctx.settings.vault_export_approvers),
         approvals=0,
-        status=Status.PENDING.value,
-        created_at=now,
-        expires_at=now + timedelta(minutes=ctx.settings.vault_pending_minutes),
+        created_at=ctx.now(),
+        **state,
     )
     ctx.session.add(req)
     ctx.session.flush()
-    notified = _send_codes(ctx, req)
-    _audit(ctx, who, "request", req, reason=why, approvers_notified=notified)
-    return _view(ctx, req, [])
+    return req
 
 
 def _send_codes(ctx: Ctx, req: VaultRequest) -> int:
@@ -569,30 +586,22 @@ def break_glass(
     why = rules.clean_reason(reason)
     number, params = _subject(ctx, op, msisdn=msisdn, date_from=date_from, date_to=date_to, export=None, identity=None)
     now = ctx.now()
-    req = VaultRequest(
-        id=new_id(),
-        operation=op.value,
-        msisdn=number,
-        params=rules.canonical(params) if params else "",
-        reason=why,
-        requester=who.identity,
-        requester_role=who.role,
-        requester_unit=who.unit,
-        requester_phone=who.phone,
-        via=who.via,
+    req = _add_request(
+        ctx,
+        who,
+        op,
+        number,
+        params,
+        why,
         break_glass=True,
         approvals_needed=0,
-        approvals=0,
         status=Status.USED.value,
-        created_at=now,
         expires_at=now,
         approved_at=None,
         usable_until=None,
         used_at=now,
         review_status=Review.PENDING.value,
     )
-    ctx.session.add(req)
-    ctx.session.flush()
     result = _perform(ctx, req)
     alerted = 0
     subject = texts.subject_words(op, number, req.params)
