@@ -64,7 +64,8 @@ def _find(ctx: Ctx, user: WebUser, q: dict[str, str], *, limit: int, action: str
     return found
 
 
-def _query(msisdn: str, staff: str, action: str, since: str, until: str) -> dict[str, str]:
+def _query(msisdn: str = "", staff: str = "", action: str = "", since: str = "", until: str = "") -> dict[str, str]:
+    """The search form's fields from the query string, trimmed (the page and its CSV export)."""
     return {
         "msisdn": msisdn.strip()[:20],
         "staff": staff.strip()[:80],
@@ -74,18 +75,16 @@ def _query(msisdn: str, staff: str, action: str, since: str, until: str) -> dict
     }
 
 
+Query = Annotated[dict[str, str], Depends(_query)]
+
+
 @router.get("/security/audit")
 def audit_page(
     request: Request,
     platform: PlatformDep,
     user: Auditors,
-    msisdn: str = "",
-    staff: str = "",
-    action: str = "",
-    since: str = "",
-    until: str = "",
+    q: Query,
 ) -> Response:
-    q = _query(msisdn, staff, action, since, until)
     error = None
     rows: list[audit.Found] = []
     try:
@@ -113,13 +112,8 @@ def audit_export(
     request: Request,
     platform: PlatformDep,
     user: Auditors,
-    msisdn: str = "",
-    staff: str = "",
-    action: str = "",
-    since: str = "",
-    until: str = "",
+    q: Query,
 ) -> Response:
-    q = _query(msisdn, staff, action, since, until)
     with platform.uow() as ctx:
         rows = _find(ctx, user, q, limit=EXPORT_ROWS, action="audit.export")
     out = io.StringIO()
