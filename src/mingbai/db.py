@@ -107,9 +107,13 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no spaces and text as it is: how JSON columns are written (so the
-    text PostgreSQL's ``json`` keeps is the hash chain's canonical form of an event detail, and
-    verifying in SQL can hash it as stored)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text the databases keep is the hash chain's canonical form of an event detail, and verifying
+    hashes it as stored). One encoder for every call: ``json.dumps`` with options builds one
+    per call, a third of the cost of a small detail."""
+    return _CANONICAL.encode(value)
+
+
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -27,9 +27,12 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import Table, text
+from sqlalchemy.exc import DBAPIError
 
 from mingbai.db import Ctx, canonical_json, shard_groups
 
@@ -65,7 +68,10 @@ def field_text(value: Any) -> str:
     return str(value)
 
 
+@lru_cache(maxsize=1024)
 def _iso(value: datetime) -> str:
+    """ISO 8601 in UTC. Cached: a batch's rows share their instant (equal instants in any zone
+    are equal keys, and have the same UTC text)."""
     utc: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
     return utc.isoformat()
 
@@ -149,6 +155,13 @@ def row_hash(prev: bytes, table: str, row: dict[str, Any]) -> bytes:
 # -- the writers' side -------------------------------------------------------------------------
 
 
+#: one transaction-level advisory lock per subscriber's chains, in MSISDN order
+_LOCK = (
+    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended('chain:' || m, 0) AS k "
+    "FROM unnest(CAST(%(ms)s AS varchar[])) AS m ORDER BY m) AS s"
+)
+
+
 def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int, bytes]]:
     """(seq, hash) of each subscriber's newest chained row, locking the chains on PostgreSQL
     first (SQLite writers hold the database lock already): a transaction-level advisory lock
@@ -158,18 +171,10 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
     rows), so it cannot close a cycle with the other locks."""
     if ctx.dialect == "postgresql":
         todo = sorted(set(msisdns) - ctx.chain_locks)
-        if todo:
-            # the lock first, in a statement of its own: under READ COMMITTED the head must be
-            # read by a later statement, whose snapshot sees what the lock's last holder committed
-            ctx.conn.execute(
-                text(
-                    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended('chain:' || m, 0) AS k "
-                    "FROM unnest(CAST(:ms AS varchar[])) AS m ORDER BY m) AS s"
-                ),
-                {"ms": todo},
-            )
-            ctx.chain_locks.update(todo)
         if ctx.citus:
+            if todo:
+                ctx.conn.execute(text(_LOCK.replace("%(ms)s", ":ms")), {"ms": todo})
+                ctx.chain_locks.update(todo)
             # Citus cannot push a LATERAL … LIMIT down to the shards; DISTINCT ON the distribution
             # column can, and one statement per shard group is a single-shard router query
             found: list[Any] = []
@@ -183,20 +188,32 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
                     {"ms": group},
                 ).all()
             return {m: (int(seq), bytes(h)) for m, seq, h in found if seq is not None}
-        rows = ctx.conn.execute(
-            text(
-                f"""
-                SELECT k.m, h.chain_seq, h.chain_hash
-                FROM unnest(CAST(:ms AS varchar[])) AS k(m)
-                JOIN LATERAL (
-                    SELECT chain_seq, chain_hash FROM {table}
-                    WHERE msisdn = k.m AND chain_seq IS NOT NULL
-                    ORDER BY chain_seq DESC LIMIT 1
-                ) AS h ON true
-                """
-            ),
-            {"ms": sorted(msisdns)},
-        ).all()
+        heads = f"""
+            SELECT k.m, h.chain_seq, h.chain_hash
+            FROM unnest(CAST(%(ms)s AS varchar[])) AS k(m)
+            JOIN LATERAL (
+                SELECT chain_seq, chain_hash FROM {table}
+                WHERE msisdn = k.m AND chain_seq IS NOT NULL
+                ORDER BY chain_seq DESC LIMIT 1
+            ) AS h ON true
+            """
+        raw = ctx.conn.connection.driver_connection
+        assert raw is not None
+        try:
+            if todo:
+                # the lock first, in a statement of its own: under READ COMMITTED the head must
+                # be read by a later statement, whose snapshot sees what the lock's last holder
+                # committed; both go in one round trip (psycopg's pipeline: the server still
+                # runs them one after the other)
+                with raw.pipeline():
+                    raw.execute(_LOCK, {"ms": todo})
+                    cur = raw.execute(heads, {"ms": sorted(msisdns)})
+                ctx.chain_locks.update(todo)
+            else:
+                cur = raw.execute(heads, {"ms": sorted(msisdns)})
+            rows = cur.fetchall()
+        except psycopg.Error as exc:  # as SQLAlchemy would have raised it (a deadlock, a timeout)
+            raise DBAPIError.instance(heads, None, exc, psycopg.Error) from exc
     else:
         rows = ctx.conn.execute(
             text(
@@ -220,7 +237,8 @@ def link(ctx: Ctx, table: Table | str, rows: list[dict[str, Any]]) -> None:
     heads = _heads(ctx, name, sorted({r["msisdn"] for r in rows}))
     for r in rows:
         m = r["msisdn"]
-        seq, prev = heads.get(m, (0, genesis(name, m)))
+        head = heads.get(m)
+        seq, prev = head if head is not None else (0, genesis(name, m))
         h = row_hash(prev, name, r)
         r["chain_seq"] = seq + 1
         r["chain_hash"] = h
