@@ -59,6 +59,7 @@ CITUS_MODULES = frozenset(
         "tests/integration/test_flow.py",
         "tests/integration/test_gifts.py",
         "tests/vault/test_vault.py",
+        "tests/disputes/test_chain_backends.py",
         "tests/integration/test_batch.py",
         "tests/integration/test_reminders.py",
         "tests/integration/test_race.py",

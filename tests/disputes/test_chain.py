@@ -37,9 +37,9 @@ def test_the_flows_write_an_unbroken_chain_per_subscriber(platform):
     # a batch of MOs, two waves for ALICE: each wave extends the chain where the last one ended
     platform.receive_many([(ALICE, "10086", "0000"), (BOB, "10086", "0000"), (ALICE, "10086", "help")])
     with platform.uow() as ctx:
-        report = chain.verify_database(ctx)
+        report = chain.verify_database(ctx, heads=True)
         alice = chain.verify_database(ctx, msisdn=ALICE)
-        ranges = chain.verify_database(ctx, parallel=2)  # in worker processes on PostgreSQL
+        ranges = chain.verify_database(ctx, parallel=2, heads=True)  # worker processes on PostgreSQL
     assert report.ok and report.chains == 4 and report.rows_checked > 10
     assert alice.ok and alice.chains == 2
     assert ranges == report
@@ -207,7 +207,7 @@ def _both_ways(ctx, msisdn=ALICE):
     """The walk of text rows (one subscriber's on this connection, and every row on MSISDN
     ranges in two processes) against the walk of typed rows (datetimes, parsed JSON)."""
     texts = chain.verify_database(ctx, msisdn=msisdn)
-    ranges = chain.verify_database(ctx, parallel=2)
+    ranges = chain.verify_database(ctx, parallel=2, heads=True)
     walked = chain.combine([chain.verify_rows(t, chain._stream(ctx, t, msisdn)) for t in chain.CHAINED])
     return texts, ranges, walked
 

@@ -68,7 +68,9 @@ def _stream(ctx: Ctx, table: str, msisdn: str | None) -> Iterable[dict[str, Any]
         yield {**row, "chain_hash": bytes(row["chain_hash"])}
 
 
-def verify_database(ctx: Ctx, *, msisdn: str | None = None, parallel: int | None = None) -> Verification:
+def verify_database(
+    ctx: Ctx, *, msisdn: str | None = None, parallel: int | None = None, heads: bool | None = None
+) -> Verification:
     """Every chain in the database (or one subscriber's), walked in Python over *text rows*
     (``hashchain.verify_texts``): the database hands each field over as the text the hash
     covers, so a row costs the walk one f-string and one SHA-256, and no typed values are built.
@@ -77,10 +79,14 @@ def verify_database(ctx: Ctx, *, msisdn: str | None = None, parallel: int | None
     from a sample of the chained rows) walked by ``parallel`` worker processes (default: one per
     core), each on its own connection in this transaction's snapshot: what they verify is what
     this transaction sees. Hashing is CPU work that holds Python's lock, hence processes, not
-    threads."""
+    threads.
+
+    The chains' heads (each one's newest seq and hash) come back for one subscriber, and for the
+    whole database only when ``heads`` asks: there would be one per subscriber."""
     m = normalize_msisdn(msisdn) if msisdn else None
+    keep = m is not None if heads is None else heads
     with _collector_paused():
-        return combine([_verify_table(ctx, table, m, parallel) for table in CHAINED])
+        return combine([_verify_table(ctx, table, m, parallel, keep) for table in CHAINED])
 
 
 @contextmanager
@@ -97,15 +103,15 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _verify_table(ctx: Ctx, table: str, m: str | None, parallel: int | None) -> Verification:
+def _verify_table(ctx: Ctx, table: str, m: str | None, parallel: int | None, heads: bool) -> Verification:
     if ctx.dialect == "sqlite":
-        return _walk_sqlite(ctx, table, m)
+        return _walk_sqlite(ctx, table, m, heads)
     workers = parallel or min(8, os.cpu_count() or 1)
     split = m is None and workers > 1 and not ctx.citus
     ranges = _ranges(ctx, table, workers, always=parallel is not None) if split else []
     if len(ranges) <= 1:
-        return _walk_pg(_driver(ctx), table, ("=", m) if m else None)
-    return _walk_parallel(ctx, table, ranges, workers)
+        return _walk_pg(_driver(ctx), table, ("=", m) if m else None, heads)
+    return _walk_parallel(ctx, table, ranges, workers, heads)
 
 
 def _text_select(table: str, dialect: str, where: str) -> str:
@@ -142,12 +148,12 @@ def _where(span: Span, ph: Callable[[str], str]) -> tuple[str, dict[str, str]]:
     return (f" AND msisdn >= {ph('lo')}" if lo else "") + (f" AND msisdn < {ph('hi')}" if hi else ""), params
 
 
-def _walk_sqlite(ctx: Ctx, table: str, msisdn: str | None) -> Verification:
+def _walk_sqlite(ctx: Ctx, table: str, msisdn: str | None, heads: bool) -> Verification:
     raw = ctx.conn.connection.driver_connection
     assert raw is not None
     where, params = _where(("=", msisdn) if msisdn else None, lambda k: f":{k}")
     cur = raw.execute(_text_select(table, "sqlite", where), params)
-    return verify_texts(table, _batches(cur), db_time=True)
+    return verify_texts(table, _batches(cur), db_time=True, heads=heads)
 
 
 def _batches(cur: Any, size: int = 10_000) -> Iterator[Any]:
@@ -162,7 +168,7 @@ def _driver(ctx: Ctx) -> Any:
     return raw
 
 
-def _walk_pg(conn: Any, table: str, span: Span) -> Verification:
+def _walk_pg(conn: Any, table: str, span: Span, heads: bool) -> Verification:
     """Stream the rows through a server-side cursor (psycopg) straight into the walk."""
     with conn.cursor() as cur:
         cur.execute("SET LOCAL datestyle = 'ISO, YMD'")
@@ -170,7 +176,7 @@ def _walk_pg(conn: Any, table: str, span: Span) -> Verification:
     with conn.cursor(name=f"chain_{table}") as cur:
         where, params = _where(span, lambda k: f"%({k})s")
         cur.execute(_text_select(table, "postgresql", where), params)
-        return verify_texts(table, _batches(cur), db_time=True)
+        return verify_texts(table, _batches(cur), db_time=True, heads=heads)
 
 
 def _ranges(ctx: Ctx, table: str, workers: int, *, always: bool) -> list[tuple[str | None, str | None]]:
@@ -199,22 +205,24 @@ def _ranges(ctx: Ctx, table: str, workers: int, *, always: bool) -> list[tuple[s
 _PARALLEL_FROM = 200_000
 
 
-def _walk_parallel(ctx: Ctx, table: str, ranges: list[tuple[str | None, str | None]], workers: int) -> Verification:
+def _walk_parallel(
+    ctx: Ctx, table: str, ranges: list[tuple[str | None, str | None]], workers: int, heads: bool
+) -> Verification:
     snapshot = ctx.conn.execute(text("SELECT pg_export_snapshot()")).scalar()
     info = _driver(ctx).info
     conninfo = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
-    jobs = [(conninfo, str(snapshot), table, lo, hi) for lo, hi in ranges]
+    jobs = [(conninfo, str(snapshot), table, lo, hi, heads) for lo, hi in ranges]
     # fork: the workers need only this module, and open their own connections
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
         return combine(list(pool.map(_walk_range, jobs)))
 
 
-def _walk_range(job: tuple[str, str, str, str | None, str | None]) -> Verification:
-    conninfo, snapshot, table, lo, hi = job
+def _walk_range(job: tuple[str, str, str, str | None, str | None, bool]) -> Verification:
+    conninfo, snapshot, table, lo, hi, heads = job
     with psycopg.connect(conninfo) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        return _walk_pg(conn, table, (lo, hi))
+        return _walk_pg(conn, table, (lo, hi), heads)
 
 
 # -- bundles ------------------------------------------------------------------------------------
