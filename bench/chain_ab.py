@@ -1,9 +1,10 @@
 """What the consent hash chain costs the order flow (issue 15 against issue 2's figure).
 
     .venv/bin/python bench/chain_ab.py --subscribers 100000 --subscriptions 250000 --rounds 3 --flows 2000
+    .venv/bin/python bench/chain_ab.py --backend sqlite --rounds 3 --flows 2000
 
-Loads issue 2's data (bench/core.py's loader) into a database of its own (``bench_chain_ab``),
-then alternates rounds of complete order → code → subscription flows (``place_orders`` +
+Loads issue 2's data (bench/core.py's loader) into a database of its own (PostgreSQL
+``bench_chain_ab``, or a SQLite file in a temporary folder), then alternates rounds of complete order → code → subscription flows (``place_orders`` +
 ``Platform.receive_many``, batches of 200, two worker processes) with the chain linked as in
 production and with ``link`` replaced by a no-op, so both variants share the machine's load.
 """
@@ -11,6 +12,7 @@ production and with ``link`` replaced by a no-op, so both variants share the mac
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -29,14 +31,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--flows", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--backend", choices=["pg", "sqlite"], default="pg")
     args = ap.parse_args()
     args.month_subscribers = 0
     admin = create_engine(core.PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text("DROP DATABASE IF EXISTS bench_chain_ab"))
-        c.execute(text("CREATE DATABASE bench_chain_ab"))
-    url = core.PG_ADMIN.rsplit("/", 1)[0] + "/bench_chain_ab"
-    upgrade(url)
+    if args.backend == "pg":
+        with admin.connect() as c:
+            c.execute(text("DROP DATABASE IF EXISTS bench_chain_ab"))
+            c.execute(text("CREATE DATABASE bench_chain_ab"))
+        url = core.PG_ADMIN.rsplit("/", 1)[0] + "/bench_chain_ab"
+        upgrade(url)
+    else:
+        url = core.setup_database(args)
     core.load(url, args)
     import mingbai.messaging.service as messaging
     import mingbai.subscriptions.shared as shared
@@ -57,8 +63,11 @@ def main() -> None:
     for k, v in rates.items():
         print(f"{k}: median {statistics.median(v):,.0f} flows/s over {len(v)} rounds {[round(x) for x in v]}")
     print(f"chain / no chain: {statistics.median(rates['chain']) / statistics.median(rates['no chain']):.2f}")
-    with admin.connect() as c:
-        c.execute(text("DROP DATABASE IF EXISTS bench_chain_ab"))
+    if args.backend == "pg":
+        with admin.connect() as c:
+            c.execute(text("DROP DATABASE IF EXISTS bench_chain_ab"))
+    else:
+        shutil.rmtree(Path(url.split("///", 1)[1]).parent)
     admin.dispose()
 
 

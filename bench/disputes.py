@@ -368,60 +368,67 @@ def bench_chain(args: argparse.Namespace) -> dict[str, float]:
     return {"rows": len(_ROWS), "one_process_rows_per_s": one, "all_cores_rows_per_s": many, "cores": cores}
 
 
+def _chained(n_rows: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``n_rows`` chained MOs (50 per subscriber, numbers 136…) and a fifth as many chained
+    events with a detail, hashed as the writers hash them: rows to copy in, the detail as the
+    application writes a JSON column (db.canonical_json)."""
+    from mingbai import hashchain
+    from mingbai.db import canonical_json
+
+    at = datetime(2026, 4, 10, 2, tzinfo=UTC)
+    mos: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    for c in range(n_rows // 50):
+        m = f"136{c:08d}"
+        prev = hashchain.genesis("mo_message", m)
+        for i in range(50):
+            r = {
+                "msisdn": m,
+                "id": QMO * 2 + c * 100 + i,
+                "recipient": "10086",
+                "text": "0000",
+                "received_at": at + i * (NOW - at) / 50,
+                "handled_as": "query",
+            }
+            prev = hashchain.row_hash(prev, "mo_message", r)
+            mos.append((*r.values(), i + 1, prev))
+        prev = hashchain.genesis("subscription_event", m)
+        for i in range(10):
+            e = {
+                "msisdn": m,
+                "id": EVENT * 2 + c * 100 + i,
+                "at": at,
+                "kind": "order_placed",
+                "service_code": "S1",
+                "order_id": ORDER + c,
+                "subscription_id": None,
+                "actor": "subscriber",
+                "channel": "sms",
+                "detail": {"price_fen": 500, "gifter": None, "note": "包月"},
+            }
+            prev = hashchain.row_hash(prev, "subscription_event", e)
+            events.append((*list(e.values())[:-1], canonical_json(e["detail"]), i + 1, prev))
+    return mos, events
+
+
+_MO_COLS = "msisdn, id, recipient, text, received_at, handled_as, chain_seq, chain_hash"
+_EVENT_COLS = (
+    "msisdn, id, at, kind, service_code, order_id, subscription_id, actor, channel, detail, chain_seq, chain_hash"
+)
+
+
 def load_chains(url: str, args: argparse.Namespace) -> None:
-    """``--chain-rows`` chained MOs (50 per subscriber, numbers 136…) and a fifth as many chained
-    events with a detail, hashed as the writers hash them and copied in."""
-    import json as json_
-
-    from mingbai.disputes import chain
-
+    """The chained rows of :func:`_chained`, copied in."""
     engine = create_engine(url)
     t0 = time.perf_counter()
-    at = datetime(2026, 4, 10, 2, tzinfo=UTC)
+    mos, events = _chained(args.chain_rows)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        with cur.copy(  # type: ignore[attr-defined]
-            "COPY mo_message (msisdn, id, recipient, text, received_at, handled_as, chain_seq, chain_hash) FROM STDIN"
-        ) as copy:
-            for c in range(args.chain_rows // 50):
-                m = f"136{c:08d}"
-                prev = chain.genesis("mo_message", m)
-                for i in range(50):
-                    r = {
-                        "msisdn": m,
-                        "id": QMO * 2 + c * 100 + i,
-                        "recipient": "10086",
-                        "text": "0000",
-                        "received_at": at + i * (NOW - at) / 50,
-                        "handled_as": "query",
-                    }
-                    prev = chain.row_hash(prev, "mo_message", r)
-                    copy.write_row((*r.values(), i + 1, prev))
-        with cur.copy(
-            "COPY subscription_event (msisdn, id, at, kind, service_code, order_id, subscription_id, actor, channel, "
-            "detail, chain_seq, chain_hash) FROM STDIN"
-        ) as copy:
-            for c in range(args.chain_rows // 50):
-                m = f"136{c:08d}"
-                prev = chain.genesis("subscription_event", m)
-                for i in range(10):
-                    r = {
-                        "msisdn": m,
-                        "id": EVENT * 2 + c * 100 + i,
-                        "at": at,
-                        "kind": "order_placed",
-                        "service_code": "S1",
-                        "order_id": ORDER + c,
-                        "subscription_id": None,
-                        "actor": "subscriber",
-                        "channel": "sms",
-                        "detail": {"price_fen": 500, "gifter": None, "note": "包月"},
-                    }
-                    prev = chain.row_hash(prev, "subscription_event", r)
-                    # as the application writes a JSON column (db.canonical_json)
-                    text_ = json_.dumps(r["detail"], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-                    copy.write_row((*list(r.values())[:-1], text_, i + 1, prev))
+        for table, cols, rows in (("mo_message", _MO_COLS, mos), ("subscription_event", _EVENT_COLS, events)):
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in rows:
+                    copy.write_row(row)
         raw.commit()
     finally:
         raw.close()
@@ -431,6 +438,56 @@ def load_chains(url: str, args: argparse.Namespace) -> None:
         c.commit()
     engine.dispose()
     print(f"  chained rows loaded in {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+def bench_chain_sqlite(args: argparse.Namespace) -> dict[str, Any]:
+    """``verify_database`` on SQLite (a file of its own holding only the chained rows), beside
+    the same text rows only read from sqlite3."""
+    import tempfile
+
+    from mingbai.disputes import chain
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_chain_"))
+    url = f"sqlite:///{folder / 'chain.db'}"
+    upgrade(url)
+    mos, events = _chained(args.chain_rows)
+
+    def naive(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
+        # what db.UtcDateTime stores on SQLite: naive UTC text with six fraction digits
+        t = row[at].astimezone(UTC).replace(tzinfo=None)
+        return (*row[:at], t.strftime("%Y-%m-%d %H:%M:%S.%f"), *row[at + 1 :])
+
+    platform = Platform(settings(url), clock=FixedClock(NOW))
+    with platform.uow() as ctx:
+        raw = ctx.conn.connection.driver_connection
+        assert raw is not None
+        raw.executemany(
+            f"INSERT INTO mo_message ({_MO_COLS}) VALUES ({', '.join('?' * 8)})", (naive(r, 4) for r in mos)
+        )
+        raw.executemany(
+            f"INSERT INTO subscription_event ({_EVENT_COLS}) VALUES ({', '.join('?' * 12)})",
+            (naive(r, 2) for r in events),
+        )
+    out: dict[str, Any] = {}
+    with platform.uow() as ctx:
+        raw = ctx.conn.connection.driver_connection
+        assert raw is not None
+        t = time.perf_counter()
+        n = 0
+        for table in chain.CHAINED:
+            cur = raw.execute(chain._text_select(table, "sqlite", ""))
+            while part := cur.fetchmany(10_000):
+                n += len(part)
+        read = time.perf_counter() - t
+        t = time.perf_counter()
+        report = chain.verify_database(ctx)
+        walk = time.perf_counter() - t
+    assert report.ok and report.rows_checked == n, report
+    out["read_only_reference"] = {"rows": n, "seconds": round(read, 2), "rows_per_s": round(n / read)}
+    out["walk"] = {"rows": n, "seconds": round(walk, 2), "rows_per_s": round(n / walk)}
+    platform.db.engine.dispose()
+    shutil.rmtree(folder)
+    return out
 
 
 def _read_only(ctx: Any) -> Any:
@@ -492,7 +549,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse a kept database (skip loading)")
     ap.add_argument(
-        "--only", default="audit,service,http,chain,chain_db", help="which figures (audit,service,http,chain,chain_db)"
+        "--only",
+        default="audit,service,http,chain,chain_db",
+        help="which figures (audit,service,http,chain,chain_db,chain_sqlite)",
     )
     ap.add_argument(
         "--skip", type=int, default=0, help="start the disputed charges this far on (runs on a kept database)"
@@ -504,8 +563,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     only = set(args.only.split(","))
-    url = setup(args)
-    if not args.reuse:
+    on_pg = bool(only - {"chain", "chain_sqlite"})  # those two need no PostgreSQL database
+    url = setup(args) if on_pg else ""
+    if on_pg and not args.reuse:
         load(url, args)
         if "chain_db" in only:
             load_chains(url, args)
@@ -519,7 +579,9 @@ def main() -> None:
         print("chain verification in memory:", bench_chain(args), flush=True)
     if "chain_db" in only:
         print("chain verification of the database:", bench_chain_db(url, args), flush=True)
-    if not args.keep:
+    if "chain_sqlite" in only:
+        print("chain verification of a SQLite database:", bench_chain_sqlite(args), flush=True)
+    if on_pg and not args.keep:
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
             c.execute(text("DROP DATABASE IF EXISTS bench_disputes"))
