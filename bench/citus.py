@@ -5,6 +5,7 @@ for docs/PERFORMANCE.md and docs/citus.md.
     .venv/bin/python bench/citus.py figures --subscriptions 2000000 --subscribers 800000
     .venv/bin/python bench/citus.py explain          # the set-based passes' plans on Citus
     .venv/bin/python bench/citus.py rebalance        # add a worker and move shards while orders flow
+    .venv/bin/python bench/citus.py chain --chain-rows 1000000   # chain verification, shard by shard
 
 ``figures`` loads the same synthetic population (bench/core.py's) into a database of its own on
 single-node PostgreSQL (``bench_citus``, 127.0.0.1:5432) and on the Citus coordinator, then
@@ -307,6 +308,50 @@ def cmd_explain(args: argparse.Namespace) -> None:
     engine.dispose()
 
 
+def cmd_chain(args: argparse.Namespace) -> None:
+    """Chain verification on Citus: ``--chain-rows`` chained MOs and a fifth as many events
+    (bench/disputes.py's rows) copied into the distributed tables, then ``verify_database`` with
+    each shard walked on its worker (one process per core) and on one connection through the
+    coordinator, beside the same rows only read through the coordinator."""
+    import disputes
+    from mingbai.disputes import chain
+
+    url = citus_schema("bench_chain")
+    upgrade(url)
+    mos, events = disputes._chained(args.chain_rows)
+    engine = make_engine(url)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for table, cols, rows in (
+            ("mo_message", disputes._MO_COLS, mos),
+            ("subscription_event", disputes._EVENT_COLS, events),
+        ):
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in rows:
+                    copy.write_row(row)
+        raw.commit()
+        cur.execute("ANALYZE mo_message")
+        cur.execute("ANALYZE subscription_event")
+        raw.commit()
+    finally:
+        raw.close()
+    engine.dispose()
+    platform = Platform(core.settings(url), clock=FixedClock(datetime(2026, 4, 15, 10, tzinfo=SHANGHAI)))
+    for label, run in (
+        ("read_only_reference", disputes._read_only),
+        ("shards_on_their_workers", lambda ctx: chain.verify_database(ctx)),
+        ("one_connection", lambda ctx: chain.verify_database(ctx, parallel=1)),
+    ):
+        with platform.uow() as ctx:
+            t = time.perf_counter()
+            report = run(ctx)
+            seconds = time.perf_counter() - t
+        assert report.ok, report.first_bad
+        print(f"{label}: {report.rows_checked:,} rows in {seconds:.2f}s = {report.rows_checked / seconds:,.0f} rows/s")
+    platform.db.engine.dispose()
+
+
 # -- rebalance -------------------------------------------------------------------------------------
 
 
@@ -385,7 +430,8 @@ def cmd_rebalance(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["figures", "explain", "rebalance"])
+    ap.add_argument("command", choices=["figures", "explain", "rebalance", "chain"])
+    ap.add_argument("--chain-rows", type=int, default=1_000_000)
     ap.add_argument("--subscriptions", type=int, default=None)
     ap.add_argument("--subscribers", type=int, default=None)
     ap.add_argument("--month-subscribers", type=int, default=None)
@@ -399,7 +445,8 @@ def main() -> None:
     args.subscriptions = args.subscriptions or (20_000 if small else 2_000_000)
     args.subscribers = args.subscribers or args.subscriptions * 2 // 5
     args.month_subscribers = args.month_subscribers or args.subscribers // 4
-    {"figures": cmd_figures, "explain": cmd_explain, "rebalance": cmd_rebalance}[args.command](args)
+    commands = {"figures": cmd_figures, "explain": cmd_explain, "rebalance": cmd_rebalance, "chain": cmd_chain}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,8 @@ def verify_database(
     Chains are independent, so on PostgreSQL a large table is split into MSISDN ranges (cut
     from a sample of the chained rows) walked by ``parallel`` worker processes (default: one per
     core), each on its own connection in this transaction's snapshot: what they verify is what
-    this transaction sees. Hashing is CPU work that holds Python's lock, hence processes, not
-    threads.
+    this transaction sees. On Citus the parts are the shards, each read on its own worker.
+    Hashing is CPU work that holds Python's lock, hence processes, not threads.
 
     The chains' heads (each one's newest seq and hash) come back for one subscriber, and for the
     whole database only when ``heads`` asks: there would be one per subscriber."""
@@ -107,15 +107,20 @@ def _verify_table(ctx: Ctx, table: str, m: str | None, parallel: int | None, hea
     if ctx.dialect == "sqlite":
         return _walk_sqlite(ctx, table, m, heads)
     workers = parallel or min(8, os.cpu_count() or 1)
-    split = m is None and workers > 1 and not ctx.citus
-    ranges = _ranges(ctx, table, workers, always=parallel is not None) if split else []
+    split = m is None and workers > 1
+    if split and ctx.citus:
+        shards = _shards(ctx, table, always=parallel is not None)
+        if shards:
+            return _walk_shards(ctx, table, shards, workers, heads)
+    ranges = _ranges(ctx, table, workers, always=parallel is not None) if split and not ctx.citus else []
     if len(ranges) <= 1:
         return _walk_pg(_driver(ctx), table, ("=", m) if m else None, heads)
     return _walk_parallel(ctx, table, ranges, workers, heads)
 
 
-def _text_select(table: str, dialect: str, where: str) -> str:
-    """A table's chained rows as text rows, in chain order."""
+def _text_select(table: str, dialect: str, where: str, source: str | None = None) -> str:
+    """A table's chained rows as text rows, in chain order (read from ``source``, one of the
+    table's shards on Citus, when given)."""
     time_col = "received_at" if table == "mo_message" else "at"
     if dialect == "sqlite":  # UtcDateTime's naive UTC text, always with six fraction digits
         at = f"CASE WHEN substr({time_col}, 20) = '.000000' THEN substr({time_col}, 1, 19) ELSE {time_col} END"
@@ -126,7 +131,7 @@ def _text_select(table: str, dialect: str, where: str) -> str:
         for c in CHAINED[table]
     ]
     return (
-        f"SELECT {', '.join(cols)}, chain_seq, chain_hash FROM {table} "
+        f"SELECT {', '.join(cols)}, chain_seq, chain_hash FROM {source or table} "
         f"WHERE chain_seq IS NOT NULL {where} ORDER BY msisdn, chain_seq"
     )
 
@@ -168,14 +173,14 @@ def _driver(ctx: Ctx) -> Any:
     return raw
 
 
-def _walk_pg(conn: Any, table: str, span: Span, heads: bool) -> Verification:
+def _walk_pg(conn: Any, table: str, span: Span, heads: bool, source: str | None = None) -> Verification:
     """Stream the rows through a server-side cursor (psycopg) straight into the walk."""
     with conn.cursor() as cur:
         cur.execute("SET LOCAL datestyle = 'ISO, YMD'")
         cur.execute("SET LOCAL work_mem = '64MB'")  # the sort of a range in memory
     with conn.cursor(name=f"chain_{table}") as cur:
         where, params = _where(span, lambda k: f"%({k})s")
-        cur.execute(_text_select(table, "postgresql", where), params)
+        cur.execute(_text_select(table, "postgresql", where, source), params)
         return verify_texts(table, _batches(cur), db_time=True, heads=heads)
 
 
@@ -212,9 +217,64 @@ def _walk_parallel(
     info = _driver(ctx).info
     conninfo = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
     jobs = [(conninfo, str(snapshot), table, lo, hi, heads) for lo, hi in ranges]
+    return _first_bad_first(_in_processes(_walk_range, jobs, workers))
+
+
+def _in_processes(walk: Callable[[Any], Verification], jobs: list[Any], workers: int) -> list[Verification]:
     # fork: the workers need only this module, and open their own connections
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
-        return combine(list(pool.map(_walk_range, jobs)))
+        return list(pool.map(walk, jobs))
+
+
+def _first_bad_first(parts: list[Verification]) -> Verification:
+    """The walks of one table's parts as one: the first bad row is the one of the lowest MSISDN
+    (each part stops at its own first), as a walk of the whole table in MSISDN order finds it."""
+    failed = [p for p in parts if not p.ok and p.first_bad is not None]
+    if not failed:
+        return combine(parts)
+    first = min(failed, key=lambda p: str(p.first_bad["msisdn"]) if p.first_bad else "")
+    return combine([first, *[p for p in parts if p is not first]])
+
+
+def _shards(ctx: Ctx, table: str, *, always: bool) -> list[tuple[str, int, str]]:
+    """On Citus: (worker host, port, shard) for every shard of ``table``; none when its shards
+    together hold too few rows (the planner's estimates) to be worth the processes, unless
+    ``always``."""
+    rows = ctx.conn.execute(
+        text(
+            "SELECT p.nodename, p.nodeport, shard_name(s.logicalrelid, s.shardid) "
+            "FROM pg_dist_shard s JOIN pg_dist_shard_placement p ON p.shardid = s.shardid "
+            "WHERE s.logicalrelid = CAST(:t AS regclass) ORDER BY s.shardid"
+        ),
+        {"t": table},
+    ).all()
+    if not always:
+        estimate = ctx.conn.execute(
+            text(
+                "SELECT coalesce(sum(CAST(result AS real)), 0) FROM run_command_on_shards("
+                "CAST(:t AS regclass), $$SELECT reltuples FROM pg_class WHERE oid = CAST('%s' AS regclass)$$)"
+            ),
+            {"t": table},
+        ).scalar()
+        if not estimate or estimate < _PARALLEL_FROM:
+            return []
+    return [(str(host), int(port), str(shard)) for host, port, shard in rows]
+
+
+def _walk_shards(ctx: Ctx, table: str, shards: list[tuple[str, int, str]], workers: int, heads: bool) -> Verification:
+    """Each shard walked on its worker, next to its rows (a subscriber's chain is in one shard):
+    one connection per shard straight to the worker, as this connection's role."""
+    info = _driver(ctx).info
+    base = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
+    jobs = [(make_conninfo(base, host=host, port=port), table, shard, heads) for host, port, shard in shards]
+    return _first_bad_first(_in_processes(_walk_shard, jobs, workers))
+
+
+def _walk_shard(job: tuple[str, str, str, bool]) -> Verification:
+    conninfo, table, shard, heads = job
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return _walk_pg(conn, table, None, heads, source=shard)
 
 
 def _walk_range(job: tuple[str, str, str, str | None, str | None, bool]) -> Verification:
