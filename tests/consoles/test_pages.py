@@ -29,6 +29,26 @@ def _events(platform, msisdn: str, kind: str) -> list[SubscriptionEvent]:  # typ
 # -- agent console -----------------------------------------------------------------------------
 
 
+def test_a_subscriber_is_named_by_an_opaque_reference_in_every_address(app, platform):
+    """The search posts the number and lands on the page by reference; a number typed into the
+    address bar moves to the reference; a forged or altered reference is a 404."""
+    subscribe(platform, ALICE, "SINA-NEWS")
+    c = sign_in(app, "agent")
+    r = post_form(c, "/agent", "/agent", {"msisdn": "138 0013 8000"})
+    assert r.status_code == 303 and ALICE not in r.headers["location"]
+    ref = r.headers["location"].rsplit("/", 1)[1]
+    assert "138****8000" in c.get(r.headers["location"]).text
+    for typed in (f"/agent/subscribers/{ALICE}", f"/agent/subscribers/{ALICE}/disputes"):
+        moved = c.get(typed, follow_redirects=False)
+        assert moved.status_code == 303 and moved.headers["location"] == typed.replace(ALICE, ref)
+    moved = c.get(f"/agent/subscribers/{ALICE}/evidence", params={"charge": 1}, follow_redirects=False)
+    assert moved.headers["location"] == f"/agent/subscribers/{ref}/evidence?charge=1"
+    kid, _, body = ref.partition(".")
+    for forged in (f"{kid}.{body[:-2]}", f"{kid}.{body[::-1]}", f"zz.{body}", "x.y"):
+        assert c.get(f"/agent/subscribers/{forged}").status_code == 404
+    assert c.get("/agent/subscribers/13911112222").status_code == 404  # a number with no subscriber
+
+
 def test_agent_sees_all_15_fields_masked_and_history(app, platform):
     subscribe(platform, ALICE, "SINA-NEWS")
     with platform.uow() as ctx:
@@ -37,7 +57,9 @@ def test_agent_sees_all_15_fields_masked_and_history(app, platform):
         place_order(ctx, msisdn=ALICE, service_code="QQ-TONES", channel="sp", actor="t", gifter=BOB)
     c = sign_in(app, "agent")
     r = c.get("/agent", params={"msisdn": "+86 138-0013-8000"}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == f"/agent/subscribers/{ALICE}"
+    # the subscriber's page is named by an opaque reference: the number stays out of the URL
+    assert r.status_code == 303 and r.headers["location"].startswith("/agent/subscribers/")
+    assert ALICE not in r.headers["location"] and "0013" not in r.headers["location"]
     page = c.get(r.headers["location"])
     html = page.text
     assert page.headers["cache-control"] == "no-store"
@@ -82,9 +104,10 @@ def test_agent_unsubscribes_one_service_with_channel_hotline(app, platform, gate
     with platform.uow() as ctx:
         news = next(s for s in list_subscriptions(ctx, msisdn=ALICE) if s.service_code == "SINA-NEWS")
     c = sign_in(app, "agent")
-    page = f"/agent/subscribers/{ALICE}"
+    page = f"/agent/subscribers/{ALICE}"  # a number typed into the address bar still opens the page
     r = post_form(c, page, f"{page}/unsubscribe", {"subscription_id": str(news.id)})
-    assert r.status_code == 303 and r.headers["location"] == f"{page}?done=unsubscribed"
+    assert r.status_code == 303 and r.headers["location"].endswith("?done=unsubscribed")
+    assert ALICE not in r.headers["location"]
     with platform.uow() as ctx:
         status = {s.service_code: (s.status, s.unsubscribe_channel) for s in list_subscriptions(ctx, msisdn=ALICE)}
     assert status == {"SINA-NEWS": ("unsubscribed", "hotline"), "QQ-TONES": ("active", None)}

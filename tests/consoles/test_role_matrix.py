@@ -44,6 +44,7 @@ CONSOLE_ROUTES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/console"): CONSOLE,
     ("POST", "/logout"): CONSOLE,
     ("GET", "/agent"): FRONT,
+    ("POST", "/agent"): FRONT,
     ("GET", "/agent/subscribers/{msisdn}"): FRONT,
     ("POST", "/agent/subscribers/{msisdn}/unsubscribe"): FRONT,
     ("POST", "/agent/subscribers/{msisdn}/orders"): FRONT,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import stat
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mingbai.config import Settings
 from mingbai.sealing import REDACTED, SealError, new_key_line, sealer
@@ -95,3 +97,42 @@ def test_keys_are_set_up_once_per_sealer_not_per_text(monkeypatch):
     first = s.mac_key("order-code")
     assert s.mac_key("order-code") is first and s.mac_key("login-code") != first
     assert sealing.Sealer(s.keys).mac_key("order-code") == first  # the same keys make the same MAC key
+
+
+# -- opaque references (staff pages name a subscriber by one, not by the number) ------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(min_size=1, max_size=30), other=st.text(min_size=1, max_size=30))
+def test_a_reference_opens_to_its_text_for_its_purpose_only(text, other):
+    s = sealer((new_key_line("r1"),), "")
+    ref = s.reference(text, "page")
+    assert s.open_reference(ref, "page") == text
+    assert s.reference(text, "page") == ref  # stable: the same link each time
+    assert all(c.isascii() and (c.isalnum() or c in "-_.") for c in ref)  # URL-safe as it is
+    if len(text) >= 8:
+        assert text not in ref
+    with pytest.raises(SealError):
+        s.open_reference(ref, "another page")
+    if other != text:
+        assert s.reference(other, "page") != ref
+
+
+def test_a_forged_altered_or_foreign_reference_does_not_open():
+    s = sealer((new_key_line("r1"),), "")
+    ref = s.reference("13800138000", "page")
+    kid, _, body = ref.partition(".")
+    flipped = body[:-1] + ("A" if body[-1] != "A" else "B")
+    for bad in (f"{kid}.{flipped}", f"{kid}.{body[:-4]}", "r1.", "r1", "x9." + body, "13800138000", "r1.%%%", "r1.\x00"):
+        with pytest.raises(SealError):
+            s.open_reference(bad, "page")
+    with pytest.raises(SealError):  # another deployment's key
+        sealer((new_key_line("r1"),), "").open_reference(ref, "page")
+
+
+def test_references_survive_a_key_rotation():
+    old, new = new_key_line("old"), new_key_line("new")
+    ref = sealer((old,), "").reference("13800138000", "page")
+    rotated = sealer((new, old), "")
+    assert rotated.open_reference(ref, "page") == "13800138000"
+    assert rotated.reference("13800138000", "page").startswith("new.")

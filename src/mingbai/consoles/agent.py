@@ -23,9 +23,12 @@ from mingbai.consoles.web import (
     FrontLine,
     PlatformDep,
     WebUser,
+    by_reference,
     lang_of,
     render,
     see_other,
+    subscriber_param,
+    subscriber_ref,
     viewed,
 )
 from mingbai.errors import MingbaiError
@@ -37,6 +40,18 @@ router = APIRouter(prefix="/agent", include_in_schema=False, dependencies=[Depen
 
 @router.get("")
 def search(request: Request, platform: PlatformDep, user: FrontLine, msisdn: str | None = None) -> Response:
+    return _find(request, platform, user, msisdn)
+
+
+@router.post("")
+def find(
+    request: Request, platform: PlatformDep, user: FrontLine, msisdn: Annotated[str, Form(max_length=20)]
+) -> Response:
+    """The search form posts the number, so it stays out of the address bar and the history."""
+    return _find(request, platform, user, msisdn)
+
+
+def _find(request: Request, platform: PlatformDep, user: WebUser, msisdn: str | None) -> Response:
     if msisdn:
         try:
             number = normalize_msisdn(msisdn)
@@ -45,7 +60,7 @@ def search(request: Request, platform: PlatformDep, user: FrontLine, msisdn: str
         except MingbaiError:
             t = i18n.translator(lang_of(request))
             return render(request, "agent/search.html", user, {"error": t("agent.not_found")}, status_code=404)
-        return see_other(f"/agent/subscribers/{number}")
+        return see_other(f"/agent/subscribers/{subscriber_ref(request, number)}")
     return render(request, "agent/search.html", user)
 
 
@@ -59,7 +74,7 @@ def _subscriber_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
     source = charge_source(request)
     with platform.uow() as ctx:
         subscriber = get_subscriber(ctx, number)
@@ -99,6 +114,8 @@ def _subscriber_page(
 
 @router.get("/subscribers/{msisdn}")
 def subscriber(request: Request, platform: PlatformDep, user: FrontLine, msisdn: str) -> Response:
+    if moved := by_reference(request, msisdn, subscriber_param(platform, msisdn)):
+        return moved
     return _subscriber_page(request, platform, user, msisdn)
 
 
@@ -111,7 +128,7 @@ def unsubscribe(
     subscription_id: Annotated[int | None, Form()] = None,
     all: Annotated[bool, Form()] = False,
 ) -> Response:
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
     with platform.uow() as ctx:
         get_subscriber(ctx, number)
         ended = subs.unsubscribe(
@@ -127,7 +144,7 @@ def unsubscribe(
         return _subscriber_page(
             request, platform, user, number, notice=i18n.translator(lang_of(request))("done." + done)
         )
-    return see_other(f"/agent/subscribers/{number}?done={done}")
+    return see_other(f"/agent/subscribers/{subscriber_ref(request, number)}?done={done}")
 
 
 @router.post("/subscribers/{msisdn}/orders")
@@ -138,7 +155,7 @@ def place_order(
     msisdn: str,
     service_code: Annotated[str, Form(max_length=32)],
 ) -> Response:
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
     try:
         with platform.uow() as ctx:
             subs.place_order(
@@ -153,4 +170,4 @@ def place_order(
         message = t("error." + exc.code) if i18n.has("error." + exc.code) else exc.message
         return _subscriber_page(request, platform, user, number, error=message, status=exc.status_code)
     platform.deliver(msisdn=number)
-    return see_other(f"/agent/subscribers/{number}?done=order_placed")
+    return see_other(f"/agent/subscribers/{subscriber_ref(request, number)}?done=order_placed")

@@ -26,8 +26,10 @@ from mingbai.consoles.web import (
     PlatformDep,
     SpUser,
     Subscriber,
+    by_reference,
     render,
     see_other,
+    subscriber_param,
     viewed,
 )
 from mingbai.disputes import service
@@ -35,7 +37,6 @@ from mingbai.disputes.evidence import chain
 from mingbai.disputes.texts import RULE_ZH
 from mingbai.errors import NotFound
 from mingbai.ids import MAX_ID
-from mingbai.msisdn import normalize_msisdn
 from mingbai.web.deps import RowId
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -123,7 +124,9 @@ def open_disputes(request: Request, platform: PlatformDep, user: FrontLine) -> R
 
 @router.get("/agent/subscribers/{msisdn}/disputes")
 def subscriber_disputes(request: Request, platform: PlatformDep, user: FrontLine, msisdn: str) -> Response:
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
+    if moved := by_reference(request, msisdn, number):
+        return moved
     with platform.uow() as ctx:
         subscriber = get_subscriber(ctx, number)
         charges = list_charges(ctx, msisdn=number)
@@ -148,7 +151,7 @@ def open_dispute(
     words: Annotated[str | None, Form(max_length=500)] = None,
     keep_service: Annotated[bool, Form()] = False,
 ) -> Response:
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
     with platform.uow() as ctx:
         view = service.open_dispute(
             ctx,
@@ -171,7 +174,9 @@ def evidence_panel(
     msisdn: str,
     charge: Annotated[int, Query(ge=0, le=MAX_ID)],
 ) -> Response:
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
+    if moved := by_reference(request, msisdn, number):
+        return moved
     with platform.uow() as ctx:
         found = chain(ctx, msisdn=number, charge_id=charge)
         viewed(ctx, user, number, "evidence")

@@ -39,10 +39,10 @@ from mingbai.consoles.web import (
     render,
     see_other,
     signed_in,
+    subscriber_param,
 )
 from mingbai.db import Ctx
 from mingbai.errors import InvalidInput, MingbaiError
-from mingbai.msisdn import normalize_msisdn
 from mingbai.platform import Platform
 from mingbai.vault import rules
 from mingbai.vault import service as vault
@@ -149,7 +149,7 @@ def ask(
     """Ask for one operation on the subscriber whose page this is."""
     if operation not in SUBSCRIBER_OPERATIONS:
         raise InvalidInput("ask for CDRs, location, identity or an identity change here", code="bad_operation")
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
     identity = {"name": name or "", "id_type": id_type or "", "id_number": id_number or ""}
     with platform.uow() as ctx:
         who = _staff(ctx, user, request)
@@ -181,7 +181,7 @@ def break_glass(
     """An emergency read without approval (configured roles only): flagged, security alerted."""
     if operation not in BREAK_GLASS_OPERATIONS:
         raise InvalidInput("break-glass reads CDRs, location or identity only", code="bad_operation")
-    number = normalize_msisdn(msisdn)
+    number = subscriber_param(platform, msisdn)
     start, end = _day(date_from), _day(date_to)
     result = _act(
         platform,

@@ -25,9 +25,10 @@ from mingbai.clock import SHANGHAI
 from mingbai.consoles import i18n
 from mingbai.consoles.security import LANG_COOKIE, SESSION_COOKIE, csrf_token, mask_numbers, read_cookie
 from mingbai.db import Ctx
-from mingbai.errors import Forbidden, MingbaiError
-from mingbai.msisdn import mask_msisdn
+from mingbai.errors import Forbidden, MingbaiError, NotFound
+from mingbai.msisdn import mask_msisdn, normalize_msisdn
 from mingbai.platform import Platform
+from mingbai.sealing import SealError
 from mingbai.web.deps import get_platform
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
@@ -227,6 +228,39 @@ def nav_for(user: WebUser | None) -> list[tuple[str, str]]:
     return [(path, key) for path, key, roles in NAV if user.role in roles]
 
 
+#: what a subscriber reference is for (bound into it: a reference made elsewhere does not open here)
+_SUBSCRIBER_REF = "console subscriber page"
+
+
+def subscriber_ref(request: Request, msisdn: str) -> str:
+    """How staff pages name a subscriber in their links and redirects: an opaque reference
+    (``Sealer.reference``), so a full number never travels in a URL (browser history, proxies'
+    logs, a Referer header) while the page itself shows it only masked (R13)."""
+    platform: Platform = request.app.state.platform
+    return platform.settings.sealer.reference(msisdn, _SUBSCRIBER_REF)
+
+
+def subscriber_param(platform: Platform, value: str) -> str:
+    """A subscriber route's path parameter as a number: the reference the pages link with, or a
+    number typed into the address bar by hand (still accepted)."""
+    if "." not in value:
+        return normalize_msisdn(value)
+    try:
+        return normalize_msisdn(platform.settings.sealer.open_reference(value, _SUBSCRIBER_REF))
+    except SealError:
+        raise NotFound("no such subscriber page (the link is not one of ours, or its key was dropped)") from None
+
+
+def by_reference(request: Request, value: str, number: str) -> Response | None:
+    """A subscriber page opened by a number typed into the address bar: the same page under its
+    reference (303), so the number leaves the address bar and every link built from it (the
+    language switch); None when it was opened by reference already."""
+    if "." in value:
+        return None
+    path = request.url.path.replace(f"/{value}", f"/{subscriber_ref(request, number)}", 1)
+    return see_other(f"{path}?{request.url.query}" if request.url.query else path)
+
+
 def render(
     request: Request,
     name: str,
@@ -248,6 +282,7 @@ def render(
         "csrf": csrf_token(request),
         "nav": nav_for(user),
         "nav_badges": NAV_BADGES,
+        "ref": lambda msisdn: subscriber_ref(request, msisdn),
         "notice": t("done." + done) if done and i18n.has("done." + done) else None,
         "error": None,
     }
