@@ -39,6 +39,21 @@ def test_search_export_and_verify(app: Any, client: TestClient, platform: Platfo
     assert "<td>subscriber.view</td>" not in later.text
     bad = auditor.get("/security/audit", params={"msisdn": "12"})
     assert bad.status_code == 422
+    # the form posts the number and lands on an address that names it by reference only, as
+    # does the CSV link; a number typed into the address bar moves to the reference
+    posted = auditor.post(
+        "/security/audit", data={"msisdn": ALICE, "csrf_token": _csrf(auditor)}, follow_redirects=False
+    )
+    assert posted.status_code == 303 and "subject=" in posted.headers["location"]
+    assert ALICE not in posted.headers["location"]
+    found = auditor.get(posted.headers["location"])
+    assert found.text.count("<td>subscriber.view</td>") == 2
+    link = found.text.split('id="export-csv" href="')[1].split('"')[0]
+    assert "subject=" in link and ALICE not in link
+    assert auditor.get(link.replace("&amp;", "&")).text.count("subscriber.view") == 2
+    typed = auditor.get("/security/audit", params={"msisdn": ALICE}, follow_redirects=False)
+    assert typed.status_code == 303 and ALICE not in typed.headers["location"]
+    assert auditor.post("/security/audit", data={"msisdn": "12", "csrf_token": _csrf(auditor)}).status_code == 422
 
     export = auditor.get("/security/audit/export.csv", params={"staff": "test agent"})
     assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")

@@ -65,6 +65,7 @@ CONSOLE_ROUTES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/security/sign-ins"): frozenset({R.SECURITY, R.AUDITOR}),
     # the auditor console (issue 16)
     ("GET", "/security/audit"): frozenset({R.SECURITY, R.AUDITOR}),
+    ("POST", "/security/audit"): frozenset({R.SECURITY, R.AUDITOR}),
     ("GET", "/security/audit/export.csv"): frozenset({R.SECURITY, R.AUDITOR}),
     ("POST", "/security/audit/verify"): frozenset({R.SECURITY, R.AUDITOR}),
     # disputes (issue 15)

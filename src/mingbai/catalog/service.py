@@ -39,11 +39,12 @@ def import_catalog(ctx: Ctx, raw: object, *, actor: str = "system") -> ImportRep
     if audit.staff_role(actor) is not None:
         codes = [s.code for s in doc.services]
         before = (
-            dict(
-                ctx.session.execute(select(Service.code, Service.price_fen).where(Service.code.in_(codes)))
-                .tuples()
-                .all()
-            )
+            {
+                code: price
+                for code, price in ctx.session.execute(
+                    select(Service.code, Service.price_fen).where(Service.code.in_(codes))
+                )
+            }
             if codes
             else {}
         )

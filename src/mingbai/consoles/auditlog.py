@@ -9,8 +9,9 @@ import csv
 import io
 from datetime import datetime, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from mingbai.audit import service as audit
@@ -18,9 +19,19 @@ from mingbai.auth.service import Role
 from mingbai.clock import local_text, parse_instant
 from mingbai.consoles import i18n
 from mingbai.consoles.security import csrf_protect
-from mingbai.consoles.web import PlatformDep, WebUser, lang_of, render, signed_in
+from mingbai.consoles.web import (
+    PlatformDep,
+    WebUser,
+    lang_of,
+    render,
+    see_other,
+    signed_in,
+    subscriber_param,
+    subscriber_ref,
+)
 from mingbai.db import Ctx
 from mingbai.errors import InvalidInput, MingbaiError
+from mingbai.msisdn import normalize_msisdn
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -64,10 +75,23 @@ def _find(ctx: Ctx, user: WebUser, q: dict[str, str], *, limit: int, action: str
     return found
 
 
-def _query(msisdn: str = "", staff: str = "", action: str = "", since: str = "", until: str = "") -> dict[str, str]:
-    """The search form's fields from the query string, trimmed (the page and its CSV export)."""
+def _query(
+    request: Request,
+    msisdn: str = "",
+    subject: str = "",
+    staff: str = "",
+    action: str = "",
+    since: str = "",
+    until: str = "",
+) -> dict[str, str]:
+    """The search's fields from the query string, trimmed (the page and its CSV export). The
+    subscriber travels as ``subject``, an opaque reference (the page's own links and the form's
+    redirect), or as ``msisdn`` typed by hand."""
+    number = msisdn.strip()[:20]
+    if subject:
+        number = subscriber_param(request.app.state.platform, subject.strip()[:120])
     return {
-        "msisdn": msisdn.strip()[:20],
+        "msisdn": number,
         "staff": staff.strip()[:80],
         "action": action.strip()[:48],
         "since": since.strip()[:32],
@@ -78,6 +102,14 @@ def _query(msisdn: str = "", staff: str = "", action: str = "", since: str = "",
 Query = Annotated[dict[str, str], Depends(_query)]
 
 
+def _address(request: Request, path: str, q: dict[str, str]) -> str:
+    """``path`` with the search in its query string, the subscriber as a reference."""
+    fields = {k: v for k, v in q.items() if v and k != "msisdn"}
+    if q["msisdn"]:
+        fields = {"subject": subscriber_ref(request, normalize_msisdn(q["msisdn"])), **fields}
+    return f"{path}?{urlencode(fields)}" if fields else path
+
+
 @router.get("/security/audit")
 def audit_page(
     request: Request,
@@ -85,6 +117,38 @@ def audit_page(
     user: Auditors,
     q: Query,
 ) -> Response:
+    if "msisdn" in request.query_params and _is_number(q["msisdn"]):
+        return see_other(_address(request, "/security/audit", q))  # a typed number leaves the address bar
+    return _results(request, platform, user, q)
+
+
+@router.post("/security/audit")
+def audit_search(
+    request: Request,
+    platform: PlatformDep,
+    user: Auditors,
+    msisdn: Annotated[str, Form(max_length=20)] = "",
+    staff: Annotated[str, Form(max_length=80)] = "",
+    action: Annotated[str, Form(max_length=48)] = "",
+    since: Annotated[str, Form(max_length=32)] = "",
+    until: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """The search form posts, so a number typed into it never sits in an address."""
+    q = _query(request, msisdn=msisdn, staff=staff, action=action, since=since, until=until)
+    if q["msisdn"] and not _is_number(q["msisdn"]):
+        return _results(request, platform, user, q)  # says what is wrong with it, on this page
+    return see_other(_address(request, "/security/audit", q))
+
+
+def _is_number(value: str) -> bool:
+    try:
+        normalize_msisdn(value)
+    except MingbaiError:
+        return False
+    return True
+
+
+def _results(request: Request, platform: PlatformDep, user: WebUser, q: dict[str, str]) -> Response:
     error = None
     rows: list[audit.Found] = []
     try:
@@ -93,11 +157,12 @@ def audit_page(
     except MingbaiError as exc:
         t = i18n.translator(lang_of(request))
         error = t("audit.bad_query") + ": " + exc.message
+    export = _address(request, "/security/audit/export.csv", q) if not error else "/security/audit/export.csv"
     return render(
         request,
         "auditlog/search.html",
         user,
-        {"q": q, "rows": rows, "error": error, "export": request.url.query},
+        {"q": q, "rows": rows, "error": error, "export": export},
         status_code=422 if error else 200,
     )
 
