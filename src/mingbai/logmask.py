@@ -28,13 +28,18 @@ def mask(text: str) -> str:
 
 
 def mask_record(record: logging.LogRecord) -> logging.LogRecord:
-    """Mask a record in place: message and arguments made into one masked message, the
-    traceback formatted now (masked) so no handler formats the clear one later."""
+    """Mask a record in place, the traceback formatted now (masked) so no handler formats the
+    clear one later. The message keeps its arguments, each masked, when they still make the
+    masked message: formatters that read them (uvicorn's access log unpacks its five) go on
+    working. Otherwise (a number in a non-text argument, or split across two) message and
+    arguments become one masked message."""
     try:
         message = record.getMessage()
     except Exception:  # a malformed call: leave it for logging's own error report
         return record
-    record.msg, record.args = mask(message), None
+    masked = mask(message)
+    if not _mask_args(record, masked):
+        record.msg, record.args = masked, None
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
@@ -44,6 +49,23 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
     if record.stack_info:
         record.stack_info = mask(record.stack_info)
     return record
+
+
+def _mask_args(record: logging.LogRecord, masked: str) -> bool:
+    """Mask a record's message and each of its text arguments apart; True if, so masked, they
+    render exactly the masked message (then the record keeps its arguments)."""
+    args = record.args
+    if not isinstance(args, tuple) or not args or not isinstance(record.msg, str):
+        return False
+    msg = mask(record.msg)
+    kept = tuple(mask(a) if isinstance(a, str) else a for a in args)
+    try:
+        if msg % kept != masked:
+            return False
+    except (TypeError, ValueError, KeyError):
+        return False
+    record.msg, record.args = msg, kept
+    return True
 
 
 class MaskingFilter(logging.Filter):

@@ -60,3 +60,31 @@ except KeyError:
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
     assert "KeyError" in out and "138****8000" in out
     assert "13800138000" not in out
+
+
+def test_a_formatter_that_reads_the_arguments_still_works():
+    """uvicorn's access log unpacks its record's five arguments: masked, they are kept (and the
+    line masked); a number in an argument that is not text still turns the record into one
+    masked message."""
+    program = """
+import io, logging, sys
+from uvicorn.logging import AccessFormatter
+from mingbai import logmask
+logmask.install()
+handler = logging.StreamHandler(sys.stdout)
+handler.setFormatter(AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+log = logging.getLogger("uvicorn.access")
+log.addHandler(handler)
+log.propagate = False
+log.setLevel(logging.INFO)
+log.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/handset?msisdn=13800138000", "1.1", 200)
+plain = logging.getLogger("plain")
+plain.addHandler(logging.StreamHandler(sys.stdout))
+plain.propagate = False
+plain.warning("number %d called", 13900139000)
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert "Logging error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert '"GET /handset?msisdn=138****8000 HTTP/1.1" 200' in done.stdout
+    assert "number 139****9000 called" in done.stdout
+    assert "13800138000" not in done.stdout + done.stderr and "13900139000" not in done.stdout + done.stderr
