@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -108,3 +111,32 @@ def api_client(platform: Platform, keys: Sequence[tuple[str, str, str | None]] =
 
 def key_header(label: str) -> dict[str, str]:
     return {"X-API-Key": f"key-{label}"}
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on (a server started by a test binds it next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(platform: Platform) -> Iterator[str]:
+    """The platform's app served by uvicorn in a thread on a free port, for a browser: its base
+    URL while the block runs; stopped after."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(platform), host="127.0.0.1", port=free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,9 +26,8 @@ from mingbai.migrate import upgrade
 from mingbai.platform import Platform
 from mingbai.sealing import new_key_line
 from mingbai.subscriptions.service import list_subscriptions, place_order
-from mingbai.web.app import create_app
 from tests.conftest import DEFAULT_NOW
-from tests.helpers import ALICE, BOB, subscribe
+from tests.helpers import ALICE, BOB, serving, subscribe
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "consoles"
@@ -45,12 +41,6 @@ if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium (scripts/bootstrap installs it with apt-get)", allow_module_level=True)
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _history(platform: Platform, clock: FixedClock) -> None:
@@ -81,8 +71,6 @@ def _history(platform: Platform, clock: FixedClock) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
-
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'mingbai.db'}"
     upgrade(url)
     clock = FixedClock(DEFAULT_NOW)
@@ -93,17 +81,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         seed_demo(ctx)
         seed_demo_accounts(ctx)
     _history(platform, clock)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield {"base": f"http://127.0.0.1:{port}", "platform": platform}
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(platform) as base:
+        yield {"base": base, "platform": platform}
     platform.db.engine.dispose()
 
 

@@ -6,7 +6,6 @@ handset gets the 10086 notice, and a second use is refused. Screenshots in test-
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,10 +22,9 @@ from mingbai.migrate import upgrade
 from mingbai.platform import Platform
 from mingbai.sealing import new_key_line
 from mingbai.vault.models import VaultRequest
-from mingbai.web.app import create_app
 from tests.conftest import DEFAULT_NOW
-from tests.consoles.test_browser import SHOTS, Page, _free_port, _staff_sign_in, browser  # noqa: F401
-from tests.helpers import ALICE
+from tests.consoles.test_browser import SHOTS, Page, _staff_sign_in, browser  # noqa: F401
+from tests.helpers import ALICE, serving
 
 pytestmark = pytest.mark.browser
 
@@ -35,8 +33,6 @@ REASON = "客户来电投诉上周话费异常,核对通话详单"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import uvicorn
-
     url = f"sqlite:///{tmp_path_factory.mktemp('vault-browser') / 'mingbai.db'}"
     upgrade(url)
     settings = Settings(database_url=url, code_secret="browser", demo=True, secret_keys=(new_key_line("v1"),))
@@ -44,17 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     with platform.uow() as ctx:
         seed_demo(ctx)  # the catalog, subscribers, and two weeks of CDRs and locations
         seed_demo_accounts(ctx)  # staff with phones: the approvers' codes reach the handset page
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield {"base": f"http://127.0.0.1:{port}", "platform": platform}
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(platform) as base:
+        yield {"base": base, "platform": platform}
     platform.db.engine.dispose()
 
 

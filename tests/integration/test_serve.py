@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import TEST_SEALING_KEY
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port
 
 
 def test_the_server_logs_every_request_masked_and_without_errors(tmp_path: Path) -> None:
@@ -28,7 +22,7 @@ def test_the_server_logs_every_request_masked_and_without_errors(tmp_path: Path)
     env = {**os.environ, "MINGBAI_SECRET_KEYS": TEST_SEALING_KEY, "MINGBAI_DATABASE_URL": db}
     for step in (["db", "upgrade"], ["seed", "demo"]):
         subprocess.run([*mingbai, *step], env=env, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*mingbai, "--demo", "serve", "--port", str(port)],
         env=env,

@@ -123,7 +123,16 @@ def test_a_forged_altered_or_foreign_reference_does_not_open():
     ref = s.reference("13800138000", "page")
     kid, _, body = ref.partition(".")
     flipped = body[:-1] + ("A" if body[-1] != "A" else "B")
-    for bad in (f"{kid}.{flipped}", f"{kid}.{body[:-4]}", "r1.", "r1", "x9." + body, "13800138000", "r1.%%%", "r1.\x00"):
+    for bad in (
+        f"{kid}.{flipped}",
+        f"{kid}.{body[:-4]}",
+        "r1.",
+        "r1",
+        "x9." + body,
+        "13800138000",
+        "r1.%%%",
+        "r1.\x00",
+    ):
         with pytest.raises(SealError):
             s.open_reference(bad, "page")
     with pytest.raises(SealError):  # another deployment's key

@@ -31,7 +31,7 @@ from mingbai.consoles.web import (
 )
 from mingbai.db import Ctx
 from mingbai.errors import InvalidInput, MingbaiError
-from mingbai.msisdn import normalize_msisdn
+from mingbai.msisdn import is_msisdn, normalize_msisdn
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -117,7 +117,7 @@ def audit_page(
     user: Auditors,
     q: Query,
 ) -> Response:
-    if "msisdn" in request.query_params and _is_number(q["msisdn"]):
+    if "msisdn" in request.query_params and is_msisdn(q["msisdn"]):
         return see_other(_address(request, "/security/audit", q))  # a typed number leaves the address bar
     return _results(request, platform, user, q)
 
@@ -135,17 +135,9 @@ def audit_search(
 ) -> Response:
     """The search form posts, so a number typed into it never sits in an address."""
     q = _query(request, msisdn=msisdn, staff=staff, action=action, since=since, until=until)
-    if q["msisdn"] and not _is_number(q["msisdn"]):
+    if q["msisdn"] and not is_msisdn(q["msisdn"]):
         return _results(request, platform, user, q)  # says what is wrong with it, on this page
     return see_other(_address(request, "/security/audit", q))
-
-
-def _is_number(value: str) -> bool:
-    try:
-        normalize_msisdn(value)
-    except MingbaiError:
-        return False
-    return True
 
 
 def _results(request: Request, platform: PlatformDep, user: WebUser, q: dict[str, str]) -> Response:
