@@ -92,7 +92,8 @@ def test_labels_in_both_languages_and_who_may_see(app: Any, client: TestClient) 
     security = sign_in(app, "security")
     zh = security.get("/security/audit")
     assert zh.status_code == 200 and "审计日志" in zh.text and "校验哈希链" in zh.text
-    en = security.get("/security/audit", cookies={"mb_lang": "en"})
+    security.cookies.set("mb_lang", "en")
+    en = security.get("/security/audit")
     assert "Audit log" in en.text and "Verify the chain" in en.text
     assert sign_in(app, "agent").get("/security/audit", follow_redirects=False).status_code == 403
     assert sign_in(app, "operator").get("/security/audit/export.csv", follow_redirects=False).status_code == 403
