@@ -37,11 +37,17 @@ def test_every_way_of_walking_agrees(platform, monkeypatch):
         citus = ctx.citus
         whole = chain.verify_database(ctx, heads=True)
         alice = chain.verify_database(ctx, msisdn=ALICE)
-        ranges = chain.verify_database(ctx, parallel=2, heads=True)
+        told: list[tuple[str, int, int]] = []
+        ranges = chain.verify_database(
+            ctx, parallel=2, heads=True, on_part=lambda t, parts, found: told.append((t, parts, found.rows_checked))
+        )
         bare = chain.verify_database(ctx)
         typed, typed_alice = _typed(ctx), _typed(ctx, ALICE)
     assert whole.ok and whole.chains == 4 and whole.rows_checked > 8
     assert whole == ranges == typed
+    # the progress callback heard of every part of every table, and the parts add up
+    assert {t for t, _, _ in told} == set(chain.CHAINED) and sum(n for *_, n in told) == whole.rows_checked
+    assert all(parts == sum(1 for u, _, _ in told if u == t) for t, parts, _ in told)
     assert bare.heads is None and (bare.ok, bare.rows_checked, bare.chains) == (True, whole.rows_checked, 4)
     assert alice == typed_alice and alice.chains == 2
     # on Citus the parallel walk reads every shard on its worker (32 of each table here)

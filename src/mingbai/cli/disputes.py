@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from mingbai.catalog.rules import yuan
 from mingbai.cli.audit import audit_app
@@ -344,8 +345,26 @@ def evidence_verify(
                 raise ValueError(f"cannot read bundle {file}: {exc}") from None
             report = hashchain.verify_bundle(bundle)
         else:
-            with opts(ctx).platform().uow() as uow:
-                report = hashchain.verify_database(uow, msisdn=msisdn)
+            progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("parts · {task.fields[rows]:,} rows"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=json_out,
+                transient=True,
+            )
+            tasks: dict[str, TaskID] = {}
+
+            def part_done(table: str, parts: int, found: hashchain.Verification) -> None:
+                if table not in tasks:
+                    tasks[table] = progress.add_task(f"verifying {table}", total=parts, rows=0)
+                rows = progress.tasks[tasks[table]].fields["rows"] + found.rows_checked
+                progress.update(tasks[table], advance=1, rows=rows)
+
+            with progress, opts(ctx).platform().uow() as uow:
+                report = hashchain.verify_database(uow, msisdn=msisdn, on_part=part_done)
     if json_out:
         print_json(report)
     elif report.ok:

@@ -68,8 +68,17 @@ def _stream(ctx: Ctx, table: str, msisdn: str | None) -> Iterable[dict[str, Any]
         yield {**row, "chain_hash": bytes(row["chain_hash"])}
 
 
+#: told of each part of a table as its walk ends: the table, how many parts it has, what the part found
+OnPart = Callable[[str, int, Verification], None]
+
+
 def verify_database(
-    ctx: Ctx, *, msisdn: str | None = None, parallel: int | None = None, heads: bool | None = None
+    ctx: Ctx,
+    *,
+    msisdn: str | None = None,
+    parallel: int | None = None,
+    heads: bool | None = None,
+    on_part: OnPart | None = None,
 ) -> Verification:
     """Every chain in the database (or one subscriber's), walked in Python over *text rows*
     (``hashchain.verify_texts``): the database hands each field over as the text the hash
@@ -82,11 +91,13 @@ def verify_database(
     Hashing is CPU work that holds Python's lock, hence processes, not threads.
 
     The chains' heads (each one's newest seq and hash) come back for one subscriber, and for the
-    whole database only when ``heads`` asks: there would be one per subscriber."""
+    whole database only when ``heads`` asks: there would be one per subscriber. ``on_part``
+    hears of each part (a range, a shard, or a table walked whole) as it ends: a progress bar."""
     m = normalize_msisdn(msisdn) if msisdn else None
     keep = m is not None if heads is None else heads
+    told = on_part or (lambda table, parts, found: None)
     with _collector_paused():
-        return combine([_verify_table(ctx, table, m, parallel, keep) for table in CHAINED])
+        return combine([_verify_table(ctx, table, m, parallel, keep, told) for table in CHAINED])
 
 
 @contextmanager
@@ -103,19 +114,24 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _verify_table(ctx: Ctx, table: str, m: str | None, parallel: int | None, heads: bool) -> Verification:
-    if ctx.dialect == "sqlite":
-        return _walk_sqlite(ctx, table, m, heads)
+def _verify_table(
+    ctx: Ctx, table: str, m: str | None, parallel: int | None, heads: bool, on_part: OnPart
+) -> Verification:
     workers = parallel or min(8, os.cpu_count() or 1)
-    split = m is None and workers > 1
+    split = m is None and workers > 1 and ctx.dialect == "postgresql"
     if split and ctx.citus:
         shards = _shards(ctx, table, always=parallel is not None)
         if shards:
-            return _walk_shards(ctx, table, shards, workers, heads)
+            return _walk_shards(ctx, table, shards, workers, heads, on_part)
     ranges = _ranges(ctx, table, workers, always=parallel is not None) if split and not ctx.citus else []
-    if len(ranges) <= 1:
-        return _walk_pg(_driver(ctx), table, ("=", m) if m else None, heads)
-    return _walk_parallel(ctx, table, ranges, workers, heads)
+    if len(ranges) > 1:
+        return _walk_parallel(ctx, table, ranges, workers, heads, on_part)
+    if ctx.dialect == "sqlite":
+        found = _walk_sqlite(ctx, table, m, heads)
+    else:
+        found = _walk_pg(_driver(ctx), table, ("=", m) if m else None, heads)
+    on_part(table, 1, found)
+    return found
 
 
 def _text_select(table: str, dialect: str, where: str, source: str | None = None) -> str:
@@ -211,19 +227,25 @@ _PARALLEL_FROM = 200_000
 
 
 def _walk_parallel(
-    ctx: Ctx, table: str, ranges: list[tuple[str | None, str | None]], workers: int, heads: bool
+    ctx: Ctx, table: str, ranges: list[tuple[str | None, str | None]], workers: int, heads: bool, on_part: OnPart
 ) -> Verification:
     snapshot = ctx.conn.execute(text("SELECT pg_export_snapshot()")).scalar()
     info = _driver(ctx).info
     conninfo = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
     jobs = [(conninfo, str(snapshot), table, lo, hi, heads) for lo, hi in ranges]
-    return _first_bad_first(_in_processes(_walk_range, jobs, workers))
+    return _first_bad_first(_in_processes(_walk_range, jobs, workers, lambda found: on_part(table, len(jobs), found)))
 
 
-def _in_processes(walk: Callable[[Any], Verification], jobs: list[Any], workers: int) -> list[Verification]:
+def _in_processes(
+    walk: Callable[[Any], Verification], jobs: list[Any], workers: int, done: Callable[[Verification], None]
+) -> list[Verification]:
     # fork: the workers need only this module, and open their own connections
+    parts = []
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
-        return list(pool.map(walk, jobs))
+        for found in pool.map(walk, jobs):
+            done(found)
+            parts.append(found)
+    return parts
 
 
 def _first_bad_first(parts: list[Verification]) -> Verification:
@@ -261,13 +283,15 @@ def _shards(ctx: Ctx, table: str, *, always: bool) -> list[tuple[str, int, str]]
     return [(str(host), int(port), str(shard)) for host, port, shard in rows]
 
 
-def _walk_shards(ctx: Ctx, table: str, shards: list[tuple[str, int, str]], workers: int, heads: bool) -> Verification:
+def _walk_shards(
+    ctx: Ctx, table: str, shards: list[tuple[str, int, str]], workers: int, heads: bool, on_part: OnPart
+) -> Verification:
     """Each shard walked on its worker, next to its rows (a subscriber's chain is in one shard):
     one connection per shard straight to the worker, as this connection's role."""
     info = _driver(ctx).info
     base = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
     jobs = [(make_conninfo(base, host=host, port=port), table, shard, heads) for host, port, shard in shards]
-    return _first_bad_first(_in_processes(_walk_shard, jobs, workers))
+    return _first_bad_first(_in_processes(_walk_shard, jobs, workers, lambda found: on_part(table, len(jobs), found)))
 
 
 def _walk_shard(job: tuple[str, str, str, bool]) -> Verification:
