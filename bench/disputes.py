@@ -459,8 +459,7 @@ def bench_chain_sqlite(args: argparse.Namespace) -> dict[str, Any]:
 
     platform = Platform(settings(url), clock=FixedClock(NOW))
     with platform.uow() as ctx:
-        raw = ctx.conn.connection.driver_connection
-        assert raw is not None
+        raw = ctx.driver
         raw.executemany(
             f"INSERT INTO mo_message ({_MO_COLS}) VALUES ({', '.join('?' * 8)})", (naive(r, 4) for r in mos)
         )
@@ -470,8 +469,7 @@ def bench_chain_sqlite(args: argparse.Namespace) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     with platform.uow() as ctx:
-        raw = ctx.conn.connection.driver_connection
-        assert raw is not None
+        raw = ctx.driver
         t = time.perf_counter()
         n = 0
         for table in chain.CHAINED:
@@ -496,7 +494,7 @@ def _read_only(ctx: Any) -> Any:
 
     n = 0
     for table in chain.CHAINED:
-        with chain._driver(ctx).cursor(name="ref") as cur:
+        with ctx.driver.cursor(name="ref") as cur:
             cur.execute(chain._text_select(table, "postgresql", ""))
             while part := cur.fetchmany(10_000):
                 n += len(part)

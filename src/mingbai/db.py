@@ -194,6 +194,15 @@ class Ctx:
         return self.session.connection()
 
     @property
+    def driver(self) -> Any:
+        """The DB-API connection under this unit of work (psycopg or sqlite3), in its
+        transaction: for what SQLAlchemy has no word for (COPY, server-side cursors, pipelines)
+        or where its per-row result processing is the cost."""
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        return raw
+
+    @property
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
 

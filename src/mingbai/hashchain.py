@@ -197,8 +197,7 @@ def _heads(ctx: Ctx, table: str, msisdns: Sequence[str]) -> dict[str, tuple[int,
                 ORDER BY chain_seq DESC LIMIT 1
             ) AS h ON true
             """
-        raw = ctx.conn.connection.driver_connection
-        assert raw is not None
+        raw = ctx.driver
         try:
             if todo:
                 # the lock first, in a statement of its own: under READ COMMITTED the head must

@@ -254,9 +254,7 @@ def _sqlite_rows(ctx: Ctx, batch: int) -> Iterator[tuple[Any, ...]]:
     """The same rows straight from sqlite3, the instant parsed from the stored naive UTC text
     (what db.UtcDateTime writes): the walk is the only verifier on SQLite, and SQLAlchemy's
     per-row result processing was most of its time."""
-    raw = ctx.conn.connection.driver_connection
-    assert raw is not None
-    cur = raw.execute(
+    cur = ctx.driver.execute(
         "SELECT seq, at, actor, role, action, subject_mac, subject, address, outcome, detail, hash "
         "FROM audit_entry ORDER BY seq"
     )

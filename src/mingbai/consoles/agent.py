@@ -68,13 +68,13 @@ def _subscriber_page(
     request: Request,
     platform: PlatformDep,
     user: WebUser,
-    msisdn: str,
+    number: str,
     *,
     error: str | None = None,
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    number = subscriber_param(platform, msisdn)
+    """The subscriber's page (``number`` resolved by the route)."""
     source = charge_source(request)
     with platform.uow() as ctx:
         subscriber = get_subscriber(ctx, number)
@@ -114,9 +114,8 @@ def _subscriber_page(
 
 @router.get("/subscribers/{msisdn}")
 def subscriber(request: Request, platform: PlatformDep, user: FrontLine, msisdn: str) -> Response:
-    if moved := by_reference(request, msisdn, subscriber_param(platform, msisdn)):
-        return moved
-    return _subscriber_page(request, platform, user, msisdn)
+    number = subscriber_param(platform, msisdn)
+    return by_reference(request, msisdn, number) or _subscriber_page(request, platform, user, number)
 
 
 @router.post("/subscribers/{msisdn}/unsubscribe")

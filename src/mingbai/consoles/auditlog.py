@@ -32,6 +32,7 @@ from mingbai.consoles.web import (
 from mingbai.db import Ctx
 from mingbai.errors import InvalidInput, MingbaiError
 from mingbai.msisdn import is_msisdn, normalize_msisdn
+from mingbai.web.deps import get_platform
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -89,7 +90,7 @@ def _query(
     redirect), or as ``msisdn`` typed by hand."""
     number = msisdn.strip()[:20]
     if subject:
-        number = subscriber_param(request.app.state.platform, subject.strip()[:120])
+        number = subscriber_param(get_platform(request), subject.strip()[:120])
     return {
         "msisdn": number,
         "staff": staff.strip()[:80],

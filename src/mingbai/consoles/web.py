@@ -236,8 +236,7 @@ def subscriber_ref(request: Request, msisdn: str) -> str:
     """How staff pages name a subscriber in their links and redirects: an opaque reference
     (``Sealer.reference``), so a full number never travels in a URL (browser history, proxies'
     logs, a Referer header) while the page itself shows it only masked (R13)."""
-    platform: Platform = request.app.state.platform
-    return platform.settings.sealer.reference(msisdn, _SUBSCRIBER_REF)
+    return get_platform(request).settings.sealer.reference(msisdn, _SUBSCRIBER_REF)
 
 
 def subscriber_param(platform: Platform, value: str) -> str:

@@ -129,7 +129,7 @@ def _verify_table(
     if ctx.dialect == "sqlite":
         found = _walk_sqlite(ctx, table, m, heads)
     else:
-        found = _walk_pg(_driver(ctx), table, ("=", m) if m else None, heads)
+        found = _walk_pg(ctx.driver, table, ("=", m) if m else None, heads)
     on_part(table, 1, found)
     return found
 
@@ -170,23 +170,14 @@ def _where(span: Span, ph: Callable[[str], str]) -> tuple[str, dict[str, str]]:
 
 
 def _walk_sqlite(ctx: Ctx, table: str, msisdn: str | None, heads: bool) -> Verification:
-    raw = ctx.conn.connection.driver_connection
-    assert raw is not None
     where, params = _where(("=", msisdn) if msisdn else None, lambda k: f":{k}")
-    cur = raw.execute(_text_select(table, "sqlite", where), params)
+    cur = ctx.driver.execute(_text_select(table, "sqlite", where), params)
     return verify_texts(table, _batches(cur), db_time=True, heads=heads)
 
 
 def _batches(cur: Any, size: int = 10_000) -> Iterator[Any]:
     while part := cur.fetchmany(size):
         yield from part
-
-
-def _driver(ctx: Ctx) -> Any:
-    """The psycopg connection under this unit of work (its transaction)."""
-    raw = ctx.conn.connection.driver_connection
-    assert raw is not None
-    return raw
 
 
 def _walk_pg(conn: Any, table: str, span: Span, heads: bool, source: str | None = None) -> Verification:
@@ -230,10 +221,15 @@ def _walk_parallel(
     ctx: Ctx, table: str, ranges: list[tuple[str | None, str | None]], workers: int, heads: bool, on_part: OnPart
 ) -> Verification:
     snapshot = ctx.conn.execute(text("SELECT pg_export_snapshot()")).scalar()
-    info = _driver(ctx).info
-    conninfo = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
-    jobs = [(conninfo, str(snapshot), table, lo, hi, heads) for lo, hi in ranges]
+    jobs = [(_conninfo(ctx), str(snapshot), table, lo, hi, heads) for lo, hi in ranges]
     return _first_bad_first(_in_processes(_walk_range, jobs, workers, lambda found: on_part(table, len(jobs), found)))
+
+
+def _conninfo(ctx: Ctx) -> str:
+    """How a worker process connects as this unit of work does: same role, database and
+    options (the password too, which the connection's own dsn leaves out)."""
+    info = ctx.driver.info
+    return str(make_conninfo(info.dsn, password=info.password) if info.password else info.dsn)
 
 
 def _in_processes(
@@ -288,8 +284,7 @@ def _walk_shards(
 ) -> Verification:
     """Each shard walked on its worker, next to its rows (a subscriber's chain is in one shard):
     one connection per shard straight to the worker, as this connection's role."""
-    info = _driver(ctx).info
-    base = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
+    base = _conninfo(ctx)
     jobs = [(make_conninfo(base, host=host, port=port), table, shard, heads) for host, port, shard in shards]
     return _first_bad_first(_in_processes(_walk_shard, jobs, workers, lambda found: on_part(table, len(jobs), found)))
 
